@@ -1,0 +1,28 @@
+//! The plugin runtime: loads connector components into wasmtime and calls them
+//! inside a sandbox.
+//!
+//! Each connector is compiled once (and cached on disk as a `.cwasm`), linked
+//! once into an `InstancePre`, and instantiated afresh for every call from a
+//! pooling allocator, so a trapped or corrupted instance is never reused. A
+//! call is bounded by a memory cap, a CPU budget (epoch interruption), an I/O
+//! budget for outbound HTTP, a wall-clock timeout and payload limits; the
+//! number of concurrent instances per connector is bounded by a semaphore, so
+//! callers queue instead of failing.
+
+mod cache;
+mod call;
+mod engine;
+mod error;
+mod grants;
+mod limits;
+mod outbound;
+mod plugin;
+mod state;
+pub mod wit;
+
+pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
+pub use error::{CallError, LimitExceeded, LoadError};
+pub use grants::{Credential, Grants, HostPattern, Injection, Secret};
+pub use limits::Limits;
+pub use plugin::{Output, Plugin, PluginSpec};
+pub use state::{MemoryState, StateRead, StateWrites};

@@ -1,0 +1,119 @@
+//! A misbehaving test connector. Each webhook body is a JSON command telling
+//! it how to misbehave; the tests check that the host contains it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use loyalty_sdk::http::Request;
+use loyalty_sdk::prelude::*;
+
+struct Hostile;
+
+/// Survives only as long as the instance: a fresh instance starts at zero.
+static POISON: AtomicU64 = AtomicU64::new(0);
+
+#[derive(serde::Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+enum Command {
+    Loop,
+    Alloc {
+        mib: usize,
+    },
+    Panic {
+        message: String,
+    },
+    Fetch {
+        url: String,
+        credential: Option<String>,
+        follow_redirects: bool,
+    },
+    StateThenTrap {
+        key: String,
+    },
+    Poison,
+    ReadPoison,
+}
+
+fn report(name: String) -> Vec<Event> {
+    vec![Event::Account(Account {
+        id: "report".to_owned(),
+        version: 1,
+        name,
+        domain: None,
+        tax_id: None,
+        industry: None,
+        employees: None,
+        annual_revenue: None,
+        parent_id: None,
+        country: None,
+        external_refs: Vec::new(),
+        attributes: Vec::new(),
+    })]
+}
+
+impl Connector for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo::named("hostile", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn handle_webhook(request: WebhookRequest) -> Result<Vec<Event>, Error> {
+        match loyalty_sdk::json::parse::<Command>(&request.body)? {
+            Command::Loop => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Command::Alloc { mib } => {
+                let block = vec![1u8; mib << 20];
+                Ok(report(format!(
+                    "allocated {}",
+                    std::hint::black_box(block).len()
+                )))
+            }
+            Command::Panic { message } => panic!("{message}"),
+            Command::Fetch {
+                url,
+                credential,
+                follow_redirects,
+            } => {
+                let mut request = Request::get(&url);
+                if let Some(c) = &credential {
+                    request = request.credential(c);
+                }
+                let response = request.send()?;
+                let location = loyalty_sdk::request::find_header(&response.headers, "location")
+                    .map(str::to_owned);
+                match location {
+                    Some(next) if follow_redirects && (300..400).contains(&response.status) => {
+                        let mut hop = Request::get(&next);
+                        if let Some(c) = &credential {
+                            hop = hop.credential(c);
+                        }
+                        let second = hop.send()?;
+                        Ok(report(format!(
+                            "{} {}",
+                            second.status,
+                            String::from_utf8_lossy(&second.body)
+                        )))
+                    }
+                    _ => Ok(report(format!(
+                        "{} {}",
+                        response.status,
+                        String::from_utf8_lossy(&response.body)
+                    ))),
+                }
+            }
+            Command::StateThenTrap { key } => {
+                host::state_set(&key, Some(b"written before the trap"));
+                panic!("trapping after state-set");
+            }
+            Command::Poison => {
+                POISON.store(0xdead, Ordering::SeqCst);
+                panic!("poisoned the instance");
+            }
+            Command::ReadPoison => Ok(report(POISON.load(Ordering::SeqCst).to_string())),
+        }
+    }
+}
+
+loyalty_sdk::export_connector!(Hostile);

@@ -1,0 +1,569 @@
+//! The plugin runtime against real components built from `tests/components`:
+//! a well-behaved echo connector and a hostile one that tries to escape.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use loyalty_e2e::test_component;
+use loyaltyd::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
+use loyaltyd::runtime::wit::latest::loyalty::connector::types::{
+    Error as GuestError, Event, Header, WebhookRequest,
+};
+use loyaltyd::runtime::{
+    CallError, Credential, FixedClock, Grants, Injection, LimitExceeded, Limits, MemoryState,
+    Plugin, PluginSpec, Runtime, RuntimeOptions, Secret,
+};
+
+const WEBHOOK_SECRET: &[u8] = b"echo-signing-secret";
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeOptions {
+        clock: Arc::new(FixedClock(1_767_225_600_000)),
+        ..RuntimeOptions::default()
+    })
+    .unwrap()
+}
+
+fn load(
+    runtime: &Runtime,
+    name: &str,
+    limits: Limits,
+    grants: Grants,
+    state: MemoryState,
+) -> Plugin {
+    runtime
+        .load(PluginSpec {
+            name: name.to_owned(),
+            wasm: test_component(name),
+            limits,
+            grants,
+            state: Arc::new(state),
+        })
+        .unwrap()
+}
+
+fn echo(runtime: &Runtime, state: MemoryState) -> Plugin {
+    let mut grants = Grants::default();
+    grants
+        .secrets
+        .insert("webhook".to_owned(), Secret::new(WEBHOOK_SECRET));
+    grants.settings.insert("total".to_owned(), "5".to_owned());
+    load(runtime, "echo", Limits::default(), grants, state)
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn webhook(body: &[u8], headers: &[(&str, &str)]) -> WebhookRequest {
+    WebhookRequest {
+        method: "POST".to_owned(),
+        url: "https://loyalty.example/webhooks/echo?shop=acme".to_owned(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| Header {
+                name: (*n).to_owned(),
+                value: (*v).to_owned(),
+            })
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+fn command(json: &str) -> WebhookRequest {
+    webhook(json.as_bytes(), &[])
+}
+
+/// The name of the single account event a connector reported.
+fn reported(events: &[Event]) -> String {
+    match events {
+        [Event::Account(account)] => account.name.clone(),
+        other => panic!("expected one account event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_round_trips_a_signed_webhook() {
+    let runtime = runtime();
+    let plugin = echo(&runtime, MemoryState::default());
+    let body = br#"{"hello":"world"}"#;
+    let signature = sign(body);
+    let request = webhook(
+        body,
+        &[
+            ("X-Echo-Signature", &signature),
+            ("X-Delivery-Id", "d-1"),
+            ("X-Topic", "orders/paid"),
+        ],
+    );
+
+    let delivery = plugin.verify_webhook(&request).await.unwrap();
+    assert_eq!(
+        (delivery.id.as_str(), delivery.topic.as_str()),
+        ("d-1", "orders/paid")
+    );
+
+    let events = plugin.handle_webhook(&request).await.unwrap().value;
+    let [Event::Account(account)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(account.id, "d-1");
+    assert_eq!(account.name.as_bytes(), body);
+    let attributes: BTreeMap<_, _> = account
+        .attributes
+        .iter()
+        .map(|a| (a.name.as_str(), a.value.as_str()))
+        .collect();
+    assert_eq!(attributes["method"], "POST");
+    assert_eq!(
+        attributes["url"],
+        "https://loyalty.example/webhooks/echo?shop=acme"
+    );
+    assert_eq!(attributes["header:x-echo-signature"], signature);
+    let revenue = account.annual_revenue.as_ref().unwrap();
+    assert_eq!(
+        (revenue.amount.as_str(), revenue.currency.as_str()),
+        ("1285000000", "EUR")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_rejects_a_bad_signature_as_unauthorized() {
+    let runtime = runtime();
+    let plugin = echo(&runtime, MemoryState::default());
+    let request = webhook(
+        b"{}",
+        &[
+            ("X-Echo-Signature", &sign(b"{ }")),
+            ("X-Delivery-Id", "d-2"),
+        ],
+    );
+    match plugin.verify_webhook(&request).await {
+        Err(CallError::Guest {
+            error: GuestError::Unauthorized(message),
+            ..
+        }) => {
+            assert!(message.contains("does not match"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_pages_carry_cursors_and_buffered_state() {
+    let runtime = runtime();
+    let state = MemoryState::default();
+    let plugin = echo(&runtime, state.clone());
+
+    let first = plugin
+        .poll(&PollRequest {
+            cursor: None,
+            page_size: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.value.events.len(), 2);
+    assert_eq!(
+        (first.value.next_cursor.as_deref(), first.value.more),
+        (Some("2"), true)
+    );
+    assert_eq!(first.state.get("pages"), Some(&Some(b"1".to_vec())));
+    assert!(
+        state.snapshot().is_empty(),
+        "writes are buffered until the caller commits them"
+    );
+    state.commit(&first.state);
+
+    let second = plugin
+        .poll(&PollRequest {
+            cursor: first.value.next_cursor,
+            page_size: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        second.state.get("pages"),
+        Some(&Some(b"2".to_vec())),
+        "the committed value is visible"
+    );
+    state.commit(&second.state);
+
+    let last = plugin
+        .poll(&PollRequest {
+            cursor: Some("4".to_owned()),
+            page_size: 2,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = last
+        .value
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::Contact(c) => c.id.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, ["c4"]);
+    assert!(!last.value.more);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_hits_the_cpu_budget_while_other_calls_are_served() {
+    let runtime = runtime();
+    let hostile = load(
+        &runtime,
+        "hostile",
+        Limits {
+            cpu_ms_max: 400,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    let echo = echo(&runtime, MemoryState::default());
+
+    let started = Instant::now();
+    let looping =
+        tokio::spawn(async move { hostile.handle_webhook(&command(r#"{"do":"loop"}"#)).await });
+    let mut served = 0;
+    while !looping.is_finished() {
+        echo.poll(&PollRequest {
+            cursor: None,
+            page_size: 1,
+        })
+        .await
+        .unwrap();
+        served += 1;
+    }
+    let error = looping.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CallError::Limit {
+                limit: LimitExceeded::Cpu { budget_ms: 400 },
+                operation: "handle-webhook",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("CPU budget of 400 ms") && message.contains("cpu_ms_max"),
+        "{message}"
+    );
+    assert!(
+        served > 10,
+        "only {served} calls were served while the loop ran"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the loop ran for {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_past_the_memory_cap_traps_naming_the_cap() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits {
+            memory_mib_max: 16,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    let small = plugin
+        .handle_webhook(&command(r#"{"do":"alloc","mib":4}"#))
+        .await
+        .unwrap();
+    assert_eq!(reported(&small.value), format!("allocated {}", 4 << 20));
+
+    let error = plugin
+        .handle_webhook(&command(r#"{"do":"alloc","mib":64}"#))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CallError::Limit {
+                limit: LimitExceeded::Memory { limit_mib: 16 },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("16 MiB") && message.contains("memory_mib_max"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_returns_its_message_and_the_next_call_gets_a_fresh_instance() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits::default(),
+        Grants::default(),
+        MemoryState::default(),
+    );
+
+    let error = plugin
+        .handle_webhook(&command(r#"{"do":"panic","message":"ledger on fire"}"#))
+        .await
+        .unwrap_err();
+    let CallError::Trap { stderr, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(stderr.contains("ledger on fire"), "{stderr}");
+    assert!(error.to_string().contains("ledger on fire"));
+    assert!(!error.is_retryable());
+
+    let poisoned = plugin
+        .handle_webhook(&command(r#"{"do":"poison"}"#))
+        .await
+        .unwrap_err();
+    assert!(matches!(poisoned, CallError::Trap { .. }), "{poisoned:?}");
+    let after = plugin
+        .handle_webhook(&command(r#"{"do":"read_poison"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        reported(&after.value),
+        "0",
+        "a trapped instance's memory must never be seen again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_written_in_a_call_that_traps_is_not_persisted() {
+    let runtime = runtime();
+    let state = MemoryState::default();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits::default(),
+        Grants::default(),
+        state.clone(),
+    );
+    let error = plugin
+        .handle_webhook(&command(r#"{"do":"state_then_trap","key":"cursor"}"#))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::Trap { .. }), "{error:?}");
+    assert!(state.snapshot().is_empty());
+}
+
+/// A loopback HTTP server that records what it receives. `/redirect?to=URL`
+/// answers 302 to `URL`; everything else answers 200.
+struct Recorder {
+    addr: SocketAddr,
+    seen: Seen,
+}
+
+/// Path and headers of every request a [`Recorder`] received.
+type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
+
+impl Recorder {
+    async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<(String, HeaderMap)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn record(
+    State(seen): State<Seen>,
+    uri: Uri,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    seen.lock().unwrap().push((uri.path().to_owned(), headers));
+    match query.get("to") {
+        Some(to) if uri.path() == "/redirect" => {
+            (StatusCode::FOUND, [(header::LOCATION, to.clone())]).into_response()
+        }
+        _ => (
+            StatusCode::OK,
+            [(header::SET_COOKIE, "session=abc")],
+            format!("hello from {}", uri.path()),
+        )
+            .into_response(),
+    }
+}
+
+fn fetch(url: &str, credential: Option<&str>, follow_redirects: bool) -> WebhookRequest {
+    let body = serde_json::json!({ "do": "fetch", "url": url, "credential": credential, "follow_redirects": follow_redirects });
+    command(&body.to_string())
+}
+
+fn outbound_plugin(runtime: &Runtime, allowed: &[String], credential_hosts: &[String]) -> Plugin {
+    let mut grants = Grants {
+        allowed_hosts: allowed.iter().map(|h| h.parse().unwrap()).collect(),
+        ..Grants::default()
+    };
+    grants.credentials.insert(
+        "api".to_owned(),
+        Credential {
+            value: Secret::new("top-secret-token"),
+            injection: Injection::Header {
+                name: "X-Api-Key".to_owned(),
+            },
+            hosts: credential_hosts
+                .iter()
+                .map(|h| h.parse().unwrap())
+                .collect(),
+        },
+    );
+    load(
+        runtime,
+        "hostile",
+        Limits::default(),
+        grants,
+        MemoryState::default(),
+    )
+}
+
+fn denied_message(result: Result<loyaltyd::runtime::Output<Vec<Event>>, CallError>) -> String {
+    match result {
+        Err(CallError::Guest {
+            error: GuestError::Permanent(message),
+            ..
+        }) if message.contains("denied") => message,
+        other => panic!("expected a denied request, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_outside_the_allowlist_is_refused() {
+    let (allowed, forbidden) = (Recorder::start().await, Recorder::start().await);
+    let runtime = runtime();
+    let plugin = outbound_plugin(&runtime, &[allowed.origin()], &[]);
+
+    let ok = plugin
+        .handle_webhook(&fetch(&allowed.url("/ok"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(reported(&ok.value), "200 hello from /ok");
+
+    let message = denied_message(
+        plugin
+            .handle_webhook(&fetch(&forbidden.url("/steal"), None, false))
+            .await,
+    );
+    assert!(
+        message.contains(&forbidden.origin()) && message.contains("allowed_hosts"),
+        "{message}"
+    );
+    assert!(forbidden.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_forbidden_host_is_refused() {
+    let (allowed, forbidden) = (Recorder::start().await, Recorder::start().await);
+    let runtime = runtime();
+    let plugin = outbound_plugin(&runtime, &[allowed.origin()], &[]);
+    let redirect = allowed.url(&format!("/redirect?to={}", forbidden.url("/steal")));
+
+    // The host hands the redirect to the guest instead of following it.
+    let answer = plugin
+        .handle_webhook(&fetch(&redirect, None, false))
+        .await
+        .unwrap();
+    assert!(reported(&answer.value).starts_with("302"), "{answer:?}");
+    // A guest that follows it by hand is checked like any other request.
+    denied_message(plugin.handle_webhook(&fetch(&redirect, None, true)).await);
+    assert!(forbidden.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_bound_to_one_host_is_never_sent_to_another() {
+    let (bound, other) = (Recorder::start().await, Recorder::start().await);
+    let runtime = runtime();
+    let plugin = outbound_plugin(
+        &runtime,
+        &[bound.origin(), other.origin()],
+        &[bound.origin()],
+    );
+
+    plugin
+        .handle_webhook(&fetch(&bound.url("/with-key"), Some("api"), false))
+        .await
+        .unwrap();
+    let (_, headers) = bound.requests().pop().unwrap();
+    assert_eq!(headers.get("x-api-key").unwrap(), "top-secret-token");
+    assert!(headers.get(header::COOKIE).is_none());
+
+    let message = denied_message(
+        plugin
+            .handle_webhook(&fetch(&other.url("/with-key"), Some("api"), false))
+            .await,
+    );
+    assert!(message.contains("not bound"), "{message}");
+    let redirect = bound.url(&format!("/redirect?to={}", other.url("/hop")));
+    denied_message(
+        plugin
+            .handle_webhook(&fetch(&redirect, Some("api"), true))
+            .await,
+    );
+
+    plugin
+        .handle_webhook(&fetch(&other.url("/without-key"), None, false))
+        .await
+        .unwrap();
+    let received = other.requests();
+    assert_eq!(
+        received.len(),
+        1,
+        "only the request without the credential reached the other host"
+    );
+    for (_, headers) in &received {
+        for value in headers.values() {
+            assert!(
+                !value
+                    .to_str()
+                    .unwrap_or_default()
+                    .contains("top-secret-token")
+            );
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Shared helpers of the end-to-end tests: building the wasm components from
+//! source and locating them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{Context, bail};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Builds the test components (`tests/components`) once per process and
+/// returns the path of the named one (`echo`, `hostile`).
+pub fn test_component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        build_workspace(&repo_root().join("tests/components")).map_err(|e| format!("{e:#}"))
+    });
+    match dir {
+        Ok(dir) => dir.join(format!("{name}.wasm")),
+        Err(e) => panic!("cannot build the test components: {e}"),
+    }
+}
+
+/// Builds a wasm workspace (its `.cargo/config.toml` selects the target) into
+/// the shared `target/wasm` directory and returns the directory holding the
+/// `.wasm` files.
+pub fn build_workspace(workspace: &Path) -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    let target_dir = repo_root().join("target/wasm");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--release", "--locked", "--target-dir"])
+        .arg(&target_dir)
+        // Flags meant for the host build must not leak into the wasm build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .status()
+        .with_context(|| format!("running cargo in {}", workspace.display()))?;
+    if !status.success() {
+        bail!("cargo build in {} failed ({status})", workspace.display());
+    }
+    Ok(target_dir.join("wasm32-wasip2/release"))
+}
+
+/// Installs the `wasm32-wasip2` standard library through rustup if the
+/// toolchain lacks it.
+pub fn ensure_wasm_target() -> anyhow::Result<()> {
+    let output = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .context("running rustc")?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if output.status.success() && libdir.is_dir() {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .context("running rustup target add wasm32-wasip2")?;
+    if !status.success() {
+        bail!("rustup target add wasm32-wasip2 failed ({status})");
+    }
+    Ok(())
+}
