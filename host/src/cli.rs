@@ -1,13 +1,21 @@
 //! Subcommands. The only place that prints to stdout.
 
-#![allow(clippy::print_stdout, reason = "command-line output")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "command-line output"
+)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions};
+use loyaltyd::config::{self, Config, ConnectorConfig};
+use loyaltyd::runtime::{
+    Grants, Limits, LoadError, MemoryState, PluginSpec, Runtime, RuntimeOptions,
+};
+use sha2::{Digest, Sha256};
 
 /// Self-hosted B2B loyalty engine.
 #[derive(Debug, Parser)]
@@ -19,6 +27,23 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a configuration file: report every problem in it, one per line
+    /// (`FILE:LINE:COL: KEY: MESSAGE`), and exit with status 1 if there is
+    /// any.
+    Validate {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the daemon: serve webhooks and the admin API, process the inbox.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
     /// Work with connector plugins.
     Plugins {
         #[command(subcommand)]
@@ -34,13 +59,144 @@ enum PluginsCommand {
         /// The component file (`.wasm`).
         file: PathBuf,
     },
+    /// Load the connectors of a configuration and list each one's component
+    /// file, SHA-256 and contract version.
+    List {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
+        Command::Run { config, log_json } => run_daemon(&config, log_json),
+        Command::Validate { config } => Ok(validate(&config)),
         Command::Plugins {
             command: PluginsCommand::Inspect { file },
         } => inspect(file),
+        Command::Plugins {
+            command: PluginsCommand::List { config },
+        } => list_plugins(&config),
+    }
+}
+
+/// Loads the configuration, or prints every problem in it to stderr.
+fn load_config(file: &Path) -> Option<Config> {
+    match config::load(file) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}
+
+fn validate(file: &Path) -> ExitCode {
+    let Some(config) = load_config(file) else {
+        return ExitCode::FAILURE;
+    };
+    let count = config.connectors.len();
+    let noun = if count == 1 {
+        "connector"
+    } else {
+        "connectors"
+    };
+    println!("{}: ok ({count} {noun})", file.display());
+    ExitCode::SUCCESS
+}
+
+fn list_plugins(file: &Path) -> anyhow::Result<ExitCode> {
+    let Some(config) = load_config(file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    if config.connectors.is_empty() {
+        println!("{}: no connectors", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Sized as the daemon sizes it, so a component that loads here loads
+    // there.
+    let runtime = Runtime::new(RuntimeOptions {
+        instance_slots: config
+            .connectors
+            .values()
+            .map(|c| c.limits.instances_max.max(1))
+            .sum::<u32>()
+            .max(1),
+        memory_mib_max: config
+            .connectors
+            .values()
+            .map(|c| c.limits.memory_mib_max)
+            .max()
+            .unwrap_or(64),
+        cache_dir: config.runtime.cache_dir.clone(),
+        ..RuntimeOptions::default()
+    })?;
+    let mut rows = vec![["CONNECTOR", "PLUGIN", "SHA256", "CONTRACT"].map(str::to_owned)];
+    let mut failures = Vec::new();
+    for (name, connector) in &config.connectors {
+        rows.push(match load_connector(&runtime, name, connector) {
+            Ok(row) => row,
+            Err(error) => {
+                failures.push(error);
+                let sha256 = std::fs::read(&connector.plugin).map_or_else(
+                    |_| "-".to_owned(),
+                    |bytes| hex::encode(Sha256::digest(bytes)),
+                );
+                [
+                    name.clone(),
+                    connector.plugin.display().to_string(),
+                    sha256,
+                    "does not load (see below)".to_owned(),
+                ]
+            }
+        });
+    }
+    print_table(&rows);
+    for failure in &failures {
+        eprintln!("error: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn load_connector(
+    runtime: &Runtime,
+    name: &str,
+    connector: &ConnectorConfig,
+) -> Result<[String; 4], LoadError> {
+    let plugin = runtime.load(PluginSpec {
+        name: name.to_owned(),
+        wasm: connector.plugin.clone(),
+        limits: connector.limits.clone(),
+        grants: connector.grants.clone(),
+        state: Arc::new(MemoryState::default()),
+    })?;
+    Ok([
+        name.to_owned(),
+        plugin.path().display().to_string(),
+        plugin.wasm_sha256().to_owned(),
+        format!("loyalty:connector@{}", plugin.contract_version()),
+    ])
+}
+
+/// Left-aligned columns, two spaces apart.
+fn print_table(rows: &[[String; 4]]) {
+    let mut widths = [0; 4];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:width$}  "));
+        }
+        println!("{}", line.trim_end());
     }
 }
 
@@ -90,4 +246,35 @@ fn list(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
+}
+
+fn run_daemon(path: &Path, log_json: bool) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            #[allow(
+                clippy::print_stderr,
+                reason = "configuration problems are reported to the operator"
+            )]
+            {
+                eprintln!("{errors}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(loyaltyd::daemon::run(config))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,4 +3,10 @@
 //! Vendor systems reach the engine through sandboxed WebAssembly connectors
 //! ([`runtime`]); everything a connector produces is a normalized event.
 
+pub mod api;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod inbox;
 pub mod runtime;
+pub mod store;

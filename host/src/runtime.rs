@@ -11,6 +11,7 @@
 
 mod cache;
 mod call;
+pub mod convert;
 mod engine;
 mod error;
 mod grants;

@@ -67,11 +67,14 @@ pub trait Connector {
 
 /// Exports a [`Connector`] as the component's `connector` world.
 ///
-/// On a native target (unit tests) it expands to nothing, so the same crate
-/// builds both ways.
+/// On a native target (unit tests) it only checks that the type implements
+/// [`Connector`], so the same crate builds both ways.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() -> $crate::types::PluginInfo = <$connector as $crate::Connector>::describe;
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::bindings::exports::loyalty::connector::{

@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 
+pub mod daemon;
+pub mod shopify;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,6 +29,80 @@ pub fn test_component(name: &str) -> PathBuf {
         Ok(dir) => dir.join(format!("{name}.wasm")),
         Err(e) => panic!("cannot build the test components: {e}"),
     }
+}
+
+/// Builds the official connectors (`plugins/`) once per process and returns
+/// the path of the named one (`shopify`).
+pub fn official_plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        build_workspace(&repo_root().join("plugins")).map_err(|e| format!("{e:#}"))
+    });
+    match dir {
+        Ok(dir) => dir.join(format!("{name}.wasm")),
+        Err(e) => panic!("cannot build the official connectors: {e}"),
+    }
+}
+
+/// The `loyaltyd` binary of this tree, built once per process with the
+/// running executable's profile and target directory (so `cargo test
+/// --release` reuses the release artifacts it has just built).
+pub fn loyaltyd_binary() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BUILT.get_or_init(|| build_loyaltyd().map_err(|e| format!("{e:#}"))) {
+        Ok(binary) => binary.clone(),
+        Err(e) => panic!("cannot build loyaltyd: {e}"),
+    }
+}
+
+fn build_loyaltyd() -> anyhow::Result<PathBuf> {
+    let (target_dir, profile_dir) = running_profile()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(repo_root())
+        .args(["build", "--locked", "-p", "loyaltyd", "--bin", "loyaltyd"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    match profile_dir.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        custom => {
+            command.args(["--profile", custom]);
+        }
+    }
+    let status = command
+        .env_remove("CARGO_MAKEFLAGS")
+        .status()
+        .context("running cargo build -p loyaltyd")?;
+    if !status.success() {
+        bail!("cargo build -p loyaltyd failed ({status})");
+    }
+    Ok(target_dir
+        .join(profile_dir)
+        .join(format!("loyaltyd{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The target directory and profile directory (`release`, `debug`) of the
+/// running executable: `target/release/deps/config_ui-...` for a test,
+/// `target/release/loyalty-demo` for a binary.
+fn running_profile() -> anyhow::Result<(PathBuf, String)> {
+    let exe = std::env::current_exe().context("locating the running executable")?;
+    let mut dir = exe.parent().context("the executable has no directory")?;
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir = dir.parent().context("`deps` has no parent")?;
+    }
+    let profile = dir
+        .file_name()
+        .context("the profile directory has no name")?
+        .to_string_lossy()
+        .into_owned();
+    let target = dir
+        .parent()
+        .context("the profile directory has no parent")?;
+    Ok((target.to_path_buf(), profile))
 }
 
 /// Builds a wasm workspace (its `.cargo/config.toml` selects the target) into

@@ -1,0 +1,290 @@
+//! The HTTP interface: vendor webhooks, the admin API and health checks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+
+use crate::runtime::wit::latest::loyalty::connector::types::{
+    Error as GuestError, Header, WebhookRequest,
+};
+use crate::runtime::{CallError, Plugin};
+use crate::store::{Appended, NewDelivery, Store, StoreError};
+
+/// A connector as the API sees it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The loaded plugin.
+    pub plugin: Plugin,
+    /// Wakes the connector's inbox worker.
+    pub wake: Arc<Notify>,
+}
+
+/// Shared state of the HTTP handlers.
+pub struct Api {
+    /// Connectors by name.
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The public URL vendors call, without a trailing slash.
+    pub public_base_url: String,
+    /// SHA-256 of each accepted admin token.
+    pub admin_token_sha256: Vec<[u8; 32]>,
+    /// False once shutdown begins: `/readyz` answers 503 and webhooks too.
+    pub ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("endpoints", &self.endpoints.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router.
+pub fn router(api: Arc<Api>) -> Router {
+    let body_limit = api
+        .endpoints
+        .values()
+        .map(|e| e.plugin.limits().payload_bytes_max)
+        .max()
+        .unwrap_or(1 << 20);
+    Router::new()
+        .route(
+            "/webhooks/{connector}",
+            post(webhook).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/api/v1/accounts", get(accounts))
+        .route("/api/v1/accounts/{id}", get(account))
+        .route("/api/v1/accounts/{id}/ledger", get(ledger))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn unavailable(message: impl Into<String>) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
+}
+
+fn store_failure(e: &StoreError) -> Response {
+    tracing::error!(error = %e, "store failure");
+    unavailable(format!("cannot reach the store: {e}"))
+}
+
+async fn webhook(
+    State(api): State<Arc<Api>>,
+    Path(connector): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !api.ready.load(Ordering::Relaxed) {
+        return unavailable("shutting down");
+    }
+    let Some(endpoint) = api.endpoints.get(&connector) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no connector named `{connector}`"),
+        );
+    };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let request = WebhookRequest {
+        method: method.as_str().to_owned(),
+        url: format!("{}{path}", api.public_base_url),
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_owned(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let delivery = match endpoint.plugin.verify_webhook(&request).await {
+        Ok(delivery) => delivery,
+        Err(CallError::Guest {
+            error: GuestError::Unauthorized(message),
+            ..
+        }) => {
+            tracing::warn!(connector, reason = %message, "webhook rejected");
+            return error(StatusCode::UNAUTHORIZED, message);
+        }
+        Err(CallError::Guest {
+            error: GuestError::InvalidInput(message),
+            ..
+        }) => {
+            return error(StatusCode::BAD_REQUEST, message);
+        }
+        Err(e @ CallError::PayloadTooLarge { .. }) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
+        }
+        Err(e) => {
+            tracing::error!(connector, error = %e, "verify-webhook failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+    };
+    let stored = api
+        .store
+        .append_delivery(NewDelivery {
+            connector: connector.clone(),
+            delivery_id: delivery.id,
+            topic: delivery.topic,
+            method: request.method,
+            url: request.url,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            body: request.body,
+            received_at: now_ms(),
+        })
+        .await;
+    match stored {
+        Ok(Appended::Stored(id)) => {
+            endpoint.wake.notify_one();
+            (
+                StatusCode::OK,
+                axum::Json(json!({ "status": "stored", "inbox_id": id })),
+            )
+                .into_response()
+        }
+        Ok(Appended::Duplicate(id)) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "duplicate", "inbox_id": id })),
+        )
+            .into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Checks `Authorization: Bearer <token>` against the configured hashes, in
+/// constant time; returns the refusal when the token is missing or wrong.
+fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let accepted = token.is_some_and(|token| {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        api.admin_token_sha256
+            .iter()
+            .fold(false, |found, hash| found | bool::from(hash.ct_eq(&digest)))
+    });
+    if accepted {
+        return None;
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "an admin bearer token is required",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
+}
+
+async fn accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.accounts().await {
+        Ok(accounts) => axum::Json(json!({ "accounts": accounts })).into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn account(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.account(id).await {
+        Ok(Some(account)) => axum::Json(account).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn ledger(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.account(id).await {
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        Err(e) => return store_failure(&e),
+        Ok(Some(_)) => {}
+    }
+    match api.store.ledger(id).await {
+        Ok(entries) => {
+            let balance: i64 = entries.iter().map(|e| e.points).sum();
+            axum::Json(json!({ "account_id": id, "balance": balance, "entries": entries }))
+                .into_response()
+        }
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn dead_letters(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.dead_letters(None).await {
+        Ok(letters) => {
+            let letters: Vec<_> = letters
+                .into_iter()
+                .map(|d| {
+                    json!({
+                        "inbox_id": d.inbox_id,
+                        "connector": d.delivery.connector,
+                        "delivery_id": d.delivery.delivery_id,
+                        "topic": d.delivery.topic,
+                        "error": d.error,
+                        "plugin_sha256": d.plugin_sha256,
+                        "failed_at": d.failed_at,
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "dead_letters": letters })).into_response()
+        }
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn readyz(State(api): State<Arc<Api>>) -> Response {
+    if !api.ready.load(Ordering::Relaxed) {
+        return unavailable("shutting down");
+    }
+    match api.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => store_failure(&e),
+    }
+}

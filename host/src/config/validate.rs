@@ -1,0 +1,658 @@
+//! From the deserialized tables to a [`Config`]: the checks that involve
+//! several keys, the filesystem or the environment, and the resolution of
+//! paths and secrets. Every check runs, whatever the others found, and
+//! reports what it finds to the [`Document`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use url::Url;
+
+use crate::config::document::{Document, KeyPath, Presence};
+use crate::config::errors::unknown_name;
+use crate::config::schema::{self, Host, Inject};
+use crate::config::secrets::{self, Env};
+use crate::config::{
+    Config, ConnectorConfig, ProgramConfig, RuntimeConfig, ServerConfig, StoreConfig,
+};
+use crate::runtime::{Credential, Grants, HostPattern, Injection, Secret};
+
+/// Checks the whole document. `None` if anything is wrong, which has then
+/// been reported.
+pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> Option<Config> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    unknown_sections(document);
+    let server = server(document);
+    let store = store(document, dir);
+    let runtime = runtime(document, dir);
+    let program = program(document);
+    let connectors = connectors(document, dir, env);
+    Some(Config {
+        path: path.to_path_buf(),
+        server: server?,
+        store: store?,
+        runtime: runtime?,
+        program: program?,
+        connectors: connectors?,
+    })
+}
+
+fn unknown_sections(document: &mut Document<'_>) {
+    for (name, span) in document.table_keys(&KeyPath::root()).unwrap_or_default() {
+        if !schema::SECTIONS.contains(&name.as_str()) {
+            let message = unknown_name("table", &name, schema::SECTIONS);
+            document.error(span, &KeyPath::root().key(&name), message);
+        }
+    }
+}
+
+/// Whether the required table at `key` is there, reporting it if not.
+fn required_table(document: &mut Document<'_>, key: &KeyPath, example: &str) -> bool {
+    match document.table(key) {
+        Presence::Table => true,
+        Presence::NotATable => false,
+        Presence::Missing => {
+            document.error(
+                0..0,
+                key,
+                format!("the table [{key}] is missing: add it, e.g. {example}"),
+            );
+            false
+        }
+    }
+}
+
+/// `value` of the required key `field` of the table at `table`, reporting
+/// its absence unless its value was reported as malformed already.
+fn required<T>(
+    document: &mut Document<'_>,
+    table: &KeyPath,
+    field: &str,
+    value: Option<T>,
+    hint: &str,
+) -> Option<T> {
+    if value.is_none() && !document.was_reported(&table.key(field)) {
+        let span = document.span_of(table).unwrap_or(0..0);
+        document.error(span, table, format!("`{field}` is missing: {hint}"));
+    }
+    value
+}
+
+fn server(document: &mut Document<'_>) -> Option<ServerConfig> {
+    let key = KeyPath::root().key("server");
+    if !required_table(
+        document,
+        &key,
+        "[server] with public_base_url = \"https://loyalty.example.com\"",
+    ) {
+        return None;
+    }
+    let server: schema::Server = document.section(&key)?;
+    let public_base_url = required(
+        document,
+        &key,
+        "public_base_url",
+        server.public_base_url,
+        "set the URL vendors reach this server at, e.g. public_base_url = \"https://loyalty.example.com\"",
+    )?;
+    Some(ServerConfig {
+        listen: server.listen,
+        public_base_url: public_base_url.0,
+        admin_token_sha256: server.admin_token_sha256.into_iter().map(|d| d.0).collect(),
+        inbox_batch_max: server.inbox_batch_max,
+    })
+}
+
+fn store(document: &mut Document<'_>, dir: &Path) -> Option<StoreConfig> {
+    let key = KeyPath::root().key("store");
+    if !required_table(
+        document,
+        &key,
+        "[store] with type = \"sqlite\" and path = \"data/loyalty.db\"",
+    ) {
+        return None;
+    }
+    let kind_key = key.key("type");
+    let Some(kind) = document.string(&kind_key) else {
+        required::<()>(
+            document,
+            &key,
+            "type",
+            None,
+            "choose where the ledger lives, e.g. type = \"sqlite\"",
+        );
+        // Without a type the other keys cannot be checked: their meaning
+        // depends on it.
+        return None;
+    };
+    match kind.get_ref().as_str() {
+        "sqlite" => {
+            let sqlite: schema::SqliteStore = document.section(&key)?;
+            let path = required(
+                document,
+                &key,
+                "path",
+                sqlite.path,
+                "set the database file, e.g. path = \"data/loyalty.db\"",
+            )?;
+            Some(StoreConfig::Sqlite {
+                path: dir.join(path),
+            })
+        }
+        other => {
+            let message = unknown_name("store type", other, schema::STORE_TYPES);
+            document.error(kind.span(), &kind_key, message);
+            None
+        }
+    }
+}
+
+fn runtime(document: &mut Document<'_>, dir: &Path) -> Option<RuntimeConfig> {
+    let key = KeyPath::root().key("runtime");
+    match document.table(&key) {
+        Presence::Missing => return Some(RuntimeConfig::default()),
+        Presence::NotATable => return None,
+        Presence::Table => {}
+    }
+    let runtime: schema::Runtime = document.section(&key)?;
+    Some(RuntimeConfig {
+        cache_dir: runtime.cache_dir.map(|d| dir.join(d)),
+    })
+}
+
+fn program(document: &mut Document<'_>) -> Option<ProgramConfig> {
+    let key = KeyPath::root().key("program");
+    if !required_table(
+        document,
+        &key,
+        "[program] with currency = \"EUR\", points_per_unit = \"1\" and rounding = \"floor\"",
+    ) {
+        return None;
+    }
+    let program: schema::Program = document.section(&key)?;
+    let currency = required(
+        document,
+        &key,
+        "currency",
+        program.currency,
+        "set the ISO 4217 code of the currency points are earned in, e.g. currency = \"EUR\"",
+    );
+    let points_per_unit = required(
+        document,
+        &key,
+        "points_per_unit",
+        program.points_per_unit,
+        "set the points earned per unit of the currency, as a string, e.g. points_per_unit = \"1\"",
+    );
+    let rounding = required(
+        document,
+        &key,
+        "rounding",
+        program.rounding,
+        "choose how fractional points become whole points: \"floor\", \"half_up\" or \"half_even\", e.g. rounding = \"floor\"",
+    );
+    let mut rates_ok = true;
+    if let Some(currency) = &currency
+        && program.exchange_rates.contains_key(currency)
+    {
+        rates_ok = false;
+        document.error_at_key(
+            &key.key("exchange_rates").key(&currency.0),
+            format!(
+                "`{}` is the program currency itself, whose rate is always 1: remove this entry",
+                currency.0
+            ),
+        );
+    }
+    let exchange_rates = program
+        .exchange_rates
+        .into_iter()
+        .map(|(code, rate)| (code.0, rate.0))
+        .collect();
+    let program = ProgramConfig {
+        currency: currency?.0,
+        points_per_unit: points_per_unit?.0,
+        rounding: rounding?,
+        exchange_rates,
+    };
+    rates_ok.then_some(program)
+}
+
+fn connectors(
+    document: &mut Document<'_>,
+    dir: &Path,
+    env: Env<'_>,
+) -> Option<BTreeMap<String, ConnectorConfig>> {
+    let key = KeyPath::root().key("connectors");
+    match document.table(&key) {
+        Presence::Missing => return Some(BTreeMap::new()),
+        Presence::NotATable => return None,
+        Presence::Table => {}
+    }
+    let mut connectors = BTreeMap::new();
+    let mut complete = true;
+    for (name, span) in document.table_keys(&key).unwrap_or_default() {
+        let connector_key = key.key(&name);
+        let name_ok = connector_name_ok(&name);
+        if !name_ok {
+            let mut message = format!(
+                "connector name `{name}` is not valid: it appears in the webhook URL /webhooks/{{name}}, so use lower-case letters, digits, `_` and `-`, starting with a letter"
+            );
+            let lower = name.to_ascii_lowercase();
+            if connector_name_ok(&lower) {
+                message.push_str(&format!(", e.g. `{lower}`"));
+            }
+            document.error(span, &connector_key, message);
+        }
+        let connector = match document.table(&connector_key) {
+            Presence::Table => connector(document, &connector_key, &name, dir, env),
+            Presence::Missing | Presence::NotATable => None,
+        };
+        match connector {
+            Some(connector) if name_ok => {
+                connectors.insert(name, connector);
+            }
+            _ => complete = false,
+        }
+    }
+    complete.then_some(connectors)
+}
+
+/// `[a-z][a-z0-9_-]*`.
+fn connector_name_ok(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn connector(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    name: &str,
+    dir: &Path,
+    env: Env<'_>,
+) -> Option<ConnectorConfig> {
+    let connector: schema::Connector = document.section(key)?;
+    let plugin = required(
+        document,
+        key,
+        "plugin",
+        connector.plugin,
+        &format!("set the connector's component file, e.g. plugin = \"plugins/{name}.wasm\""),
+    )
+    .and_then(|plugin| plugin_file(document, key, &plugin, dir));
+
+    let allowed_hosts: Vec<HostPattern> = connector
+        .allowed_hosts
+        .iter()
+        .map(|host| host.get_ref().pattern.clone())
+        .collect();
+    // When an entry of allowed_hosts was malformed, a credential host it
+    // was meant to cover would be reported twice over.
+    let allowed_complete = !document.was_reported_under(&key.key("allowed_hosts"));
+    let example_host = example_binding(&connector.allowed_hosts, &connector.settings);
+
+    let mut complete = true;
+    let mut secrets = BTreeMap::new();
+    for (secret_name, source) in connector.secrets {
+        let secret_key = key.key("secrets").key(&secret_name);
+        let span = source.span();
+        let source = source.into_inner();
+        match secret(
+            document,
+            &secret_key,
+            span,
+            source.env,
+            source.file,
+            dir,
+            env,
+        ) {
+            Some(value) => {
+                secrets.insert(secret_name, value);
+            }
+            None => complete = false,
+        }
+    }
+
+    let mut credentials = BTreeMap::new();
+    for (credential_name, source) in connector.credentials {
+        let credential_key = key.key("credentials").key(&credential_name);
+        let context = CredentialContext {
+            key: &credential_key,
+            connector: name,
+            allowed_hosts: allowed_complete.then_some(allowed_hosts.as_slice()),
+            example_host: &example_host,
+            dir,
+            env,
+        };
+        match credential(document, &context, source) {
+            Some(credential) => {
+                credentials.insert(credential_name, credential);
+            }
+            None => complete = false,
+        }
+    }
+
+    let connector = ConnectorConfig {
+        plugin: plugin?,
+        limits: connector.limits,
+        grants: Grants {
+            allowed_hosts,
+            credentials,
+            secrets,
+            settings: connector.settings,
+        },
+    };
+    complete.then_some(connector)
+}
+
+/// A host to suggest binding a credential to: an exact allowed host, else a
+/// setting naming a host a wildcard allows (such as Shopify's
+/// `shop_domain`), else the first allowed pattern itself.
+fn example_binding(allowed: &[Spanned<Host>], settings: &BTreeMap<String, String>) -> String {
+    let hosts = || allowed.iter().map(Spanned::get_ref);
+    if let Some(exact) = hosts().find(|host| !host.text.contains('*')) {
+        return exact.text.clone();
+    }
+    for host in hosts() {
+        let scheme = host.text.split("://").next().unwrap_or("https");
+        for value in settings.values() {
+            if value.is_empty() || value.contains(['/', '@', '?', '#', ' ']) {
+                continue;
+            }
+            let candidate = format!("{scheme}://{value}");
+            if Url::parse(&candidate).is_ok_and(|url| host.pattern.matches(&url)) {
+                return candidate;
+            }
+        }
+    }
+    hosts().next().map_or_else(
+        || "https://api.example.com".to_owned(),
+        |host| host.text.clone(),
+    )
+}
+
+/// The plugin file, resolved; reported if it is not there.
+fn plugin_file(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    plugin: &Spanned<PathBuf>,
+    dir: &Path,
+) -> Option<PathBuf> {
+    let resolved = dir.join(plugin.get_ref());
+    if resolved.is_file() {
+        return Some(resolved);
+    }
+    let file = secrets::describe(plugin.get_ref(), &resolved);
+    let message = if resolved.exists() {
+        format!("{file} is not a file: point `plugin` at the connector's .wasm component")
+    } else {
+        format!(
+            "{file} does not exist: build the connector or correct the path; relative paths start at the configuration file's directory"
+        )
+    };
+    document.error(plugin.span(), &key.key("plugin"), message);
+    None
+}
+
+/// Reads a secret from exactly one of `env` and `file`.
+fn secret(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    span: std::ops::Range<usize>,
+    env_var: Option<Spanned<String>>,
+    file: Option<Spanned<PathBuf>>,
+    dir: &Path,
+    env: Env<'_>,
+) -> Option<Secret> {
+    match (env_var, file) {
+        (Some(_), Some(_)) => {
+            document.error(
+                span,
+                key,
+                "both `env` and `file` are set: keep exactly one, the environment variable or the file the value is read from",
+            );
+            None
+        }
+        (None, None) => {
+            if !document.was_reported(&key.key("env")) && !document.was_reported(&key.key("file")) {
+                document.error(
+                    span,
+                    key,
+                    "no value: set exactly one of env = \"VARIABLE\" (read from an environment variable) or file = \"path\" (read from a file only its owner can read)",
+                );
+            }
+            None
+        }
+        (Some(var), None) => match secrets::from_env(var.get_ref(), env) {
+            Ok(secret) => Some(secret),
+            Err(message) => {
+                document.error(var.span(), &key.key("env"), message);
+                None
+            }
+        },
+        (None, Some(file)) => {
+            let resolved = dir.join(file.get_ref());
+            match secrets::from_file(file.get_ref(), &resolved) {
+                Ok(secret) => Some(secret),
+                Err(message) => {
+                    document.error(file.span(), &key.key("file"), message);
+                    None
+                }
+            }
+        }
+    }
+}
+
+struct CredentialContext<'c> {
+    key: &'c KeyPath,
+    connector: &'c str,
+    /// `None` when allowed_hosts had a malformed entry.
+    allowed_hosts: Option<&'c [HostPattern]>,
+    example_host: &'c str,
+    dir: &'c Path,
+    env: Env<'c>,
+}
+
+fn credential(
+    document: &mut Document<'_>,
+    context: &CredentialContext<'_>,
+    source: Spanned<schema::CredentialSource>,
+) -> Option<Credential> {
+    let key = context.key;
+    let span = source.span();
+    let source = source.into_inner();
+    let value = secret(
+        document,
+        key,
+        span.clone(),
+        source.env,
+        source.file,
+        context.dir,
+        context.env,
+    );
+
+    let inject = source.inject.map_or(Inject::Bearer, Spanned::into_inner);
+    let mut misplaced = |field: &str, given: Option<Spanned<()>>, needs: &str| {
+        if let Some(given) = given {
+            document.error(
+                given.span(),
+                &key.key(field),
+                format!("`{field}` applies only with inject = \"{needs}\": remove it, or set inject = \"{needs}\""),
+            );
+        }
+    };
+    let header = source.header;
+    let username = source.username;
+    let injection = match inject {
+        Inject::Bearer => {
+            misplaced("header", header.map(unit), "header");
+            misplaced("username", username.map(unit), "basic");
+            Some(Injection::Bearer)
+        }
+        Inject::Header => {
+            misplaced("username", username.map(unit), "basic");
+            required(
+                document,
+                key,
+                "header",
+                header,
+                "inject = \"header\" needs the header's name, e.g. header = \"X-Api-Key\"",
+            )
+            .map(|name| Injection::Header {
+                name: name.into_inner().0,
+            })
+        }
+        Inject::Basic => {
+            misplaced("header", header.map(unit), "header");
+            required(
+                document,
+                key,
+                "username",
+                username,
+                "inject = \"basic\" needs the user name, e.g. username = \"api\"",
+            )
+            .map(|username| Injection::Basic {
+                username: username.into_inner(),
+            })
+        }
+    };
+
+    let hosts_key = key.key("hosts");
+    let binding_hint = format!(
+        "bind the credential to the hosts it may be sent to, e.g. hosts = [\"{}\"]",
+        context.example_host
+    );
+    let hosts = match source.hosts {
+        None => {
+            required::<()>(document, key, "hosts", None, &binding_hint);
+            None
+        }
+        Some(hosts) if hosts.is_empty() => {
+            if !document.was_reported_under(&hosts_key) {
+                document.error_at_key(&hosts_key, format!("`hosts` is empty: {binding_hint}"));
+            }
+            None
+        }
+        Some(hosts) => {
+            let mut bound = Vec::new();
+            let mut covered_all = true;
+            for host in hosts {
+                let (span, host) = (host.span(), host.into_inner());
+                if let Some(allowed) = context.allowed_hosts
+                    && !covered(allowed, &host.pattern)
+                {
+                    covered_all = false;
+                    document.error_at_span(
+                        span,
+                        format!(
+                            "`{}` is not covered by allowed_hosts, so the connector may not call it: add it to allowed_hosts in [connectors.{}], or bind the credential to a host the connector may call",
+                            host.text, context.connector
+                        ),
+                    );
+                }
+                bound.push(host.pattern);
+            }
+            covered_all.then_some(bound)
+        }
+    };
+    Some(Credential {
+        value: value?,
+        injection: injection?,
+        hosts: hosts?,
+    })
+}
+
+fn unit<T>(value: Spanned<T>) -> Spanned<()> {
+    Spanned::new(value.span(), ())
+}
+
+/// Whether every destination `bound` matches is also matched by one of
+/// `allowed`: a credential must never be bound to a host the connector
+/// cannot call.
+fn covered(allowed: &[HostPattern], bound: &HostPattern) -> bool {
+    // A pattern displays as `scheme://[*.]host:port`; as a URL, its host
+    // `*.example.com` is matched by wildcards covering that domain only,
+    // since no exact pattern may contain `*`.
+    let Ok(url) = Url::parse(&bound.to_string()) else {
+        return false;
+    };
+    allowed.iter().any(|pattern| pattern.matches(&url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(texts: &[&str]) -> Vec<HostPattern> {
+        texts.iter().map(|t| t.parse().unwrap()).collect()
+    }
+
+    fn pattern(text: &str) -> HostPattern {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn credential_hosts_must_be_covered_by_allowed_hosts() {
+        let allowed = patterns(&["https://*.myshopify.com", "https://api.hubapi.com"]);
+        assert!(covered(&allowed, &pattern("https://demo.myshopify.com")));
+        assert!(covered(&allowed, &pattern("https://*.myshopify.com")));
+        assert!(covered(&allowed, &pattern("https://*.eu.myshopify.com")));
+        assert!(covered(&allowed, &pattern("https://api.hubapi.com:443")));
+        assert!(!covered(&allowed, &pattern("https://myshopify.com")));
+        assert!(!covered(&allowed, &pattern("http://demo.myshopify.com")));
+        assert!(!covered(&allowed, &pattern("https://api.hubapi.com:8443")));
+        assert!(!covered(&allowed, &pattern("https://evil.example")));
+    }
+
+    #[test]
+    fn an_exact_host_never_covers_a_wildcard() {
+        let allowed = patterns(&["https://demo.myshopify.com"]);
+        assert!(!covered(&allowed, &pattern("https://*.myshopify.com")));
+        assert!(!covered(&[], &pattern("https://demo.myshopify.com")));
+    }
+
+    fn hosts(texts: &[&str]) -> Vec<Spanned<Host>> {
+        texts
+            .iter()
+            .map(|text| {
+                Spanned::new(
+                    0..0,
+                    Host {
+                        text: (*text).to_owned(),
+                        pattern: pattern(text),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn suggested_binding_is_a_concrete_host_when_one_is_known() {
+        let settings =
+            BTreeMap::from([("shop_domain".to_owned(), "demo.myshopify.com".to_owned())]);
+        let wildcard = hosts(&["https://*.myshopify.com"]);
+        assert_eq!(
+            example_binding(&wildcard, &settings),
+            "https://demo.myshopify.com"
+        );
+        assert_eq!(
+            example_binding(&wildcard, &BTreeMap::new()),
+            "https://*.myshopify.com"
+        );
+        let both = hosts(&["https://*.myshopify.com", "https://api.example.net"]);
+        assert_eq!(example_binding(&both, &settings), "https://api.example.net");
+        assert_eq!(example_binding(&[], &settings), "https://api.example.com");
+    }
+
+    #[test]
+    fn connector_names_are_url_safe() {
+        for good in ["shopify", "sap-s4", "crm_2", "a"] {
+            assert!(connector_name_ok(good), "{good}");
+        }
+        for bad in ["", "Shopify", "2crm", "-x", "shop ify", "shop/ify", "café"] {
+            assert!(!connector_name_ok(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Purchases and refunds: a paid purchase earns once; refunds and
+//! cancellations reverse proportionally and cumulatively, never more than was
+//! earned, whatever order and however many times they are announced.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::core::CoreError;
+use crate::core::event::{Money, Purchase, PurchaseStatus, Refund};
+use crate::core::ledger::{EntryKind, NewEntry};
+use crate::core::program::Program;
+
+/// Everything the core remembers about one purchase.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurchaseRecord {
+    /// The connector it came from.
+    pub source: String,
+    /// The source's id.
+    pub id: String,
+    /// Newest entity version applied; 0 while only refunds are known.
+    pub version: u64,
+    /// Newest status; `None` while only refunds are known.
+    pub status: Option<PurchaseStatus>,
+    /// Net amount: the newest until the purchase earns, then frozen as the
+    /// base refunds are measured against.
+    pub net_amount: Option<Money>,
+    /// Whether the earn entry exists.
+    pub earned: bool,
+    /// Points earned.
+    pub earned_points: i64,
+    /// Exchange rate used to earn.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub rate: Option<Decimal>,
+    /// Refunds applied, by refund id, with their net amounts.
+    pub refunds: BTreeMap<String, Money>,
+    /// Points reversed so far (positive).
+    pub reversed_points: i64,
+}
+
+impl PurchaseRecord {
+    /// A record for a purchase not seen before.
+    pub fn new(source: &str, id: &str) -> Self {
+        Self {
+            source: source.to_owned(),
+            id: id.to_owned(),
+            version: 0,
+            status: None,
+            net_amount: None,
+            earned: false,
+            earned_points: 0,
+            rate: None,
+            refunds: BTreeMap::new(),
+            reversed_points: 0,
+        }
+    }
+
+    /// Total merchandise refunded so far.
+    pub fn refunded(&self) -> Decimal {
+        self.refunds.values().map(|m| m.amount).sum()
+    }
+}
+
+/// The result of applying a purchase or refund event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The record to store.
+    pub record: PurchaseRecord,
+    /// Whether anything changed (a stale or repeated event changes nothing).
+    pub changed: bool,
+    /// Ledger entries to append.
+    pub entries: Vec<NewEntry>,
+}
+
+impl Outcome {
+    fn unchanged(record: PurchaseRecord) -> Self {
+        Self {
+            record,
+            changed: false,
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// Applies a purchase event. `has_account` says whether the purchase could
+/// be attributed to an account: without one it is recorded but does not earn
+/// until a later version names its account.
+pub fn on_purchase(
+    stored: Option<PurchaseRecord>,
+    source: &str,
+    event: &Purchase,
+    has_account: bool,
+    program: &Program,
+) -> Result<Outcome, CoreError> {
+    let mut record = stored.unwrap_or_else(|| PurchaseRecord::new(source, &event.source_id));
+    if record.version > event.version {
+        return Ok(Outcome::unchanged(record));
+    }
+    let before = record.clone();
+    record.version = event.version;
+    record.status = Some(event.status);
+    if !record.earned {
+        record.net_amount = Some(event.net_amount.clone());
+    }
+    let mut entries = Vec::new();
+    if event.status == PurchaseStatus::Paid && !record.earned && has_account {
+        let earning = program.earn(&event.net_amount)?;
+        record.earned = true;
+        record.earned_points = earning.points;
+        record.rate = Some(earning.rate);
+        entries.push(NewEntry {
+            kind: EntryKind::Earn,
+            points: earning.points,
+            effect_key: format!("earn/{source}/{}", record.id),
+            source: source.to_owned(),
+            reference: record.id.clone(),
+            amount: Some(event.net_amount.clone()),
+            rate: Some(earning.rate),
+        });
+    }
+    let trigger = if event.status == PurchaseStatus::Cancelled {
+        "cancel".to_owned()
+    } else {
+        format!("v{}", event.version)
+    };
+    entries.extend(reconcile(&mut record, &trigger, None)?);
+    let changed = record != before;
+    Ok(Outcome {
+        record,
+        changed,
+        entries,
+    })
+}
+
+/// Applies a refund event. A refund seen before changes nothing; a refund
+/// of a purchase not seen yet is remembered and reversed once it earns.
+pub fn on_refund(
+    stored: Option<PurchaseRecord>,
+    source: &str,
+    event: &Refund,
+) -> Result<Outcome, CoreError> {
+    let mut record = stored.unwrap_or_else(|| PurchaseRecord::new(source, &event.purchase_id));
+    if record.refunds.contains_key(&event.source_id) {
+        return Ok(Outcome::unchanged(record));
+    }
+    if event.net_amount.amount.is_sign_negative() && !event.net_amount.amount.is_zero() {
+        return Err(CoreError::NegativeAmount {
+            what: format!("refund `{}`", event.source_id),
+            amount: event.net_amount.amount.to_string(),
+        });
+    }
+    if let Some(net) = &record.net_amount
+        && net.currency != event.net_amount.currency
+    {
+        return Err(CoreError::CurrencyMismatch {
+            refund: event.source_id.clone(),
+            refund_currency: event.net_amount.currency.clone(),
+            purchase: record.id.clone(),
+            purchase_currency: net.currency.clone(),
+        });
+    }
+    record
+        .refunds
+        .insert(event.source_id.clone(), event.net_amount.clone());
+    let entries = reconcile(
+        &mut record,
+        &format!("refund/{}", event.source_id),
+        Some(&event.net_amount),
+    )?;
+    Ok(Outcome {
+        record,
+        changed: true,
+        entries: entries.into_iter().collect(),
+    })
+}
+
+/// Brings the reversed points up to what the refunds and status call for.
+/// The target is cumulative (floor of earned x refunded / net), so partial
+/// refunds leave no rounding residue and a full refund reverses exactly the
+/// rest; it never exceeds what was earned.
+fn reconcile(
+    record: &mut PurchaseRecord,
+    trigger: &str,
+    amount: Option<&Money>,
+) -> Result<Option<NewEntry>, CoreError> {
+    if !record.earned {
+        return Ok(None);
+    }
+    let earned = record.earned_points;
+    let target = if record.status == Some(PurchaseStatus::Cancelled) {
+        earned
+    } else {
+        let refunded = record.refunded();
+        let base = record
+            .net_amount
+            .as_ref()
+            .map_or(Decimal::ZERO, |m| m.amount);
+        if refunded.is_zero() {
+            0
+        } else if refunded >= base {
+            earned
+        } else {
+            (Decimal::from(earned) * refunded / base)
+                .floor()
+                .to_i64()
+                .ok_or_else(|| CoreError::PointsOutOfRange(earned.to_string()))?
+        }
+    };
+    let delta = target - record.reversed_points;
+    if delta <= 0 {
+        return Ok(None);
+    }
+    record.reversed_points += delta;
+    Ok(Some(NewEntry {
+        kind: EntryKind::Reverse,
+        points: -delta,
+        effect_key: format!("reverse/{}/{}/{trigger}", record.source, record.id),
+        source: record.source.clone(),
+        reference: record.id.clone(),
+        amount: amount.cloned(),
+        rate: record.rate,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::program::Rounding;
+
+    fn program() -> Program {
+        Program {
+            currency: "EUR".to_owned(),
+            points_per_unit: Decimal::ONE,
+            rounding: Rounding::Floor,
+            exchange_rates: BTreeMap::new(),
+            version: "1".to_owned(),
+        }
+    }
+
+    fn eur(amount: &str) -> Money {
+        Money {
+            amount: amount.parse().unwrap(),
+            currency: "EUR".to_owned(),
+        }
+    }
+
+    fn purchase(version: u64, status: PurchaseStatus, net: &str) -> Purchase {
+        Purchase {
+            source_id: "o1".to_owned(),
+            version,
+            account_id: Some("acme".to_owned()),
+            contact_id: None,
+            status,
+            placed_at: 0,
+            net_amount: eur(net),
+        }
+    }
+
+    fn refund(id: &str, net: &str) -> Refund {
+        Refund {
+            source_id: id.to_owned(),
+            version: 1,
+            purchase_id: "o1".to_owned(),
+            net_amount: eur(net),
+        }
+    }
+
+    fn points(entries: &[NewEntry]) -> Vec<i64> {
+        entries.iter().map(|e| e.points).collect()
+    }
+
+    #[test]
+    fn a_paid_purchase_earns_once_and_later_versions_do_not_re_earn() {
+        let p = program();
+        let created = on_purchase(
+            None,
+            "shop",
+            &purchase(1, PurchaseStatus::Pending, "100.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert!(created.entries.is_empty());
+        let paid = on_purchase(
+            Some(created.record),
+            "shop",
+            &purchase(2, PurchaseStatus::Paid, "100.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert_eq!(points(&paid.entries), [100]);
+        let again = on_purchase(
+            Some(paid.record.clone()),
+            "shop",
+            &purchase(2, PurchaseStatus::Paid, "100.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert!(again.entries.is_empty() && !again.changed);
+        let edited = on_purchase(
+            Some(paid.record),
+            "shop",
+            &purchase(3, PurchaseStatus::Paid, "120.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert!(edited.entries.is_empty());
+        assert_eq!(
+            edited.record.net_amount,
+            Some(eur("100.00")),
+            "the earned base stays frozen"
+        );
+    }
+
+    #[test]
+    fn partial_refunds_reverse_cumulatively_without_residue() {
+        let p = program();
+        // 3 points on 10.00: a third refunded three times reverses 1 + 1 + 1.
+        let paid = on_purchase(
+            None,
+            "shop",
+            &purchase(1, PurchaseStatus::Paid, "10.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert_eq!(paid.record.earned_points, 10);
+        let r1 = on_refund(Some(paid.record), "shop", &refund("r1", "3.33")).unwrap();
+        let r2 = on_refund(Some(r1.record.clone()), "shop", &refund("r2", "3.33")).unwrap();
+        let r3 = on_refund(Some(r2.record.clone()), "shop", &refund("r3", "3.34")).unwrap();
+        assert_eq!(
+            [
+                points(&r1.entries),
+                points(&r2.entries),
+                points(&r3.entries)
+            ]
+            .concat(),
+            [-3, -3, -4]
+        );
+        assert_eq!(r3.record.reversed_points, 10);
+        let repeat = on_refund(Some(r3.record), "shop", &refund("r2", "3.33")).unwrap();
+        assert!(repeat.entries.is_empty() && !repeat.changed);
+    }
+
+    #[test]
+    fn a_cancellation_and_its_refund_reverse_once_in_either_order() {
+        let p = program();
+        let paid = on_purchase(
+            None,
+            "shop",
+            &purchase(1, PurchaseStatus::Paid, "50.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        let cancelled = on_purchase(
+            Some(paid.record.clone()),
+            "shop",
+            &purchase(2, PurchaseStatus::Cancelled, "50.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        let refunded = on_refund(Some(cancelled.record), "shop", &refund("r1", "50.00")).unwrap();
+        assert_eq!(
+            [points(&cancelled.entries), points(&refunded.entries)].concat(),
+            [-50]
+        );
+
+        let refunded = on_refund(Some(paid.record), "shop", &refund("r1", "50.00")).unwrap();
+        let cancelled = on_purchase(
+            Some(refunded.record),
+            "shop",
+            &purchase(2, PurchaseStatus::Cancelled, "50.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            [points(&refunded.entries), points(&cancelled.entries)].concat(),
+            [-50]
+        );
+        let twice = on_purchase(
+            Some(cancelled.record),
+            "shop",
+            &purchase(2, PurchaseStatus::Cancelled, "50.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert!(twice.entries.is_empty());
+    }
+
+    #[test]
+    fn a_refund_before_its_purchase_is_reversed_when_the_purchase_earns() {
+        let p = program();
+        let early = on_refund(None, "shop", &refund("r1", "25.00")).unwrap();
+        assert!(early.entries.is_empty());
+        let paid = on_purchase(
+            Some(early.record),
+            "shop",
+            &purchase(1, PurchaseStatus::Paid, "100.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert_eq!(points(&paid.entries), [100, -25]);
+    }
+
+    #[test]
+    fn a_stale_version_changes_nothing() {
+        let p = program();
+        let cancelled = on_purchase(
+            None,
+            "shop",
+            &purchase(5, PurchaseStatus::Cancelled, "10.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        let late_paid = on_purchase(
+            Some(cancelled.record),
+            "shop",
+            &purchase(3, PurchaseStatus::Paid, "10.00"),
+            true,
+            &p,
+        )
+        .unwrap();
+        assert!(late_paid.entries.is_empty() && !late_paid.changed);
+    }
+}

@@ -1,0 +1,199 @@
+//! Wiring: opens the store, loads the connectors, starts their inbox
+//! workers and serves the HTTP API until shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, Api, Endpoint};
+use crate::config::{self, Config, StoreConfig};
+use crate::core::program::{Program, Rounding};
+use crate::inbox::{StateOverlay, Worker};
+use crate::runtime::{PluginSpec, Runtime, RuntimeOptions, SystemClock};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// How long shutdown waits for the inbox workers to finish their batch.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running daemon.
+pub struct Daemon {
+    /// The address the API listens on.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+    api: Arc<Api>,
+    _runtime: Runtime,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The program rules from the configuration, with a version derived from
+/// their content so that every ledger entry names the rules that made it.
+pub fn program(config: &config::ProgramConfig) -> Program {
+    let rounding = match config.rounding {
+        config::Rounding::Floor => Rounding::Floor,
+        config::Rounding::HalfUp => Rounding::HalfUp,
+        config::Rounding::HalfEven => Rounding::HalfEven,
+    };
+    let fingerprint = format!(
+        "{}|{}|{rounding:?}|{:?}",
+        config.currency, config.points_per_unit, config.exchange_rates
+    );
+    let version = hex::encode(&Sha256::digest(fingerprint.as_bytes())[..6]);
+    Program {
+        currency: config.currency.clone(),
+        points_per_unit: config.points_per_unit,
+        rounding,
+        exchange_rates: config.exchange_rates.clone(),
+        version,
+    }
+}
+
+impl Daemon {
+    /// Starts everything and returns once the API is listening.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match &config.store {
+            StoreConfig::Sqlite { path } => Arc::new(
+                SqliteStore::open(path, config.server.inbox_batch_max)
+                    .with_context(|| format!("opening the store at {}", path.display()))?,
+            ),
+        };
+        let runtime = Runtime::new(RuntimeOptions {
+            instance_slots: config
+                .connectors
+                .values()
+                .map(|c| c.limits.instances_max.max(1))
+                .sum::<u32>()
+                .max(1),
+            memory_mib_max: config
+                .connectors
+                .values()
+                .map(|c| c.limits.memory_mib_max)
+                .max()
+                .unwrap_or(64),
+            cache_dir: config.runtime.cache_dir.clone(),
+            clock: Arc::new(SystemClock),
+        })?;
+        let program = Arc::new(program(&config.program));
+        let (shutdown, watcher) = watch::channel(false);
+
+        let mut endpoints = BTreeMap::new();
+        let mut workers = Vec::new();
+        for (name, connector) in &config.connectors {
+            let state = Arc::new(StateOverlay::new(name, store.clone()));
+            let plugin = runtime.load(PluginSpec {
+                name: name.clone(),
+                wasm: connector.plugin.clone(),
+                limits: connector.limits.clone(),
+                grants: connector.grants.clone(),
+                state: state.clone(),
+            })?;
+            tracing::info!(
+                connector = name.as_str(),
+                sha256 = plugin.wasm_sha256(),
+                contract = plugin.contract_version(),
+                "connector loaded"
+            );
+            let wake = Arc::new(Notify::new());
+            let worker = Worker {
+                plugin: plugin.clone(),
+                state,
+                store: store.clone(),
+                program: program.clone(),
+                wake: wake.clone(),
+                batch_max: config.server.inbox_batch_max,
+            };
+            workers.push(tokio::spawn(worker.run(watcher.clone())));
+            endpoints.insert(name.clone(), Endpoint { plugin, wake });
+        }
+
+        let api = Arc::new(Api {
+            endpoints,
+            store,
+            public_base_url: config
+                .server
+                .public_base_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            admin_token_sha256: config.server.admin_token_sha256.clone(),
+            ready: AtomicBool::new(true),
+        });
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let mut stop = watcher.clone();
+        let app = api::router(api.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                })
+                .await
+        });
+        tracing::info!(%addr, program_version = program.version.as_str(), "loyaltyd is listening");
+        Ok(Self {
+            addr,
+            shutdown,
+            server,
+            workers,
+            api,
+            _runtime: runtime,
+        })
+    }
+
+    /// Stops accepting requests, lets in-flight requests and the workers'
+    /// current batches finish, and returns.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.api.ready.store(false, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+        let drained = async {
+            let served = self.server.await;
+            for worker in self.workers {
+                let _ = worker.await;
+            }
+            served
+        };
+        match tokio::time::timeout(SHUTDOWN_GRACE, drained).await {
+            Ok(Ok(result)) => result.context("serving the API"),
+            Ok(Err(e)) => Err(anyhow::anyhow!("the API task failed: {e}")),
+            Err(_) => {
+                tracing::warn!("shutdown grace period elapsed with work in flight");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let daemon = Daemon::start(config).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    daemon.stop().await
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

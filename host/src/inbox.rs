@@ -1,0 +1,241 @@
+//! The inbox worker: turns stored webhook deliveries into applied events.
+//!
+//! One worker per connector takes pending deliveries oldest first, calls the
+//! connector's `handle-webhook` for each, and hands the results to the store,
+//! which applies each delivery atomically (events, state writes, done mark)
+//! and commits the batch at once. A delivery that cannot be processed becomes
+//! a dead letter with its error; a passing failure (rate limit, vendor
+//! outage) is retried with backoff.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::core::program::Program;
+use crate::runtime::convert;
+use crate::runtime::wit::latest::loyalty::connector::types::{
+    Error as GuestError, Header, WebhookRequest,
+};
+use crate::runtime::{CallError, Plugin, StateRead, StateWrites};
+use crate::store::{Completion, CompletionResult, Store, StoredDelivery};
+
+/// Attempts after which a delivery that keeps failing transiently becomes a
+/// dead letter.
+const ATTEMPTS_MAX: u32 = 8;
+
+/// Connector state as a call sees it: committed values plus the writes of
+/// deliveries handled earlier in the same, not yet committed, batch. Without
+/// it, a burst of orders from one company would re-fetch the company for
+/// every order of the batch.
+pub struct StateOverlay {
+    connector: String,
+    store: Arc<dyn Store>,
+    staged: Mutex<StateWrites>,
+}
+
+impl std::fmt::Debug for StateOverlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateOverlay")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateOverlay {
+    /// The state of one connector, read from `store`.
+    pub fn new(connector: &str, store: Arc<dyn Store>) -> Self {
+        Self {
+            connector: connector.to_owned(),
+            store,
+            staged: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn stage(&self, writes: &StateWrites) {
+        let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
+        staged.extend(writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    fn clear(&self) {
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl StateRead for StateOverlay {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        if let Some(value) = self
+            .staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            return Ok(value.clone());
+        }
+        self.store
+            .state_get(&self.connector, key)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Everything one connector's worker needs.
+pub struct Worker {
+    /// The connector.
+    pub plugin: Plugin,
+    /// Its state as calls see it.
+    pub state: Arc<StateOverlay>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The program rules in force.
+    pub program: Arc<Program>,
+    /// Woken when a delivery is stored.
+    pub wake: Arc<Notify>,
+    /// Deliveries handled per batch.
+    pub batch_max: usize,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("connector", &self.plugin.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a batch ended.
+enum Pass {
+    /// Nothing was pending.
+    Idle,
+    /// Work was done; look again at once.
+    Busy,
+    /// A delivery failed transiently; wait before retrying.
+    Backoff(Duration),
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true, finishing the batch in hand.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let connector = self.plugin.name().to_owned();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.pass().await {
+                Ok(Pass::Busy) => continue,
+                Ok(Pass::Idle) => Duration::from_secs(5),
+                Ok(Pass::Backoff(delay)) => delay,
+                Err(error) => {
+                    tracing::error!(connector, error = %error, "inbox pass failed");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn pass(&self) -> Result<Pass, crate::store::StoreError> {
+        let items = self
+            .store
+            .pending_deliveries(self.plugin.name(), self.batch_max)
+            .await?;
+        if items.is_empty() {
+            return Ok(Pass::Idle);
+        }
+        let mut completions = Vec::with_capacity(items.len());
+        let mut outcome = Pass::Busy;
+        for item in items {
+            match self.handle(&item).await {
+                Handled::Complete(completion) => completions.push(completion),
+                Handled::Dead(error) => {
+                    tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, error = %error, "dead letter");
+                    self.store
+                        .dead_letter(item.id, error, self.plugin.wasm_sha256().to_owned())
+                        .await?;
+                }
+                Handled::Retry(error, delay) => {
+                    tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, attempts = item.attempts + 1, error = %error, "delivery will be retried");
+                    self.store.record_attempt(item.id, error).await?;
+                    outcome = Pass::Backoff(delay);
+                    // Later deliveries may depend on this one (an order before
+                    // its refund): keep the order and retry from here.
+                    break;
+                }
+            }
+        }
+        let results = self.store.complete(completions).await;
+        self.state.clear();
+        for result in results? {
+            if let CompletionResult::DeadLettered(error) = result {
+                tracing::warn!(connector = self.plugin.name(), error = %error, "dead letter: the core refused an event");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn handle(&self, item: &StoredDelivery) -> Handled {
+        let d = &item.delivery;
+        let request = WebhookRequest {
+            method: d.method.clone(),
+            url: d.url.clone(),
+            headers: d
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            body: d.body.clone(),
+        };
+        let output = match self.plugin.handle_webhook(&request).await {
+            Ok(output) => output,
+            Err(error) => return self.failed(item, &error),
+        };
+        let events = match output
+            .value
+            .iter()
+            .map(convert::to_core)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(events) => events,
+            Err(invalid) => return Handled::Dead(invalid.to_string()),
+        };
+        self.state.stage(&output.state);
+        Handled::Complete(Completion {
+            inbox_id: item.id,
+            events,
+            state: output.state,
+            program: self.program.clone(),
+            plugin_sha256: self.plugin.wasm_sha256().to_owned(),
+        })
+    }
+
+    fn failed(&self, item: &StoredDelivery, error: &CallError) -> Handled {
+        if !error.is_retryable() || item.attempts + 1 >= ATTEMPTS_MAX {
+            return Handled::Dead(error.to_string());
+        }
+        let delay = match error {
+            CallError::Guest {
+                error: GuestError::RateLimited(r),
+                ..
+            } => r.delay_ms.map(Duration::from_millis),
+            _ => None,
+        }
+        .unwrap_or_else(|| Duration::from_millis(500 << item.attempts.min(7)));
+        Handled::Retry(error.to_string(), delay)
+    }
+}
+
+enum Handled {
+    Complete(Completion),
+    Dead(String),
+    Retry(String, Duration),
+}

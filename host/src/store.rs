@@ -1,0 +1,250 @@
+//! Persistence behind one trait, so the daemon runs on the embedded SQLite
+//! store or (later) PostgreSQL with the same semantics. Every backend passes
+//! the conformance suite in `tests/e2e/store_conformance.rs`.
+
+mod apply;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::core::accounts::AccountId;
+use crate::core::event::Event;
+use crate::core::ledger::EntryKind;
+use crate::core::program::Program;
+use crate::runtime::StateWrites;
+
+pub use apply::Applied;
+
+/// A verified webhook delivery, exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The connector that verified it.
+    pub connector: String,
+    /// The vendor's delivery id; a repeat is dropped.
+    pub delivery_id: String,
+    /// What it is about.
+    pub topic: String,
+    /// HTTP method.
+    pub method: String,
+    /// Full public URL.
+    pub url: String,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// When it arrived (ms since the epoch).
+    pub received_at: i64,
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored under this inbox id.
+    Stored(i64),
+    /// Already in the inbox under this id.
+    Duplicate(i64),
+}
+
+/// A delivery waiting in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDelivery {
+    /// Inbox id.
+    pub id: i64,
+    /// The delivery.
+    pub delivery: NewDelivery,
+    /// Processing attempts so far.
+    pub attempts: u32,
+}
+
+/// The processed result of one inbox item, to apply atomically: its events,
+/// the connector's state writes, and the item marked done.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// Inbox id.
+    pub inbox_id: i64,
+    /// The events the connector produced.
+    pub events: Vec<Event>,
+    /// The connector's state writes.
+    pub state: StateWrites,
+    /// The program rules in force.
+    pub program: Arc<Program>,
+    /// SHA-256 of the plugin that produced the events, kept on a dead letter.
+    pub plugin_sha256: String,
+}
+
+/// What became of a completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompletionResult {
+    /// Applied.
+    Applied(Applied),
+    /// The core refused an event; the item is now a dead letter with this error.
+    DeadLettered(String),
+}
+
+/// A delivery that failed processing, kept with its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Inbox id.
+    pub inbox_id: i64,
+    /// The delivery as received.
+    pub delivery: NewDelivery,
+    /// Why it failed.
+    pub error: String,
+    /// SHA-256 of the plugin that failed on it.
+    pub plugin_sha256: String,
+    /// When it failed.
+    pub failed_at: i64,
+}
+
+/// An external reference of an account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExternalRef {
+    /// The connector (system).
+    pub source: String,
+    /// The id there.
+    pub id: String,
+    /// The entity version last applied.
+    pub version: u64,
+}
+
+/// An account with its balance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountSummary {
+    /// Internal id.
+    pub id: AccountId,
+    /// Name.
+    pub name: String,
+    /// Points balance: the sum of the account's ledger entries.
+    pub balance: i64,
+    /// Ids in the source systems.
+    pub external_refs: Vec<ExternalRef>,
+}
+
+/// A contact as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContactView {
+    /// The connector it came from.
+    pub source: String,
+    /// The id there.
+    pub external_id: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// The entity version last applied.
+    pub version: u64,
+}
+
+/// An account with everything the API shows about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountDetail {
+    /// Id, name, balance and references.
+    #[serde(flatten)]
+    pub summary: AccountSummary,
+    /// Domain.
+    pub domain: Option<String>,
+    /// Tax id.
+    pub tax_id: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Contacts.
+    pub contacts: Vec<ContactView>,
+}
+
+/// A ledger entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerEntry {
+    /// Entry id, increasing.
+    pub id: i64,
+    /// The account.
+    pub account_id: AccountId,
+    /// What happened.
+    pub kind: EntryKind,
+    /// Signed points.
+    pub points: i64,
+    /// The key that makes the effect happen once.
+    pub effect_key: String,
+    /// The connector of the triggering event.
+    pub source: String,
+    /// The purchase or refund id.
+    pub reference: String,
+    /// The rule version that produced it.
+    pub rule_version: String,
+    /// The amount the points were computed from (decimal string).
+    pub amount: Option<String>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// The exchange rate applied (decimal string).
+    pub rate: Option<String>,
+    /// When it was written (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The store is shutting down or its writer stopped.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The persistence interface of the daemon.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Appends a verified delivery to the inbox, durably, unless its delivery
+    /// id is already there.
+    async fn append_delivery(&self, delivery: NewDelivery) -> Result<Appended, StoreError>;
+
+    /// Deliveries of one connector still waiting to be processed, oldest first.
+    async fn pending_deliveries(
+        &self,
+        connector: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// Applies processed inbox items, each atomically and all in one commit.
+    async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionResult>, StoreError>;
+
+    /// Records a failed processing attempt; the item stays pending.
+    async fn record_attempt(&self, inbox_id: i64, error: String) -> Result<(), StoreError>;
+
+    /// Turns an inbox item into a dead letter with its error.
+    async fn dead_letter(
+        &self,
+        inbox_id: i64,
+        error: String,
+        plugin_sha256: String,
+    ) -> Result<(), StoreError>;
+
+    /// Dead letters, optionally of one connector.
+    async fn dead_letters(&self, connector: Option<String>) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Every account with its balance.
+    async fn accounts(&self) -> Result<Vec<AccountSummary>, StoreError>;
+
+    /// One account.
+    async fn account(&self, id: AccountId) -> Result<Option<AccountDetail>, StoreError>;
+
+    /// One account's ledger, oldest first.
+    async fn ledger(&self, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// A connector's committed state value.
+    fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Checks that the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

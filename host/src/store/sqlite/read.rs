@@ -1,0 +1,275 @@
+//! Read queries of the SQLite store.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::core::accounts::AccountId;
+use crate::core::ledger::EntryKind;
+use crate::store::sqlite::db_error;
+use crate::store::{
+    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, LedgerEntry, NewDelivery,
+    StoreError, StoredDelivery,
+};
+
+fn unsigned(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn delivery_from(
+    row: &rusqlite::Row<'_>,
+    offset: usize,
+) -> rusqlite::Result<(NewDelivery, String)> {
+    let headers: String = row.get(offset + 5)?;
+    Ok((
+        NewDelivery {
+            connector: row.get(offset)?,
+            delivery_id: row.get(offset + 1)?,
+            topic: row.get(offset + 2)?,
+            method: row.get(offset + 3)?,
+            url: row.get(offset + 4)?,
+            headers: Vec::new(),
+            body: row.get(offset + 6)?,
+            received_at: row.get(offset + 7)?,
+        },
+        headers,
+    ))
+}
+
+fn with_headers((mut delivery, headers): (NewDelivery, String)) -> Result<NewDelivery, StoreError> {
+    delivery.headers = serde_json::from_str(&headers)
+        .map_err(|e| StoreError::Corrupt(format!("inbox headers: {e}")))?;
+    Ok(delivery)
+}
+
+const DELIVERY_COLUMNS: &str =
+    "connector, delivery_id, topic, method, url, headers, body, received_at";
+
+pub(crate) fn pending(
+    conn: &Connection,
+    connector: &str,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT id, attempts, {DELIVERY_COLUMNS} FROM inbox WHERE connector = ?1 AND status = 'pending' ORDER BY id LIMIT ?2"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(
+            params![connector, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, u32>(1)?,
+                    delivery_from(row, 2)?,
+                ))
+            },
+        )
+        .map_err(db_error)?;
+    rows.map(|row| {
+        let (id, attempts, raw) = row.map_err(db_error)?;
+        Ok(StoredDelivery {
+            id,
+            delivery: with_headers(raw)?,
+            attempts,
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn dead_letters(
+    conn: &Connection,
+    connector: Option<&str>,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT d.inbox_id, d.error, d.plugin_sha256, d.failed_at, {DELIVERY_COLUMNS}
+             FROM dead_letters d JOIN inbox i ON i.id = d.inbox_id
+             WHERE i.status = 'dead' AND (?1 IS NULL OR i.connector = ?1) ORDER BY d.inbox_id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![connector], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                delivery_from(row, 4)?,
+            ))
+        })
+        .map_err(db_error)?;
+    rows.map(|row| {
+        let (inbox_id, error, plugin_sha256, failed_at, raw) = row.map_err(db_error)?;
+        Ok(DeadLetter {
+            inbox_id,
+            delivery: with_headers(raw)?,
+            error,
+            plugin_sha256,
+            failed_at,
+        })
+    })
+    .collect()
+}
+
+fn refs(
+    conn: &Connection,
+    account: Option<AccountId>,
+) -> Result<BTreeMap<AccountId, Vec<ExternalRef>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT account_id, source, external_id, version FROM account_refs
+             WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, source, external_id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![account], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                ExternalRef {
+                    source: row.get(1)?,
+                    id: row.get(2)?,
+                    version: unsigned(row.get(3)?),
+                },
+            ))
+        })
+        .map_err(db_error)?;
+    let mut map: BTreeMap<AccountId, Vec<ExternalRef>> = BTreeMap::new();
+    for row in rows {
+        let (account, reference) = row.map_err(db_error)?;
+        map.entry(account).or_default().push(reference);
+    }
+    Ok(map)
+}
+
+pub(crate) fn accounts(conn: &Connection) -> Result<Vec<AccountSummary>, StoreError> {
+    let mut all_refs = refs(conn, None)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT a.id, a.name, COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0)
+             FROM accounts a ORDER BY a.id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(db_error)?;
+    rows.map(|row| {
+        let (id, name, balance) = row.map_err(db_error)?;
+        Ok(AccountSummary {
+            id,
+            name,
+            balance,
+            external_refs: all_refs.remove(&id).unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn account(
+    conn: &Connection,
+    id: AccountId,
+) -> Result<Option<AccountDetail>, StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT a.name, a.domain, a.tax_id, a.industry, a.country,
+                    COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0)
+             FROM accounts a WHERE a.id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, i64>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((name, domain, tax_id, industry, country, balance)) = found else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT source, external_id, email, first_name, last_name, role, version FROM contacts
+             WHERE account_id = ?1 ORDER BY id",
+        )
+        .map_err(db_error)?;
+    let contacts = stmt
+        .query_map([id], |row| {
+            Ok(ContactView {
+                source: row.get(0)?,
+                external_id: row.get(1)?,
+                email: row.get(2)?,
+                first_name: row.get(3)?,
+                last_name: row.get(4)?,
+                role: row.get(5)?,
+                version: unsigned(row.get(6)?),
+            })
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    let external_refs = refs(conn, Some(id))?.remove(&id).unwrap_or_default();
+    Ok(Some(AccountDetail {
+        summary: AccountSummary {
+            id,
+            name,
+            balance,
+            external_refs,
+        },
+        domain,
+        tax_id,
+        industry,
+        country,
+        contacts,
+    }))
+}
+
+pub(crate) fn ledger(conn: &Connection, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, account_id, kind, points, effect_key, source, reference, rule_version, amount, currency, rate,
+                    created_at
+             FROM ledger WHERE account_id = ?1 ORDER BY id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([id], |row| {
+            let kind: String = row.get(2)?;
+            Ok((
+                kind,
+                LedgerEntry {
+                    id: row.get(0)?,
+                    account_id: row.get(1)?,
+                    kind: EntryKind::Earn,
+                    points: row.get(3)?,
+                    effect_key: row.get(4)?,
+                    source: row.get(5)?,
+                    reference: row.get(6)?,
+                    rule_version: row.get(7)?,
+                    amount: row.get(8)?,
+                    currency: row.get(9)?,
+                    rate: row.get(10)?,
+                    created_at: row.get(11)?,
+                },
+            ))
+        })
+        .map_err(db_error)?;
+    rows.map(|row| {
+        let (kind, mut entry) = row.map_err(db_error)?;
+        entry.kind = EntryKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind `{kind}`")))?;
+        Ok(entry)
+    })
+    .collect()
+}

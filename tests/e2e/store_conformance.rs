@@ -1,0 +1,404 @@
+//! The store conformance suite: behaviour every backend must have. Each test
+//! runs against every backend in [`backends`].
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use loyaltyd::core::event::{
+    AccountUpsert, ContactUpsert, Event, Money, Purchase, PurchaseStatus, Refund,
+};
+use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::store::sqlite::SqliteStore;
+use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store};
+use rust_decimal::Decimal;
+
+type Backend = (&'static str, fn(&Path) -> Arc<dyn Store>);
+
+fn backends() -> Vec<Backend> {
+    vec![("sqlite", |dir| {
+        Arc::new(SqliteStore::open(&dir.join("loyalty.db"), 64).unwrap())
+    })]
+}
+
+fn program() -> Arc<Program> {
+    Arc::new(Program {
+        currency: "EUR".to_owned(),
+        points_per_unit: Decimal::ONE,
+        rounding: Rounding::Floor,
+        exchange_rates: BTreeMap::new(),
+        version: "test-rules".to_owned(),
+    })
+}
+
+fn delivery(id: &str) -> NewDelivery {
+    NewDelivery {
+        connector: "shop".to_owned(),
+        delivery_id: id.to_owned(),
+        topic: "orders/paid".to_owned(),
+        method: "POST".to_owned(),
+        url: "https://loyalty.example/webhooks/shop".to_owned(),
+        headers: vec![("X-Id".to_owned(), id.to_owned())],
+        body: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        received_at: 1,
+    }
+}
+
+fn eur(amount: &str) -> Money {
+    Money {
+        amount: amount.parse().unwrap(),
+        currency: "EUR".to_owned(),
+    }
+}
+
+fn account(id: &str, version: u64, name: &str) -> Event {
+    Event::Account(AccountUpsert {
+        source_id: id.to_owned(),
+        version,
+        name: name.to_owned(),
+        domain: None,
+        tax_id: None,
+        industry: None,
+        employees: None,
+        country: None,
+        external_refs: Vec::new(),
+    })
+}
+
+fn paid(order: &str, account: &str, net: &str) -> Event {
+    Event::Purchase(Purchase {
+        source_id: order.to_owned(),
+        version: 1,
+        account_id: Some(account.to_owned()),
+        contact_id: None,
+        status: PurchaseStatus::Paid,
+        placed_at: 0,
+        net_amount: eur(net),
+    })
+}
+
+fn completion(inbox_id: i64, events: Vec<Event>, state: &[(&str, Option<&str>)]) -> Completion {
+    Completion {
+        inbox_id,
+        events,
+        state: state
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(|v| v.as_bytes().to_vec())))
+            .collect(),
+        program: program(),
+        plugin_sha256: "abc".to_owned(),
+    }
+}
+
+async fn stored(store: &dyn Store, id: &str) -> i64 {
+    match store.append_delivery(delivery(id)).await.unwrap() {
+        Appended::Stored(inbox_id) => inbox_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_id_is_stored_once_and_kept_exactly() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let first = stored(&*store, "d1").await;
+        assert_eq!(
+            store.append_delivery(delivery("d1")).await.unwrap(),
+            Appended::Duplicate(first),
+            "{name}"
+        );
+        let pending = store.pending_deliveries("shop", 10).await.unwrap();
+        assert_eq!(pending.len(), 1, "{name}");
+        assert_eq!(
+            pending[0].delivery,
+            delivery("d1"),
+            "{name}: the raw delivery round-trips"
+        );
+        assert!(
+            store
+                .pending_deliveries("other", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_appends_are_all_durable_in_order() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append_delivery(delivery(&format!("d{i}")))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(matches!(task.await.unwrap(), Appended::Stored(_)), "{name}");
+        }
+        let pending = store.pending_deliveries("shop", 1000).await.unwrap();
+        assert_eq!(pending.len(), 200, "{name}");
+        assert!(
+            pending.windows(2).all(|w| w[0].id < w[1].id),
+            "{name}: oldest first"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_completion_applies_events_state_and_done_mark_together() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let id = stored(&*store, "d1").await;
+        let results = store
+            .complete(vec![completion(
+                id,
+                vec![account("acme", 5, "Acme"), paid("o1", "acme", "120.50")],
+                &[("cursor", Some("7"))],
+            )])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&results[0], CompletionResult::Applied(a) if a.entries == 1),
+            "{name}: {results:?}"
+        );
+        assert!(
+            store
+                .pending_deliveries("shop", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            store.state_get("shop", "cursor").unwrap().as_deref(),
+            Some(&b"7"[..]),
+            "{name}"
+        );
+        let accounts = store.accounts().await.unwrap();
+        assert_eq!(accounts.len(), 1, "{name}");
+        assert_eq!(
+            (accounts[0].name.as_str(), accounts[0].balance),
+            ("Acme", 120),
+            "{name}"
+        );
+        let ledger = store.ledger(accounts[0].id).await.unwrap();
+        assert_eq!(ledger.len(), 1, "{name}");
+        assert_eq!(
+            (
+                ledger[0].points,
+                ledger[0].amount.as_deref(),
+                ledger[0].rule_version.as_str()
+            ),
+            (120, Some("120.50"), "test-rules"),
+            "{name}"
+        );
+
+        // Completing the same item again changes nothing.
+        store
+            .complete(vec![completion(
+                id,
+                vec![paid("o1", "acme", "120.50")],
+                &[],
+            )])
+            .await
+            .unwrap();
+        assert_eq!(store.accounts().await.unwrap()[0].balance, 120, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_the_core_refuses_dead_letters_the_delivery_and_applies_nothing() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let id = stored(&*store, "d1").await;
+        let chf = Event::Purchase(Purchase {
+            net_amount: Money {
+                amount: Decimal::TEN,
+                currency: "CHF".to_owned(),
+            },
+            ..match paid("o1", "acme", "10") {
+                Event::Purchase(p) => p,
+                _ => unreachable!(),
+            }
+        });
+        let results = store
+            .complete(vec![completion(
+                id,
+                vec![account("acme", 1, "Acme"), chf],
+                &[("k", Some("v"))],
+            )])
+            .await
+            .unwrap();
+        let CompletionResult::DeadLettered(error) = &results[0] else {
+            panic!("{name}: {results:?}")
+        };
+        assert!(
+            error.contains("no exchange rate from CHF"),
+            "{name}: {error}"
+        );
+        assert!(
+            store.accounts().await.unwrap().is_empty(),
+            "{name}: the account event of the same delivery is rolled back too"
+        );
+        assert_eq!(store.state_get("shop", "k").unwrap(), None, "{name}");
+        let dead = store.dead_letters(Some("shop".to_owned())).await.unwrap();
+        assert_eq!(dead.len(), 1, "{name}");
+        assert_eq!(
+            (dead[0].inbox_id, dead[0].plugin_sha256.as_str()),
+            (id, "abc"),
+            "{name}"
+        );
+        assert_eq!(
+            dead[0].delivery,
+            delivery("d1"),
+            "{name}: the raw input is kept"
+        );
+        assert!(
+            store
+                .pending_deliveries("shop", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_and_attempts_keep_the_error() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let retried = stored(&*store, "d1").await;
+        let dead = stored(&*store, "d2").await;
+        store
+            .record_attempt(retried, "vendor timeout".to_owned())
+            .await
+            .unwrap();
+        store
+            .dead_letter(
+                dead,
+                "invalid input: JSON field `id`".to_owned(),
+                "sha".to_owned(),
+            )
+            .await
+            .unwrap();
+        let pending = store.pending_deliveries("shop", 10).await.unwrap();
+        assert_eq!(
+            (pending.len(), pending[0].id, pending[0].attempts),
+            (1, retried, 1),
+            "{name}"
+        );
+        let letters = store.dead_letters(None).await.unwrap();
+        assert_eq!(letters.len(), 1, "{name}");
+        assert_eq!(letters[0].error, "invalid input: JSON field `id`", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn refunds_reverse_once_and_contacts_follow_versions_across_deliveries() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let contact = |version: u64, email: &str, account: Option<&str>| {
+            Event::Contact(ContactUpsert {
+                source_id: "c1".to_owned(),
+                version,
+                account_id: account.map(str::to_owned),
+                email: Some(email.to_owned()),
+                first_name: None,
+                last_name: None,
+                role: Some("buyer".to_owned()),
+            })
+        };
+        let refund = Event::Refund(Refund {
+            source_id: "r1".to_owned(),
+            version: 1,
+            purchase_id: "o1".to_owned(),
+            net_amount: eur("25"),
+        });
+        let steps = [
+            vec![
+                account("acme", 1, "Acme"),
+                paid("o1", "acme", "100"),
+                contact(10, "new@acme.example", Some("acme")),
+            ],
+            vec![refund.clone(), contact(5, "old@acme.example", None)],
+            vec![refund],
+        ];
+        for (i, events) in steps.into_iter().enumerate() {
+            let id = stored(&*store, &format!("d{i}")).await;
+            store
+                .complete(vec![completion(id, events, &[])])
+                .await
+                .unwrap();
+        }
+        let accounts = store.accounts().await.unwrap();
+        assert_eq!(accounts[0].balance, 75, "{name}");
+        let detail = store.account(accounts[0].id).await.unwrap().unwrap();
+        assert_eq!(detail.contacts.len(), 1, "{name}");
+        assert_eq!(
+            detail.contacts[0].email.as_deref(),
+            Some("new@acme.example"),
+            "{name}"
+        );
+        let ledger = store.ledger(accounts[0].id).await.unwrap();
+        let points: Vec<i64> = ledger.iter().map(|e| e.points).collect();
+        assert_eq!(points, [100, -25], "{name}");
+        assert_eq!(
+            ledger.iter().map(|e| e.points).sum::<i64>(),
+            accounts[0].balance,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_store() {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let id = stored(&*store, "d1").await;
+            store
+                .complete(vec![completion(
+                    id,
+                    vec![account("acme", 1, "Acme"), paid("o1", "acme", "10")],
+                    &[],
+                )])
+                .await
+                .unwrap();
+            stored(&*store, "d2").await;
+        }
+        let store = open(dir.path());
+        assert_eq!(store.accounts().await.unwrap()[0].balance, 10, "{name}");
+        assert_eq!(
+            store.pending_deliveries("shop", 10).await.unwrap().len(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            store.append_delivery(delivery("d1")).await.unwrap(),
+            Appended::Duplicate(1),
+            "{name}"
+        );
+    }
+}

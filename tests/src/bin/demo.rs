@@ -1,0 +1,251 @@
+//! `loyalty-demo`: the whole engine on one machine in a minute.
+//!
+//! Builds `loyaltyd` and the official Shopify connector, writes a
+//! configuration with fresh random secrets into `./demo/`, starts an emulated
+//! Shopify Admin API and the real daemon, plays a B2B order's life through
+//! signed webhooks (created on payment terms, paid, a retried delivery, the
+//! same change from a second subscription, a partial refund), and shows the
+//! resulting accounts and ledger. Then it keeps the daemon running for you
+//! to explore, until Ctrl-C.
+//!
+//! `cargo run --release -p loyalty-e2e --bin loyalty-demo`
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the demo's output is meant for the person running it"
+)]
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use loyalty_e2e::daemon::admin::Account;
+use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, ShopifySetup, Snapshot, random_token};
+use loyalty_e2e::shopify::samples::{self, API_VERSION, COMPANY_ID, GLOVES_LINE_ID, SHOP_DOMAIN};
+use loyalty_e2e::shopify::{ShopifyEmulator, WebhookSender};
+use loyalty_e2e::{loyaltyd_binary, official_plugin};
+use serde_json::Value;
+
+/// The program: 2 points per EUR, rounded down.
+const POINTS_PER_EUR: &str = "2";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    println!(
+        "Building loyaltyd and the Shopify connector (the first build takes a few minutes)..."
+    );
+    let binary = loyaltyd_binary();
+    let plugin = official_plugin("shopify");
+    println!("  daemon:    {}", binary.display());
+    println!("  connector: {}", plugin.display());
+
+    let cwd = std::env::current_dir()?;
+    let dir = cwd.join("demo");
+    clear_previous_run(&dir)?;
+
+    let webhook_secret = random_token()?;
+    let access_token = format!("shpat_{}", &random_token()?[..32]);
+    let admin_token = random_token()?;
+
+    let emulator = ShopifyEmulator::start(&access_token).await?;
+    emulator.put_company(samples::company());
+    println!(
+        "\nEmulated Shopify Admin API (GraphQL) at {}",
+        emulator.base_url()
+    );
+
+    let setup = Setup {
+        admin_token: admin_token.clone(),
+        program: ProgramRules {
+            points_per_unit: POINTS_PER_EUR.to_owned(),
+            ..ProgramRules::default()
+        },
+        shopify: Some(ShopifySetup {
+            plugin,
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            api_version: API_VERSION.to_owned(),
+            admin_base_url: emulator.base_url(),
+            webhook_secret: webhook_secret.clone(),
+            admin_access_token: access_token,
+        }),
+    };
+    let daemon = Daemon::start_in(&dir, &setup).await?;
+    println!("loyaltyd is ready at {}\n", daemon.base_url());
+
+    let webhooks = WebhookSender::new(daemon.base_url(), &webhook_secret, SHOP_DOMAIN, API_VERSION);
+    let created = samples::b2b_order();
+    let paid = samples::paid(created.clone(), "2026-03-05T16:40:12+01:00");
+    let refund = paid.refund(
+        9_007_199_254_742_001,
+        "2026-03-09T11:20:00+01:00",
+        &[(GLOVES_LINE_ID, 4)],
+    );
+    println!(
+        "Order {} from {} (company {COMPANY_ID}): subtotal {} EUR after discounts, {} EUR with tax and freight",
+        created.body()["name"].as_str().unwrap_or_default(),
+        samples::company().name,
+        created.subtotal(),
+        created.body()["total_price"].as_str().unwrap_or_default(),
+    );
+    let deliveries: [(&str, &str, &str, Value); 5] = [
+        (
+            "created on Net 30 terms (pending)",
+            "orders/create",
+            "demo-create-1",
+            created.body(),
+        ),
+        (
+            "the invoice is paid",
+            "orders/paid",
+            "demo-paid-1",
+            paid.body(),
+        ),
+        (
+            "Shopify retries the same delivery",
+            "orders/paid",
+            "demo-paid-1",
+            paid.body(),
+        ),
+        (
+            "a second subscription gets the same change",
+            "orders/paid",
+            "demo-paid-2",
+            paid.body(),
+        ),
+        (
+            "4 of the 10 gloves are returned (75.62 EUR)",
+            "refunds/create",
+            "demo-refund-1",
+            refund.body(),
+        ),
+    ];
+    for (what, topic, webhook_id, body) in &deliveries {
+        println!(
+            "-> POST /webhooks/shopify  {topic:<15} X-Shopify-Webhook-Id: {webhook_id:<14} {what}"
+        );
+        let answer = webhooks.send(topic, webhook_id, body).await?;
+        println!("<- {} {}", answer.status, answer.body);
+    }
+
+    // Earned: floor(1044.05 x 2) = 2088; the refund reverses
+    // floor(2088 x 75.62 / 1044.05) = 151.
+    println!("\nWaiting for the connector to process the inbox...");
+    let state = daemon
+        .wait_until("the order earned and the refund reversed", |s| {
+            s.ledger_of("shopify", &COMPANY_ID.to_string())
+                .is_some_and(|l| l.entries.len() == 2)
+        })
+        .await?;
+    print_accounts(&state);
+    print_ledgers(&state);
+    println!(
+        "\nThe company was read from the Admin API {} time(s); the connector caches it.",
+        emulator.company_reads(COMPANY_ID)
+    );
+
+    let shown = |path: &Path| -> PathBuf { path.strip_prefix(&cwd).unwrap_or(path).to_path_buf() };
+    println!("\nWhere to look:");
+    println!("  configuration: {}", shown(daemon.config_path()).display());
+    println!("  log:           {}", shown(daemon.log_path()).display());
+    println!(
+        "  database:      {}",
+        shown(&daemon.dir().join("data/loyalty.db")).display()
+    );
+    println!("  admin API:     {}/api/v1", daemon.base_url());
+    println!("\nThe admin token is shown only here (the configuration keeps its SHA-256):");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {admin_token}' {}/api/v1/accounts",
+        daemon.base_url()
+    );
+    println!("  (also /api/v1/accounts/<id>, /api/v1/accounts/<id>/ledger, /api/v1/dead-letters)");
+
+    if std::env::var_os("CI").is_some() || !std::io::stdin().is_terminal() {
+        println!("\nNot interactive: stopping the daemon.");
+        return Ok(());
+    }
+    println!("\nloyaltyd keeps running; press Ctrl-C to stop.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("\nStopping.");
+    drop(daemon);
+    Ok(())
+}
+
+/// Removes what an earlier run left in `dir`, so that every run starts from
+/// an empty store with fresh secrets.
+fn clear_previous_run(dir: &Path) -> anyhow::Result<()> {
+    for sub in ["data", "secrets"] {
+        let path = dir.join(sub);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    for file in ["loyaltyd.toml", "loyaltyd.log"] {
+        let path = dir.join(file);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn shopify_id(account: &Account) -> &str {
+    account
+        .external_refs
+        .iter()
+        .find(|r| r.source == "shopify")
+        .map_or("-", |r| r.id.as_str())
+}
+
+fn print_accounts(state: &Snapshot) {
+    println!("\nAccounts");
+    println!(
+        "  {:>4}  {:<28} {:<20} {:>8}",
+        "id", "name", "shopify company", "balance"
+    );
+    for account in &state.accounts {
+        println!(
+            "  {:>4}  {:<28} {:<20} {:>8}",
+            account.id,
+            account.name,
+            shopify_id(account),
+            account.balance
+        );
+        for contact in &account.contacts {
+            println!(
+                "        contact {} {} <{}>",
+                contact.first_name.as_deref().unwrap_or_default(),
+                contact.last_name.as_deref().unwrap_or_default(),
+                contact.email.as_deref().unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn print_ledgers(state: &Snapshot) {
+    for account in &state.accounts {
+        let Some(ledger) = state.ledgers.get(&account.id) else {
+            continue;
+        };
+        println!("\nLedger of account {} ({})", account.id, account.name);
+        println!(
+            "  {:>4}  {:<8} {:>7}  {:>10} {:<4} {:<18} effect key",
+            "id", "kind", "points", "amount", "cur", "order"
+        );
+        for entry in &ledger.entries {
+            println!(
+                "  {:>4}  {:<8} {:>7}  {:>10} {:<4} {:<18} {}",
+                entry.id,
+                entry.kind,
+                entry.points,
+                entry.amount.as_deref().unwrap_or("-"),
+                entry.currency.as_deref().unwrap_or("-"),
+                entry.reference,
+                entry.effect_key
+            );
+        }
+        println!("  {:>4}  {:<8} {:>7}", "", "balance", ledger.balance);
+    }
+}

@@ -1,0 +1,264 @@
+//! A client of the daemon's admin API (`/api/v1`, bearer token) and the
+//! shapes it answers with, plus [`Snapshot`]: everything the API shows at one
+//! moment, which is what tests wait on and assert against.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// An id of an account in a source system.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ExternalRef {
+    /// The connector (system).
+    pub source: String,
+    /// The id there, as a string: Shopify ids exceed 2^53.
+    pub id: String,
+    /// The entity version last applied.
+    pub version: u64,
+}
+
+/// An account as `GET /api/v1/accounts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccountSummary {
+    /// Internal id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Points balance.
+    pub balance: i64,
+    /// Ids in the source systems.
+    pub external_refs: Vec<ExternalRef>,
+}
+
+/// A contact of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Contact {
+    /// The connector it came from.
+    pub source: String,
+    /// The id there.
+    pub external_id: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// The entity version last applied.
+    pub version: u64,
+}
+
+/// An account as `GET /api/v1/accounts/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    /// Internal id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Points balance.
+    pub balance: i64,
+    /// Ids in the source systems.
+    pub external_refs: Vec<ExternalRef>,
+    /// Verified business domain.
+    pub domain: Option<String>,
+    /// Tax id.
+    pub tax_id: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Contacts.
+    pub contacts: Vec<Contact>,
+}
+
+impl Account {
+    /// Whether `source` knows this account as `id`.
+    pub fn is_known_as(&self, source: &str, id: &str) -> bool {
+        self.external_refs
+            .iter()
+            .any(|r| r.source == source && r.id == id)
+    }
+
+    /// The contact `source` knows as `external_id`.
+    pub fn contact(&self, source: &str, external_id: &str) -> Option<&Contact> {
+        self.contacts
+            .iter()
+            .find(|c| c.source == source && c.external_id == external_id)
+    }
+}
+
+/// A ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LedgerEntry {
+    /// Entry id, increasing.
+    pub id: i64,
+    /// `earn` or `reverse`.
+    pub kind: String,
+    /// Signed points.
+    pub points: i64,
+    /// The key that makes the effect happen once.
+    pub effect_key: String,
+    /// The connector of the triggering event.
+    pub source: String,
+    /// The purchase id.
+    pub reference: String,
+    /// The program rules that produced it.
+    pub rule_version: String,
+    /// The amount the points were computed from.
+    pub amount: Option<String>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// The exchange rate applied.
+    pub rate: Option<String>,
+    /// When written (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// An account's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Ledger {
+    /// The account.
+    pub account_id: i64,
+    /// The sum of the entries.
+    pub balance: i64,
+    /// Oldest first.
+    pub entries: Vec<LedgerEntry>,
+}
+
+impl Ledger {
+    /// The entries of one kind.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a LedgerEntry> + 'a {
+        self.entries.iter().filter(move |e| e.kind == kind)
+    }
+}
+
+/// A delivery that could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeadLetter {
+    /// Inbox id.
+    pub inbox_id: i64,
+    /// Connector.
+    pub connector: String,
+    /// The vendor's delivery id.
+    pub delivery_id: String,
+    /// Topic.
+    pub topic: String,
+    /// Why it failed.
+    pub error: String,
+    /// The plugin that failed on it.
+    pub plugin_sha256: String,
+    /// When.
+    pub failed_at: i64,
+}
+
+#[derive(Deserialize)]
+struct Accounts {
+    accounts: Vec<AccountSummary>,
+}
+
+#[derive(Deserialize)]
+struct DeadLetters {
+    dead_letters: Vec<DeadLetter>,
+}
+
+/// Everything the admin API shows, read at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every account in detail.
+    pub accounts: Vec<Account>,
+    /// Each account's ledger, by account id.
+    pub ledgers: BTreeMap<i64, Ledger>,
+    /// Every dead letter.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Snapshot {
+    /// The account `source` knows as `id`.
+    pub fn account_known_as(&self, source: &str, id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.is_known_as(source, id))
+    }
+
+    /// The ledger of the account `source` knows as `id`.
+    pub fn ledger_of(&self, source: &str, id: &str) -> Option<&Ledger> {
+        self.account_known_as(source, id)
+            .and_then(|a| self.ledgers.get(&a.id))
+    }
+
+    /// The balance of the account `source` knows as `id`.
+    pub fn balance_of(&self, source: &str, id: &str) -> Option<i64> {
+        self.ledger_of(source, id).map(|l| l.balance)
+    }
+}
+
+/// The admin API of one daemon.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// A client of the daemon at `base_url` using the admin `token`.
+    pub fn new(base_url: &str, token: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {url}: {status}: {text}");
+        serde_json::from_str(&text).with_context(|| format!("GET {url}: unexpected body {text}"))
+    }
+
+    /// `GET /api/v1/accounts`.
+    pub async fn accounts(&self) -> anyhow::Result<Vec<AccountSummary>> {
+        Ok(self.get::<Accounts>("/api/v1/accounts").await?.accounts)
+    }
+
+    /// `GET /api/v1/accounts/{id}`.
+    pub async fn account(&self, id: i64) -> anyhow::Result<Account> {
+        self.get(&format!("/api/v1/accounts/{id}")).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/ledger`.
+    pub async fn ledger(&self, id: i64) -> anyhow::Result<Ledger> {
+        self.get(&format!("/api/v1/accounts/{id}/ledger")).await
+    }
+
+    /// `GET /api/v1/dead-letters`.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>> {
+        Ok(self
+            .get::<DeadLetters>("/api/v1/dead-letters")
+            .await?
+            .dead_letters)
+    }
+
+    /// Reads every account, ledger and dead letter.
+    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        for summary in self.accounts().await? {
+            snapshot.accounts.push(self.account(summary.id).await?);
+            snapshot
+                .ledgers
+                .insert(summary.id, self.ledger(summary.id).await?);
+        }
+        snapshot.dead_letters = self.dead_letters().await?;
+        Ok(snapshot)
+    }
+}
