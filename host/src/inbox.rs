@@ -170,11 +170,31 @@ impl Worker {
                 }
             }
         }
+        let handled: Vec<(i64, String)> = completions
+            .iter()
+            .map(|c| (c.inbox_id, c.topic.clone()))
+            .collect();
         let results = self.store.complete(completions).await;
         self.state.clear();
-        for result in results? {
-            if let CompletionResult::DeadLettered(error) = result {
-                tracing::warn!(connector = self.plugin.name(), error = %error, "dead letter: the core refused an event");
+        let connector = self.plugin.name();
+        for ((inbox_id, topic), result) in handled.into_iter().zip(results?) {
+            match result {
+                CompletionResult::Applied(applied) => tracing::info!(
+                    connector,
+                    inbox_id,
+                    topic,
+                    changed = applied.changed,
+                    unchanged = applied.unchanged,
+                    entries = applied.entries,
+                    "delivery applied"
+                ),
+                CompletionResult::DeadLettered(error) => tracing::warn!(
+                    connector,
+                    inbox_id,
+                    topic,
+                    error = %error,
+                    "dead letter: the core refused an event"
+                ),
             }
         }
         Ok(outcome)
@@ -211,6 +231,7 @@ impl Worker {
         self.state.stage(&output.state);
         Handled::Complete(Completion {
             inbox_id: item.id,
+            topic: d.topic.clone(),
             events,
             state: output.state,
             program: self.program.clone(),

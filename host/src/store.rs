@@ -64,6 +64,8 @@ pub struct StoredDelivery {
 pub struct Completion {
     /// Inbox id.
     pub inbox_id: i64,
+    /// The delivery's topic, for logs.
+    pub topic: String,
     /// The events the connector produced.
     pub events: Vec<Event>,
     /// The connector's state writes.

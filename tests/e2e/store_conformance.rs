@@ -86,6 +86,7 @@ fn paid(order: &str, account: &str, net: &str) -> Event {
 fn completion(inbox_id: i64, events: Vec<Event>, state: &[(&str, Option<&str>)]) -> Completion {
     Completion {
         inbox_id,
+        topic: "orders/paid".to_owned(),
         events,
         state: state
             .iter()

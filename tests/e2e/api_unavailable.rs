@@ -1,0 +1,149 @@
+//! The webhook endpoint's answers when a delivery cannot be stored: a store
+//! that fails (fault injected behind the `Store` trait) or a daemon shutting
+//! down must answer 503 with `Retry-After`, so the vendor delivers again.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use loyalty_e2e::test_component;
+use loyaltyd::api::{Api, Endpoint, router};
+use loyaltyd::core::accounts::AccountId;
+use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
+use loyaltyd::store::{
+    AccountDetail, AccountSummary, Appended, Completion, CompletionResult, DeadLetter, LedgerEntry,
+    NewDelivery, Store, StoreError, StoredDelivery,
+};
+use tokio::sync::Notify;
+
+/// A store whose disk is gone: every call fails.
+struct BrokenStore;
+
+fn broken() -> StoreError {
+    StoreError::Database("disk I/O error".to_owned())
+}
+
+#[async_trait]
+impl Store for BrokenStore {
+    async fn append_delivery(&self, _: NewDelivery) -> Result<Appended, StoreError> {
+        Err(broken())
+    }
+    async fn pending_deliveries(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        Err(broken())
+    }
+    async fn complete(&self, _: Vec<Completion>) -> Result<Vec<CompletionResult>, StoreError> {
+        Err(broken())
+    }
+    async fn record_attempt(&self, _: i64, _: String) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn dead_letter(&self, _: i64, _: String, _: String) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn dead_letters(&self, _: Option<String>) -> Result<Vec<DeadLetter>, StoreError> {
+        Err(broken())
+    }
+    async fn accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
+        Err(broken())
+    }
+    async fn account(&self, _: AccountId) -> Result<Option<AccountDetail>, StoreError> {
+        Err(broken())
+    }
+    async fn ledger(&self, _: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+        Err(broken())
+    }
+    fn state_get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(broken())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(broken())
+    }
+}
+
+async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    let mut grants = Grants::default();
+    grants
+        .secrets
+        .insert("webhook".to_owned(), Secret::new("s3cret"));
+    let plugin = runtime
+        .load(PluginSpec {
+            name: "echo".to_owned(),
+            wasm: test_component("echo"),
+            limits: Limits::default(),
+            grants,
+            state: Arc::new(MemoryState::default()),
+        })
+        .unwrap();
+    let api = Arc::new(Api {
+        endpoints: BTreeMap::from([(
+            "echo".to_owned(),
+            Endpoint {
+                plugin,
+                wake: Arc::new(Notify::new()),
+            },
+        )]),
+        store: Arc::new(BrokenStore),
+        public_base_url: "https://loyalty.example".to_owned(),
+        admin_token_sha256: Vec::new(),
+        ready: AtomicBool::new(ready),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(api.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, api, runtime)
+}
+
+async fn deliver(base: &str) -> reqwest::Response {
+    let body = br#"{"order":1}"#;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(body);
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    reqwest::Client::new()
+        .post(format!("{base}/webhooks/echo"))
+        .header("X-Echo-Signature", signature)
+        .header("X-Delivery-Id", "d-1")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_cannot_be_stored_is_answered_503_with_retry_after() {
+    let (base, _api, _runtime) = serve(true).await;
+    let response = deliver(&base).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert!(response.text().await.unwrap().contains("disk I/O error"));
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(
+        ready.status(),
+        503,
+        "a daemon that cannot reach its store is not ready"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_shutting_down_answers_503_before_touching_the_store() {
+    let (base, api, _runtime) = serve(true).await;
+    api.ready.store(false, Ordering::Relaxed);
+    let response = deliver(&base).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.text().await.unwrap().contains("shutting down"));
+}
