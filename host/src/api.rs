@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
 };
-use crate::runtime::{CallError, Plugin};
+use crate::runtime::{CallError, Clock, Plugin, SystemClock};
 use crate::store::{Appended, NewDelivery, Store, StoreError};
 
 /// A connector as the API sees it.
@@ -158,7 +158,7 @@ async fn webhook(
                 .map(|h| (h.name, h.value))
                 .collect(),
             body: request.body,
-            received_at: now_ms(),
+            received_at: SystemClock.now_ms(),
         })
         .await;
     match stored {
@@ -177,12 +177,6 @@ async fn webhook(
             .into_response(),
         Err(e) => store_failure(&e),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Checks `Authorization: Bearer <token>` against the configured hashes, in

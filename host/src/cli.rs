@@ -116,22 +116,7 @@ fn list_plugins(file: &Path) -> anyhow::Result<ExitCode> {
     }
     // Sized as the daemon sizes it, so a component that loads here loads
     // there.
-    let runtime = Runtime::new(RuntimeOptions {
-        instance_slots: config
-            .connectors
-            .values()
-            .map(|c| c.limits.instances_max.max(1))
-            .sum::<u32>()
-            .max(1),
-        memory_mib_max: config
-            .connectors
-            .values()
-            .map(|c| c.limits.memory_mib_max)
-            .max()
-            .unwrap_or(64),
-        cache_dir: config.runtime.cache_dir.clone(),
-        ..RuntimeOptions::default()
-    })?;
+    let runtime = Runtime::new(config.runtime_options())?;
     let mut rows = vec![["CONNECTOR", "PLUGIN", "SHA256", "CONTRACT"].map(str::to_owned)];
     let mut failures = Vec::new();
     for (name, connector) in &config.connectors {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 pub use errors::{ConfigError, ConfigErrors};
 
-use crate::runtime::{Grants, Limits};
+use crate::runtime::{Grants, Limits, RuntimeOptions};
 
 /// A loaded, checked configuration.
 #[derive(Debug, Clone)]
@@ -116,6 +116,27 @@ pub struct ConnectorConfig {
 /// Reads, parses and checks the configuration file at `path`, resolving
 /// relative paths against its directory and reading secret values from the
 /// environment and from files. Reports every problem found, in file order.
+impl Config {
+    /// The runtime's engine settings: a pool slot for every instance any
+    /// connector may run at once, memory slots as large as the largest cap.
+    pub fn runtime_options(&self) -> RuntimeOptions {
+        let connectors = self.connectors.values();
+        RuntimeOptions {
+            instance_slots: connectors
+                .clone()
+                .map(|c| c.limits.instances_max.max(1))
+                .sum::<u32>()
+                .max(1),
+            memory_mib_max: connectors
+                .map(|c| c.limits.memory_mib_max)
+                .max()
+                .unwrap_or(64),
+            cache_dir: self.runtime.cache_dir.clone(),
+            ..RuntimeOptions::default()
+        }
+    }
+}
+
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     load_with_env(path, &|name| std::env::var_os(name))
 }

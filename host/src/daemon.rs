@@ -16,7 +16,7 @@ use crate::api::{self, Api, Endpoint};
 use crate::config::{self, Config, StoreConfig};
 use crate::core::program::{Program, Rounding};
 use crate::inbox::{StateOverlay, Worker};
-use crate::runtime::{PluginSpec, Runtime, RuntimeOptions, SystemClock};
+use crate::runtime::{PluginSpec, Runtime};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
@@ -73,22 +73,7 @@ impl Daemon {
                     .with_context(|| format!("opening the store at {}", path.display()))?,
             ),
         };
-        let runtime = Runtime::new(RuntimeOptions {
-            instance_slots: config
-                .connectors
-                .values()
-                .map(|c| c.limits.instances_max.max(1))
-                .sum::<u32>()
-                .max(1),
-            memory_mib_max: config
-                .connectors
-                .values()
-                .map(|c| c.limits.memory_mib_max)
-                .max()
-                .unwrap_or(64),
-            cache_dir: config.runtime.cache_dir.clone(),
-            clock: Arc::new(SystemClock),
-        })?;
+        let runtime = Runtime::new(config.runtime_options())?;
         let program = Arc::new(program(&config.program));
         let (shutdown, watcher) = watch::channel(false);
 

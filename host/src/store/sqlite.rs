@@ -15,13 +15,13 @@ mod schema;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::accounts::AccountId;
+use crate::runtime::{Clock, SystemClock};
 use crate::store::apply::{ApplyError, apply_events};
 use crate::store::{
     AccountDetail, AccountSummary, Appended, Completion, CompletionResult, DeadLetter, LedgerEntry,
@@ -60,12 +60,6 @@ impl std::fmt::Debug for SqliteStore {
 
 pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -181,7 +175,7 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
             return;
         }
     };
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
         let reply = match op {
