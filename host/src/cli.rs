@@ -49,6 +49,22 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Work with the points ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Recompute every account's hash chain and report entries that were
+    /// edited or deleted behind the daemon's back.
+    Verify {
+        /// The configuration file (its store is checked).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::List { config },
         } => list_plugins(&config),
+        Command::Ledger {
+            command: LedgerCommand::Verify { config },
+        } => verify_ledger(&config),
     }
 }
 
@@ -262,4 +281,38 @@ fn run_daemon(path: &Path, log_json: bool) -> anyhow::Result<ExitCode> {
         .build()?
         .block_on(loyaltyd::daemon::run(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn verify_ledger(file: &Path) -> anyhow::Result<ExitCode> {
+    let Some(config) = load_config(file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let entries = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let store = loyaltyd::daemon::open_store(&config.store, config.server.inbox_batch_max)?;
+            anyhow::Ok(store.all_ledger_entries().await?)
+        })?;
+    let breaks = loyaltyd::store::verify_chain(&entries);
+    let accounts = entries
+        .iter()
+        .map(|e| e.account_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if breaks.is_empty() {
+        println!(
+            "ledger verified: {} entries in {accounts} accounts, every hash chain intact",
+            entries.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &breaks {
+        eprintln!("{problem}");
+    }
+    eprintln!(
+        "ledger verification failed: {} of {accounts} accounts have a broken hash chain",
+        breaks.len()
+    );
+    Ok(ExitCode::FAILURE)
 }

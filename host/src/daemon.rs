@@ -64,15 +64,20 @@ pub fn program(config: &config::ProgramConfig) -> Program {
     }
 }
 
+/// Opens the configured store.
+pub fn open_store(config: &StoreConfig, batch_max: usize) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config {
+        StoreConfig::Sqlite { path } => Arc::new(
+            SqliteStore::open(path, batch_max)
+                .with_context(|| format!("opening the store at {}", path.display()))?,
+        ),
+    })
+}
+
 impl Daemon {
     /// Starts everything and returns once the API is listening.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Sqlite { path } => Arc::new(
-                SqliteStore::open(path, config.server.inbox_batch_max)
-                    .with_context(|| format!("opening the store at {}", path.display()))?,
-            ),
-        };
+        let store = open_store(&config.store, config.server.inbox_batch_max)?;
         let runtime = Runtime::new(config.runtime_options())?;
         let program = Arc::new(program(&config.program));
         let (shutdown, watcher) = watch::channel(false);

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::core::accounts::AccountId;
 use crate::core::event::Event;
-use crate::core::ledger::EntryKind;
+use crate::core::ledger::{Chained, EntryKind, chain_hash};
 use crate::core::program::Program;
 use crate::runtime::StateWrites;
 
@@ -188,6 +188,69 @@ pub struct LedgerEntry {
     pub rate: Option<String>,
     /// When it was written (ms since the epoch).
     pub created_at: i64,
+    /// Hash chaining it to the account's previous entry.
+    pub hash: String,
+}
+
+/// A place where an account's hash chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The account.
+    pub account_id: AccountId,
+    /// The first entry whose stored hash does not match.
+    pub entry_id: i64,
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "account {}: ledger entry {} does not match its hash: the entry, or one before it, was edited or deleted",
+            self.account_id, self.entry_id
+        )
+    }
+}
+
+/// Recomputes every account's hash chain over entries ordered by account and
+/// id; reports the first break of each account.
+pub fn verify_chain(entries: &[LedgerEntry]) -> Vec<ChainBreak> {
+    let mut breaks = Vec::new();
+    let mut previous: Option<(AccountId, &str)> = None;
+    let mut broken_account = None;
+    for entry in entries {
+        let prior = match previous {
+            Some((account, hash)) if account == entry.account_id => hash,
+            _ => "",
+        };
+        previous = Some((entry.account_id, entry.hash.as_str()));
+        if broken_account == Some(entry.account_id) {
+            continue;
+        }
+        let expected = chain_hash(
+            prior,
+            &Chained {
+                account_id: entry.account_id,
+                kind: entry.kind.as_str(),
+                points: entry.points,
+                effect_key: &entry.effect_key,
+                source: &entry.source,
+                reference: &entry.reference,
+                rule_version: &entry.rule_version,
+                amount: entry.amount.as_deref(),
+                currency: entry.currency.as_deref(),
+                rate: entry.rate.as_deref(),
+                created_at: entry.created_at,
+            },
+        );
+        if expected != entry.hash {
+            broken_account = Some(entry.account_id);
+            breaks.push(ChainBreak {
+                account_id: entry.account_id,
+                entry_id: entry.id,
+            });
+        }
+    }
+    breaks
 }
 
 /// Why the store could not do something.
@@ -243,6 +306,9 @@ pub trait Store: Send + Sync {
 
     /// One account's ledger, oldest first.
     async fn ledger(&self, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Every account's entries, ordered by account and then entry id.
+    async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// A connector's committed state value.
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

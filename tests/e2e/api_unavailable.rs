@@ -65,6 +65,9 @@ impl Store for BrokenStore {
     async fn ledger(&self, _: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         Err(broken())
     }
+    async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        Err(broken())
+    }
     fn state_get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Err(broken())
     }

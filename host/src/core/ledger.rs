@@ -3,6 +3,7 @@
 //! entries.
 
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 
 use crate::core::event::Money;
 
@@ -53,4 +54,83 @@ pub struct NewEntry {
     pub amount: Option<Money>,
     /// The exchange rate into the program currency that was applied.
     pub rate: Option<Decimal>,
+}
+
+/// The stored fields of an entry that its hash covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chained<'a> {
+    /// The account.
+    pub account_id: i64,
+    /// The kind, as stored.
+    pub kind: &'a str,
+    /// Signed points.
+    pub points: i64,
+    /// The effect key.
+    pub effect_key: &'a str,
+    /// The source connector.
+    pub source: &'a str,
+    /// The purchase or refund id.
+    pub reference: &'a str,
+    /// The rule version.
+    pub rule_version: &'a str,
+    /// The amount, as stored.
+    pub amount: Option<&'a str>,
+    /// The currency.
+    pub currency: Option<&'a str>,
+    /// The rate, as stored.
+    pub rate: Option<&'a str>,
+    /// When it was written.
+    pub created_at: i64,
+}
+
+/// The hash of an entry chained to the previous entry of the same account
+/// (`""` for the first): hex SHA-256 of a JSON array of the fields, so that
+/// no two different entries serialize alike.
+pub fn chain_hash(previous: &str, entry: &Chained<'_>) -> String {
+    let canonical = serde_json::json!([
+        "loyalty-ledger-v1",
+        previous,
+        entry.account_id,
+        entry.kind,
+        entry.points,
+        entry.effect_key,
+        entry.source,
+        entry.reference,
+        entry.rule_version,
+        entry.amount,
+        entry.currency,
+        entry.rate,
+        entry.created_at,
+    ]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(points: i64) -> Chained<'static> {
+        Chained {
+            account_id: 1,
+            kind: "earn",
+            points,
+            effect_key: "earn/shop/1",
+            source: "shop",
+            reference: "1",
+            rule_version: "v",
+            amount: Some("10.00"),
+            currency: Some("EUR"),
+            rate: Some("1"),
+            created_at: 5,
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_the_fields_and_the_previous_hash() {
+        let first = chain_hash("", &entry(10));
+        assert_eq!(first.len(), 64);
+        assert_ne!(first, chain_hash("", &entry(11)));
+        assert_ne!(first, chain_hash("00", &entry(10)));
+        assert_eq!(first, chain_hash("", &entry(10)));
+    }
 }

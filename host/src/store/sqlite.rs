@@ -442,7 +442,11 @@ impl Store for SqliteStore {
     }
 
     async fn ledger(&self, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.read(move |c| read::ledger(c, id)).await
+        self.read(move |c| read::ledger(c, Some(id))).await
+    }
+
+    async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.read(|c| read::ledger(c, None)).await
     }
 
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::core::accounts::{AccountData, AccountId, ContactData, Versioned};
-use crate::core::ledger::NewEntry;
+use crate::core::ledger::{Chained, NewEntry, chain_hash};
 use crate::core::purchases::PurchaseRecord;
 use crate::store::StoreError;
 use crate::store::apply::Book;
@@ -189,13 +189,52 @@ impl Book for SqlBook<'_> {
         rule_version: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = self
+        let exists: Option<i64> = self
             .conn
+            .query_row(
+                "SELECT id FROM ledger WHERE effect_key = ?1",
+                [&entry.effect_key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let previous: String = self
+            .conn
+            .query_row(
+                "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1",
+                [account],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)?
+            .unwrap_or_default();
+        let amount = entry.amount.as_ref().map(|m| m.amount.to_string());
+        let currency = entry.amount.as_ref().map(|m| m.currency.clone());
+        let rate = entry.rate.map(|r| r.to_string());
+        let hash = chain_hash(
+            &previous,
+            &Chained {
+                account_id: account,
+                kind: entry.kind.as_str(),
+                points: entry.points,
+                effect_key: &entry.effect_key,
+                source: &entry.source,
+                reference: &entry.reference,
+                rule_version,
+                amount: amount.as_deref(),
+                currency: currency.as_deref(),
+                rate: rate.as_deref(),
+                created_at: now,
+            },
+        );
+        self.conn
             .execute(
                 "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference, rule_version, amount,
-                     currency, rate, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (effect_key) DO NOTHING",
+                     currency, rate, created_at, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     account,
                     entry.kind.as_str(),
@@ -204,13 +243,14 @@ impl Book for SqlBook<'_> {
                     entry.source,
                     entry.reference,
                     rule_version,
-                    entry.amount.as_ref().map(|m| m.amount.to_string()),
-                    entry.amount.as_ref().map(|m| m.currency.clone()),
-                    entry.rate.map(|r| r.to_string()),
+                    amount,
+                    currency,
+                    rate,
                     now,
+                    hash,
                 ],
             )
             .map_err(db_error)?;
-        Ok(inserted == 1)
+        Ok(true)
     }
 }

@@ -235,12 +235,17 @@ pub(crate) fn account(
     }))
 }
 
-pub(crate) fn ledger(conn: &Connection, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
+/// One account's entries, or with `None` every account's, ordered by account
+/// and then entry id.
+pub(crate) fn ledger(
+    conn: &Connection,
+    id: Option<AccountId>,
+) -> Result<Vec<LedgerEntry>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, account_id, kind, points, effect_key, source, reference, rule_version, amount, currency, rate,
-                    created_at
-             FROM ledger WHERE account_id = ?1 ORDER BY id",
+                    created_at, hash
+             FROM ledger WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, id",
         )
         .map_err(db_error)?;
     let rows = stmt
@@ -261,6 +266,7 @@ pub(crate) fn ledger(conn: &Connection, id: AccountId) -> Result<Vec<LedgerEntry
                     currency: row.get(9)?,
                     rate: row.get(10)?,
                     created_at: row.get(11)?,
+                    hash: row.get(12)?,
                 },
             ))
         })

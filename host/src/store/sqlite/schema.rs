@@ -87,7 +87,10 @@ CREATE TABLE ledger (
     amount TEXT,
     currency TEXT,
     rate TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- SHA-256 over this entry and the previous entry's hash of the same
+    -- account: editing or deleting a row breaks the chain.
+    hash TEXT NOT NULL
 );
 CREATE INDEX ledger_account ON ledger (account_id, id);
 
