@@ -19,7 +19,7 @@ use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
 };
 use crate::runtime::{CallError, Clock, Plugin, SystemClock};
-use crate::store::{Appended, NewDelivery, Store, StoreError};
+use crate::store::{AdjustOutcome, AdjustmentRequest, Appended, NewDelivery, Store, StoreError};
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct Api {
     pub admin_token_sha256: Vec<[u8; 32]>,
     /// False once shutdown begins: `/readyz` answers 503 and webhooks too.
     pub ready: AtomicBool,
+    /// Version of the program rules in force, recorded on admin entries.
+    pub rule_version: String,
 }
 
 impl std::fmt::Debug for Api {
@@ -68,6 +70,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/accounts", get(accounts))
         .route("/api/v1/accounts/{id}", get(account))
         .route("/api/v1/accounts/{id}/ledger", get(ledger))
+        .route("/api/v1/accounts/{id}/adjustments", post(adjust))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -179,23 +182,33 @@ async fn webhook(
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against the configured hashes, in
-/// constant time; returns the refusal when the token is missing or wrong.
-fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
+/// The admin behind `Authorization: Bearer <token>`, checked against the
+/// configured hashes in constant time: `token:` and the first 12 hex digits
+/// of the token's SHA-256, enough to tell tokens apart in the ledger without
+/// revealing them.
+fn admin_actor(api: &Api, headers: &HeaderMap) -> Option<String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let accepted = token.is_some_and(|token| {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        api.admin_token_sha256
-            .iter()
-            .fold(false, |found, hash| found | bool::from(hash.ct_eq(&digest)))
-    });
-    if accepted {
+        .map(str::trim)?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let accepted = api
+        .admin_token_sha256
+        .iter()
+        .fold(false, |found, hash| found | bool::from(hash.ct_eq(&digest)));
+    accepted.then(|| format!("token:{}", &hex::encode(digest)[..12]))
+}
+
+/// The refusal when the admin token is missing or wrong.
+fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    if admin_actor(api, headers).is_some() {
         return None;
     }
+    Some(unauthorized())
+}
+
+fn unauthorized() -> Response {
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         "an admin bearer token is required",
@@ -204,7 +217,89 @@ fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer"),
     );
-    Some(response)
+    response
+}
+
+/// Longest `Idempotency-Key` accepted, in bytes.
+const IDEMPOTENCY_KEY_BYTES_MAX: usize = 200;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustmentBody {
+    points: i64,
+    reason: String,
+}
+
+/// `POST /api/v1/accounts/{id}/adjustments`: an admin correction, applied
+/// once per `Idempotency-Key`.
+async fn adjust(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX);
+    let Some(key) = key else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "an Idempotency-Key header (1 to {IDEMPOTENCY_KEY_BYTES_MAX} characters) is required"
+            ),
+        );
+    };
+    let parsed: AdjustmentBody = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid adjustment: {e}"),
+            );
+        }
+    };
+    let entry = match crate::core::ledger::adjustment(parsed.points, &parsed.reason, &actor, key) {
+        Ok(entry) => entry,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid adjustment: {e}"),
+            );
+        }
+    };
+    let canonical =
+        json!({ "account_id": id, "points": parsed.points, "reason": parsed.reason.trim() });
+    let request = AdjustmentRequest {
+        account_id: id,
+        entry,
+        idempotency_key: key.to_owned(),
+        request_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+        rule_version: api.rule_version.clone(),
+    };
+    match api.store.adjust(request).await {
+        Ok(AdjustOutcome::Created(entry)) => {
+            (StatusCode::CREATED, axum::Json(entry)).into_response()
+        }
+        Ok(AdjustOutcome::Replayed(entry)) => (
+            StatusCode::OK,
+            [("idempotent-replayed", "true")],
+            axum::Json(entry),
+        )
+            .into_response(),
+        Ok(AdjustOutcome::Conflict) => error(
+            StatusCode::CONFLICT,
+            format!("Idempotency-Key `{key}` was already used for a different request"),
+        ),
+        Ok(AdjustOutcome::UnknownAccount) => {
+            error(StatusCode::NOT_FOUND, format!("no account {id}"))
+        }
+        Err(e) => store_failure(&e),
+    }
 }
 
 async fn accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::core::accounts::AccountId;
 use crate::core::event::Event;
-use crate::core::ledger::{Chained, EntryKind, chain_hash};
+use crate::core::ledger::{Chained, EntryKind, NewEntry, chain_hash};
 use crate::core::program::Program;
 use crate::runtime::StateWrites;
 
@@ -190,6 +190,8 @@ pub struct LedgerEntry {
     pub created_at: i64,
     /// Hash chaining it to the account's previous entry.
     pub hash: String,
+    /// An admin's reason for the entry.
+    pub reason: Option<String>,
 }
 
 /// A place where an account's hash chain does not hold.
@@ -240,6 +242,7 @@ pub fn verify_chain(entries: &[LedgerEntry]) -> Vec<ChainBreak> {
                 currency: entry.currency.as_deref(),
                 rate: entry.rate.as_deref(),
                 created_at: entry.created_at,
+                reason: entry.reason.as_deref(),
             },
         );
         if expected != entry.hash {
@@ -251,6 +254,35 @@ pub fn verify_chain(entries: &[LedgerEntry]) -> Vec<ChainBreak> {
         }
     }
     breaks
+}
+
+/// An admin's correction of an account's points, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentRequest {
+    /// The account.
+    pub account_id: AccountId,
+    /// The entry to append (see [`crate::core::ledger::adjustment`]).
+    pub entry: NewEntry,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: String,
+    /// SHA-256 of the request (account and body): a reused key with another
+    /// request is a conflict.
+    pub request_sha256: String,
+    /// The program rules in force.
+    pub rule_version: String,
+}
+
+/// What became of an adjustment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdjustOutcome {
+    /// Appended now.
+    Created(Box<LedgerEntry>),
+    /// The same request was made before: its entry.
+    Replayed(Box<LedgerEntry>),
+    /// The key was used for another request.
+    Conflict,
+    /// No such account.
+    UnknownAccount,
 }
 
 /// Why the store could not do something.
@@ -306,6 +338,9 @@ pub trait Store: Send + Sync {
 
     /// One account's ledger, oldest first.
     async fn ledger(&self, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Appends an admin adjustment once per idempotency key.
+    async fn adjust(&self, request: AdjustmentRequest) -> Result<AdjustOutcome, StoreError>;
 
     /// Every account's entries, ordered by account and then entry id.
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError>;

@@ -20,8 +20,8 @@ use loyaltyd::api::{Api, Endpoint, router};
 use loyaltyd::core::accounts::AccountId;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::{
-    AccountDetail, AccountSummary, Appended, Completion, CompletionResult, DeadLetter, LedgerEntry,
-    NewDelivery, Store, StoreError, StoredDelivery,
+    AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
+    CompletionResult, DeadLetter, LedgerEntry, NewDelivery, Store, StoreError, StoredDelivery,
 };
 use tokio::sync::Notify;
 
@@ -65,6 +65,9 @@ impl Store for BrokenStore {
     async fn ledger(&self, _: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         Err(broken())
     }
+    async fn adjust(&self, _: AdjustmentRequest) -> Result<AdjustOutcome, StoreError> {
+        Err(broken())
+    }
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         Err(broken())
     }
@@ -103,6 +106,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: Vec::new(),
         ready: AtomicBool::new(ready),
+        rule_version: "test".to_owned(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -15,6 +15,8 @@ pub enum EntryKind {
     Earn,
     /// Reversed by a refund or cancellation.
     Reverse,
+    /// Corrected by an authenticated admin, with a reason.
+    Adjust,
 }
 
 impl EntryKind {
@@ -23,6 +25,7 @@ impl EntryKind {
         match self {
             Self::Earn => "earn",
             Self::Reverse => "reverse",
+            Self::Adjust => "adjust",
         }
     }
 
@@ -31,6 +34,7 @@ impl EntryKind {
         match text {
             "earn" => Some(Self::Earn),
             "reverse" => Some(Self::Reverse),
+            "adjust" => Some(Self::Adjust),
             _ => None,
         }
     }
@@ -54,6 +58,56 @@ pub struct NewEntry {
     pub amount: Option<Money>,
     /// The exchange rate into the program currency that was applied.
     pub rate: Option<Decimal>,
+    /// Why an admin made the entry.
+    pub reason: Option<String>,
+}
+
+/// The longest reason an adjustment may carry, in characters.
+pub const REASON_CHARS_MAX: usize = 500;
+
+/// Why an adjustment is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdjustmentError {
+    /// Zero points change nothing.
+    #[error("points must not be zero")]
+    ZeroPoints,
+    /// Every correction needs a reason.
+    #[error("reason must not be empty")]
+    MissingReason,
+    /// The reason is too long.
+    #[error("reason is longer than {REASON_CHARS_MAX} characters")]
+    ReasonTooLong,
+}
+
+/// An admin's correction of an account's points. `actor` names the admin
+/// credential used; `key` is the request's idempotency key, which makes the
+/// correction happen once.
+pub fn adjustment(
+    points: i64,
+    reason: &str,
+    actor: &str,
+    key: &str,
+) -> Result<NewEntry, AdjustmentError> {
+    let reason = reason.trim();
+    if points == 0 {
+        return Err(AdjustmentError::ZeroPoints);
+    }
+    if reason.is_empty() {
+        return Err(AdjustmentError::MissingReason);
+    }
+    if reason.chars().count() > REASON_CHARS_MAX {
+        return Err(AdjustmentError::ReasonTooLong);
+    }
+    Ok(NewEntry {
+        kind: EntryKind::Adjust,
+        points,
+        effect_key: format!("adjust/{key}"),
+        source: "admin".to_owned(),
+        reference: actor.to_owned(),
+        amount: None,
+        rate: None,
+        reason: Some(reason.to_owned()),
+    })
 }
 
 /// The stored fields of an entry that its hash covers.
@@ -81,6 +135,8 @@ pub struct Chained<'a> {
     pub rate: Option<&'a str>,
     /// When it was written.
     pub created_at: i64,
+    /// An admin's reason.
+    pub reason: Option<&'a str>,
 }
 
 /// The hash of an entry chained to the previous entry of the same account
@@ -101,6 +157,7 @@ pub fn chain_hash(previous: &str, entry: &Chained<'_>) -> String {
         entry.currency,
         entry.rate,
         entry.created_at,
+        entry.reason,
     ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
@@ -122,6 +179,7 @@ mod tests {
             currency: Some("EUR"),
             rate: Some("1"),
             created_at: 5,
+            reason: None,
         }
     }
 
@@ -132,5 +190,27 @@ mod tests {
         assert_ne!(first, chain_hash("", &entry(11)));
         assert_ne!(first, chain_hash("00", &entry(10)));
         assert_eq!(first, chain_hash("", &entry(10)));
+    }
+
+    #[test]
+    fn an_adjustment_needs_points_and_a_reason() {
+        assert_eq!(
+            adjustment(0, "x", "admin", "k"),
+            Err(AdjustmentError::ZeroPoints)
+        );
+        assert_eq!(
+            adjustment(5, "  ", "admin", "k"),
+            Err(AdjustmentError::MissingReason)
+        );
+        assert_eq!(
+            adjustment(5, &"x".repeat(501), "admin", "k"),
+            Err(AdjustmentError::ReasonTooLong)
+        );
+        let entry = adjustment(-50, " goodwill correction ", "token:ab12", "k-1").unwrap();
+        assert_eq!(
+            (entry.points, entry.effect_key.as_str()),
+            (-50, "adjust/k-1")
+        );
+        assert_eq!(entry.reason.as_deref(), Some("goodwill correction"));
     }
 }

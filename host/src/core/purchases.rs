@@ -117,6 +117,7 @@ pub fn on_purchase(
             reference: record.id.clone(),
             amount: Some(event.net_amount.clone()),
             rate: Some(earning.rate),
+            reason: None,
         });
     }
     let trigger = if event.status == PurchaseStatus::Cancelled {
@@ -220,6 +221,7 @@ fn reconcile(
         reference: record.id.clone(),
         amount: amount.cloned(),
         rate: record.rate,
+        reason: None,
     }))
 }
 

@@ -22,10 +22,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::accounts::AccountId;
 use crate::runtime::{Clock, SystemClock};
+use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, apply_events};
 use crate::store::{
-    AccountDetail, AccountSummary, Appended, Completion, CompletionResult, DeadLetter, LedgerEntry,
-    NewDelivery, Store, StoreError, StoredDelivery,
+    AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
+    CompletionResult, DeadLetter, LedgerEntry, NewDelivery, Store, StoreError, StoredDelivery,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -38,6 +39,10 @@ enum Op {
         oneshot::Sender<Result<CompletionResult, StoreError>>,
     ),
     Attempt(i64, String, oneshot::Sender<Result<(), StoreError>>),
+    Adjust(
+        AdjustmentRequest,
+        oneshot::Sender<Result<AdjustOutcome, StoreError>>,
+    ),
     DeadLetter {
         inbox_id: i64,
         error: String,
@@ -138,6 +143,10 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, batch_max: usize
 
 /// A reply waiting for the commit: sent only once the batch is durable.
 enum Reply {
+    Adjust(
+        oneshot::Sender<Result<AdjustOutcome, StoreError>>,
+        Result<AdjustOutcome, StoreError>,
+    ),
     Append(
         oneshot::Sender<Result<Appended, StoreError>>,
         Result<Appended, StoreError>,
@@ -160,6 +169,7 @@ impl Reply {
             Self::Append(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
             Self::Complete(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
             Self::Unit(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
+            Self::Adjust(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
         }
     }
 }
@@ -179,6 +189,9 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
         let reply = match op {
+            Op::Adjust(request, to) => {
+                Reply::Adjust(to, in_savepoint(&mut tx, |c| adjust(c, &request, now)))
+            }
             Op::Append(delivery, to) => {
                 Reply::Append(to, in_savepoint(&mut tx, |c| append(c, &delivery)))
             }
@@ -216,6 +229,7 @@ fn reply_without_running(op: Op) -> Reply {
     match op {
         Op::Append(_, to) => Reply::Append(to, Err(unavailable())),
         Op::Complete(_, to) => Reply::Complete(to, Err(unavailable())),
+        Op::Adjust(_, to) => Reply::Adjust(to, Err(unavailable())),
         Op::Attempt(_, _, to) | Op::DeadLetter { reply: to, .. } => {
             Reply::Unit(to, Err(unavailable()))
         }
@@ -342,6 +356,61 @@ fn write_state(
     Ok(())
 }
 
+fn adjust(
+    conn: &Connection,
+    request: &AdjustmentRequest,
+    now: i64,
+) -> Result<AdjustOutcome, StoreError> {
+    let earlier: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT request_sha256, ledger_id FROM idempotency_keys WHERE key = ?1",
+            [&request.idempotency_key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    if let Some((request_sha256, ledger_id)) = earlier {
+        if request_sha256 != request.request_sha256 {
+            return Ok(AdjustOutcome::Conflict);
+        }
+        return Ok(AdjustOutcome::Replayed(Box::new(read::entry(
+            conn, ledger_id,
+        )?)));
+    }
+    let known: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM accounts WHERE id = ?1",
+            [request.account_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    if known.is_none() {
+        return Ok(AdjustOutcome::UnknownAccount);
+    }
+    let mut book = book::SqlBook::new(conn, now);
+    if !book.append_entry(
+        request.account_id,
+        &request.entry,
+        &request.rule_version,
+        now,
+    )? {
+        return Err(StoreError::Corrupt(format!(
+            "effect `{}` exists without its idempotency key",
+            request.entry.effect_key
+        )));
+    }
+    let ledger_id = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO idempotency_keys (key, request_sha256, ledger_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![request.idempotency_key, request.request_sha256, ledger_id, now],
+    )
+    .map_err(db_error)?;
+    Ok(AdjustOutcome::Created(Box::new(read::entry(
+        conn, ledger_id,
+    )?)))
+}
+
 fn record_attempt(conn: &Connection, inbox_id: i64, error: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
@@ -443,6 +512,10 @@ impl Store for SqliteStore {
 
     async fn ledger(&self, id: AccountId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(move |c| read::ledger(c, Some(id))).await
+    }
+
+    async fn adjust(&self, request: AdjustmentRequest) -> Result<AdjustOutcome, StoreError> {
+        self.submit(|reply| Op::Adjust(request, reply)).await
     }
 
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {

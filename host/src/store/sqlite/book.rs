@@ -228,13 +228,14 @@ impl Book for SqlBook<'_> {
                 currency: currency.as_deref(),
                 rate: rate.as_deref(),
                 created_at: now,
+                reason: entry.reason.as_deref(),
             },
         );
         self.conn
             .execute(
                 "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference, rule_version, amount,
-                     currency, rate, created_at, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     currency, rate, created_at, hash, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     account,
                     entry.kind.as_str(),
@@ -248,6 +249,7 @@ impl Book for SqlBook<'_> {
                     rate,
                     now,
                     hash,
+                    entry.reason,
                 ],
             )
             .map_err(db_error)?;

@@ -235,6 +235,37 @@ pub(crate) fn account(
     }))
 }
 
+const ENTRY_COLUMNS: &str = "id, account_id, kind, points, effect_key, source, reference, rule_version, amount, \
+                             currency, rate, created_at, hash, reason";
+
+fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, LedgerEntry)> {
+    Ok((
+        row.get(2)?,
+        LedgerEntry {
+            id: row.get(0)?,
+            account_id: row.get(1)?,
+            kind: EntryKind::Earn,
+            points: row.get(3)?,
+            effect_key: row.get(4)?,
+            source: row.get(5)?,
+            reference: row.get(6)?,
+            rule_version: row.get(7)?,
+            amount: row.get(8)?,
+            currency: row.get(9)?,
+            rate: row.get(10)?,
+            created_at: row.get(11)?,
+            hash: row.get(12)?,
+            reason: row.get(13)?,
+        },
+    ))
+}
+
+fn with_kind((kind, mut entry): (String, LedgerEntry)) -> Result<LedgerEntry, StoreError> {
+    entry.kind = EntryKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind `{kind}`")))?;
+    Ok(entry)
+}
+
 /// One account's entries, or with `None` every account's, ordered by account
 /// and then entry id.
 pub(crate) fn ledger(
@@ -242,40 +273,22 @@ pub(crate) fn ledger(
     id: Option<AccountId>,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, account_id, kind, points, effect_key, source, reference, rule_version, amount, currency, rate,
-                    created_at, hash
-             FROM ledger WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, id",
+        .prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([id], entry_row).map_err(db_error)?;
+    rows.map(|row| with_kind(row.map_err(db_error)?)).collect()
+}
+
+/// One entry by id.
+pub(crate) fn entry(conn: &Connection, id: i64) -> Result<LedgerEntry, StoreError> {
+    let row = conn
+        .query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM ledger WHERE id = ?1"),
+            [id],
+            entry_row,
         )
         .map_err(db_error)?;
-    let rows = stmt
-        .query_map([id], |row| {
-            let kind: String = row.get(2)?;
-            Ok((
-                kind,
-                LedgerEntry {
-                    id: row.get(0)?,
-                    account_id: row.get(1)?,
-                    kind: EntryKind::Earn,
-                    points: row.get(3)?,
-                    effect_key: row.get(4)?,
-                    source: row.get(5)?,
-                    reference: row.get(6)?,
-                    rule_version: row.get(7)?,
-                    amount: row.get(8)?,
-                    currency: row.get(9)?,
-                    rate: row.get(10)?,
-                    created_at: row.get(11)?,
-                    hash: row.get(12)?,
-                },
-            ))
-        })
-        .map_err(db_error)?;
-    rows.map(|row| {
-        let (kind, mut entry) = row.map_err(db_error)?;
-        entry.kind = EntryKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind `{kind}`")))?;
-        Ok(entry)
-    })
-    .collect()
+    with_kind(row)
 }

@@ -88,11 +88,21 @@ CREATE TABLE ledger (
     currency TEXT,
     rate TEXT,
     created_at INTEGER NOT NULL,
+    reason TEXT,
     -- SHA-256 over this entry and the previous entry's hash of the same
     -- account: editing or deleting a row breaks the chain.
     hash TEXT NOT NULL
 );
 CREATE INDEX ledger_account ON ledger (account_id, id);
+
+-- Admin API requests by Idempotency-Key: the same key and body get the
+-- first answer again; the same key with another body is a conflict.
+CREATE TABLE idempotency_keys (
+    key TEXT PRIMARY KEY,
+    request_sha256 TEXT NOT NULL,
+    ledger_id INTEGER NOT NULL REFERENCES ledger (id),
+    created_at INTEGER NOT NULL
+);
 
 CREATE TABLE connector_state (
     connector TEXT NOT NULL,

@@ -1,0 +1,236 @@
+//! Admin adjustments over loopback HTTP against the real router and SQLite
+//! store: applied once per `Idempotency-Key`, 409 for a reused key with
+//! another body, traced to the admin token and a reason, and hash-chained.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use loyaltyd::api::{Api, router};
+use loyaltyd::core::event::{AccountUpsert, Event, Money, Purchase, PurchaseStatus};
+use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::store::sqlite::SqliteStore;
+use loyaltyd::store::{Appended, Completion, NewDelivery, Store, verify_chain};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const TOKEN: &str = "admin-token-for-tests";
+
+struct Admin {
+    base: String,
+    store: Arc<dyn Store>,
+    account: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// A store holding one account with 100 points, served over loopback.
+async fn admin() -> Admin {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("loyalty.db"), 16).unwrap());
+    let delivery = NewDelivery {
+        connector: "shop".to_owned(),
+        delivery_id: "d1".to_owned(),
+        topic: "orders/paid".to_owned(),
+        method: "POST".to_owned(),
+        url: "https://loyalty.example/webhooks/shop".to_owned(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        received_at: 0,
+    };
+    let Appended::Stored(inbox_id) = store.append_delivery(delivery).await.unwrap() else {
+        panic!()
+    };
+    let events = vec![
+        Event::Account(AccountUpsert {
+            source_id: "acme".to_owned(),
+            version: 1,
+            name: "Acme".to_owned(),
+            domain: None,
+            tax_id: None,
+            industry: None,
+            employees: None,
+            country: None,
+            external_refs: Vec::new(),
+        }),
+        Event::Purchase(Purchase {
+            source_id: "o1".to_owned(),
+            version: 1,
+            account_id: Some("acme".to_owned()),
+            contact_id: None,
+            status: PurchaseStatus::Paid,
+            placed_at: 0,
+            net_amount: Money {
+                amount: Decimal::ONE_HUNDRED,
+                currency: "EUR".to_owned(),
+            },
+        }),
+    ];
+    let program = Arc::new(Program {
+        currency: "EUR".to_owned(),
+        points_per_unit: Decimal::ONE,
+        rounding: Rounding::Floor,
+        exchange_rates: BTreeMap::new(),
+        version: "rules-1".to_owned(),
+    });
+    store
+        .complete(vec![Completion {
+            inbox_id,
+            topic: "orders/paid".to_owned(),
+            events,
+            state: BTreeMap::new(),
+            program,
+            plugin_sha256: "sha".to_owned(),
+        }])
+        .await
+        .unwrap();
+    let account = store.accounts().await.unwrap()[0].id;
+    let api = Arc::new(Api {
+        endpoints: BTreeMap::new(),
+        store: store.clone(),
+        public_base_url: "https://loyalty.example".to_owned(),
+        admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
+        ready: AtomicBool::new(true),
+        rule_version: "rules-1".to_owned(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(api);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Admin {
+        base,
+        store,
+        account,
+        _dir: dir,
+    }
+}
+
+impl Admin {
+    async fn adjust(&self, key: Option<&str>, token: &str, body: &Value) -> (u16, Value, bool) {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v1/accounts/{}/adjustments",
+                self.base, self.account
+            ))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
+        (
+            status,
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+            replayed,
+        )
+    }
+
+    async fn balance(&self) -> i64 {
+        self.store
+            .account(self.account)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .balance
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adjustment_is_applied_once_per_idempotency_key() {
+    let admin = admin().await;
+    let body = json!({ "points": -30, "reason": "credit note 2026-114 for damaged goods" });
+
+    let (status, entry, replayed) = admin.adjust(Some("adj-1"), TOKEN, &body).await;
+    assert_eq!((status, replayed), (201, false), "{entry}");
+    assert_eq!(entry["kind"], "adjust");
+    assert_eq!(entry["points"], -30);
+    assert_eq!(entry["source"], "admin");
+    assert_eq!(entry["reason"], "credit note 2026-114 for damaged goods");
+    assert_eq!(entry["rule_version"], "rules-1");
+    let fingerprint = &hex::encode(Sha256::digest(TOKEN.as_bytes()))[..12];
+    assert_eq!(entry["reference"], format!("token:{fingerprint}"));
+    assert_eq!(admin.balance().await, 70);
+
+    let (status, again, replayed) = admin.adjust(Some("adj-1"), TOKEN, &body).await;
+    assert_eq!((status, replayed), (200, true));
+    assert_eq!(again, entry, "the first result is returned again");
+    assert_eq!(admin.balance().await, 70);
+
+    let other = json!({ "points": -31, "reason": "credit note 2026-114 for damaged goods" });
+    let (status, refusal, _) = admin.adjust(Some("adj-1"), TOKEN, &other).await;
+    assert_eq!(status, 409, "{refusal}");
+    assert!(refusal["error"].as_str().unwrap().contains("adj-1"));
+    assert_eq!(admin.balance().await, 70);
+
+    let (status, _, _) = admin
+        .adjust(
+            Some("adj-2"),
+            TOKEN,
+            &json!({ "points": 5, "reason": "goodwill" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(admin.balance().await, 75);
+    let entries = admin.store.all_ledger_entries().await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.points).collect::<Vec<_>>(),
+        [100, -30, 5]
+    );
+    assert!(
+        verify_chain(&entries).is_empty(),
+        "adjustments join the hash chain"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adjustment_needs_a_token_a_key_a_reason_and_an_account() {
+    let admin = admin().await;
+    let body = json!({ "points": 10, "reason": "goodwill" });
+    assert_eq!(admin.adjust(Some("k"), "wrong-token", &body).await.0, 401);
+    assert_eq!(admin.adjust(None, TOKEN, &body).await.0, 400);
+    let (status, refusal, _) = admin
+        .adjust(Some("k"), TOKEN, &json!({ "points": 0, "reason": "x" }))
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("points must not be zero"),
+        "{refusal}"
+    );
+    let (status, _, _) = admin
+        .adjust(Some("k"), TOKEN, &json!({ "points": 3, "reason": " " }))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _, _) = admin
+        .adjust(
+            Some("k"),
+            TOKEN,
+            &json!({ "points": 3, "reason": "x", "extra": 1 }),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let missing = reqwest::Client::new()
+        .post(format!("{}/api/v1/accounts/999/adjustments", admin.base))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", "k")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(admin.balance().await, 100, "nothing refused was applied");
+}
