@@ -15,11 +15,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use crate::core::program::Program;
 use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
 };
 use crate::runtime::{CallError, Clock, Plugin, SystemClock};
-use crate::store::{AdjustOutcome, AdjustmentRequest, Appended, NewDelivery, Store, StoreError};
+use crate::store::{
+    AdjustOutcome, AdjustmentRequest, Appended, Completion, CompletionResult, InboxStatus,
+    NewDelivery, Store, StoreError,
+};
+
+mod events;
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -42,8 +48,9 @@ pub struct Api {
     pub admin_token_sha256: Vec<[u8; 32]>,
     /// False once shutdown begins: `/readyz` answers 503 and webhooks too.
     pub ready: AtomicBool,
-    /// Version of the program rules in force, recorded on admin entries.
-    pub rule_version: String,
+    /// The program rules in force, applied to submitted events and recorded
+    /// on admin entries.
+    pub program: Arc<Program>,
 }
 
 impl std::fmt::Debug for Api {
@@ -71,6 +78,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/accounts/{id}", get(account))
         .route("/api/v1/accounts/{id}/ledger", get(ledger))
         .route("/api/v1/accounts/{id}/adjustments", post(adjust))
+        .route("/api/v1/events", post(submit_events))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -223,6 +231,23 @@ fn unauthorized() -> Response {
 /// Longest `Idempotency-Key` accepted, in bytes.
 const IDEMPOTENCY_KEY_BYTES_MAX: usize = 200;
 
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX)
+}
+
+fn missing_idempotency_key() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "an Idempotency-Key header (1 to {IDEMPOTENCY_KEY_BYTES_MAX} characters) is required"
+        ),
+    )
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdjustmentBody {
@@ -241,18 +266,8 @@ async fn adjust(
     let Some(actor) = admin_actor(&api, &headers) else {
         return unauthorized();
     };
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX);
-    let Some(key) = key else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "an Idempotency-Key header (1 to {IDEMPOTENCY_KEY_BYTES_MAX} characters) is required"
-            ),
-        );
+    let Some(key) = idempotency_key(&headers) else {
+        return missing_idempotency_key();
     };
     let parsed: AdjustmentBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
@@ -279,7 +294,7 @@ async fn adjust(
         entry,
         idempotency_key: key.to_owned(),
         request_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
-        rule_version: api.rule_version.clone(),
+        rule_version: api.program.version.clone(),
     };
     match api.store.adjust(request).await {
         Ok(AdjustOutcome::Created(entry)) => {
@@ -374,6 +389,121 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
     }
     match api.store.ping().await {
         Ok(()) => "ready".into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+/// `POST /api/v1/events`: see [`events`]. Stored in the inbox under the
+/// submission's source and applied before answering.
+async fn submit_events(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    let Some(key) = idempotency_key(&headers) else {
+        return missing_idempotency_key();
+    };
+    let parsed = match events::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    if api.endpoints.contains_key(&parsed.source) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "source `{}` is a connector's: events of a connector come only through it",
+                parsed.source
+            ),
+        );
+    }
+    // The stored body is the request re-serialized with sorted keys, so the
+    // same request with other whitespace or key order is recognised.
+    let canonical = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(value) => value.to_string().into_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid body: {e}"),
+            );
+        }
+    };
+    let appended = api
+        .store
+        .append_delivery(NewDelivery {
+            connector: parsed.source.clone(),
+            delivery_id: format!("api:{key}"),
+            topic: "api/events".to_owned(),
+            method: "POST".to_owned(),
+            url: format!("{}/api/v1/events", api.public_base_url),
+            headers: Vec::new(),
+            body: canonical.clone(),
+            received_at: SystemClock.now_ms(),
+        })
+        .await;
+    let inbox_id = match appended {
+        Ok(Appended::Stored(id)) => id,
+        Ok(Appended::Duplicate(id)) => match api.store.delivery(id).await {
+            Ok(Some((stored, status))) if stored.delivery.body == canonical => {
+                if status == InboxStatus::Dead {
+                    return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!(
+                            "the request with Idempotency-Key `{key}` was refused before (see /api/v1/dead-letters); send the corrected request under a new key"
+                        ),
+                    );
+                }
+                if status == InboxStatus::Done {
+                    let answer = json!({ "status": "duplicate", "inbox_id": id });
+                    return (
+                        StatusCode::OK,
+                        [("idempotent-replayed", "true")],
+                        axum::Json(answer),
+                    )
+                        .into_response();
+                }
+                id
+            }
+            Ok(_) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    format!("Idempotency-Key `{key}` was already used for a different request"),
+                );
+            }
+            Err(e) => return store_failure(&e),
+        },
+        Err(e) => return store_failure(&e),
+    };
+    let completion = Completion {
+        inbox_id,
+        topic: "api/events".to_owned(),
+        events: parsed.events,
+        state: Default::default(),
+        program: api.program.clone(),
+        plugin_sha256: String::new(),
+    };
+    match api
+        .store
+        .complete(vec![completion])
+        .await
+        .map(|mut r| r.pop())
+    {
+        Ok(Some(CompletionResult::Applied(applied))) => (
+            StatusCode::CREATED,
+            axum::Json(json!({
+                "status": "applied",
+                "inbox_id": inbox_id,
+                "changed": applied.changed,
+                "unchanged": applied.unchanged,
+                "entries": applied.entries,
+            })),
+        )
+            .into_response(),
+        Ok(Some(CompletionResult::DeadLettered(message))) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, message)
+        }
+        Ok(None) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the store returned no result",
+        ),
         Err(e) => store_failure(&e),
     }
 }

@@ -123,7 +123,7 @@ impl Daemon {
                 .to_owned(),
             admin_token_sha256: config.server.admin_token_sha256.clone(),
             ready: AtomicBool::new(true),
-            rule_version: program.version.clone(),
+            program: program.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await

@@ -226,7 +226,7 @@ impl Worker {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(events) => events,
-            Err(invalid) => return Handled::Dead(invalid.to_string()),
+            Err(invalid) => return Handled::Dead(format!("the connector produced an {invalid}")),
         };
         self.state.stage(&output.state);
         Handled::Complete(Completion {

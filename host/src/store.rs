@@ -58,6 +58,17 @@ pub struct StoredDelivery {
     pub attempts: u32,
 }
 
+/// Where an inbox item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxStatus {
+    /// Waiting to be processed.
+    Pending,
+    /// Applied.
+    Done,
+    /// A dead letter.
+    Dead,
+}
+
 /// The processed result of one inbox item, to apply atomically: its events,
 /// the connector's state writes, and the item marked done.
 #[derive(Debug, Clone)]
@@ -305,6 +316,12 @@ pub trait Store: Send + Sync {
     /// Appends a verified delivery to the inbox, durably, unless its delivery
     /// id is already there.
     async fn append_delivery(&self, delivery: NewDelivery) -> Result<Appended, StoreError>;
+
+    /// One inbox item and where it stands.
+    async fn delivery(
+        &self,
+        inbox_id: i64,
+    ) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError>;
 
     /// Deliveries of one connector still waiting to be processed, oldest first.
     async fn pending_deliveries(

@@ -18,10 +18,12 @@ use hmac::{Hmac, Mac};
 use loyalty_e2e::test_component;
 use loyaltyd::api::{Api, Endpoint, router};
 use loyaltyd::core::accounts::AccountId;
+use loyaltyd::core::program::{Program, Rounding};
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::{
     AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
-    CompletionResult, DeadLetter, LedgerEntry, NewDelivery, Store, StoreError, StoredDelivery,
+    CompletionResult, DeadLetter, InboxStatus, LedgerEntry, NewDelivery, Store, StoreError,
+    StoredDelivery,
 };
 use tokio::sync::Notify;
 
@@ -35,6 +37,9 @@ fn broken() -> StoreError {
 #[async_trait]
 impl Store for BrokenStore {
     async fn append_delivery(&self, _: NewDelivery) -> Result<Appended, StoreError> {
+        Err(broken())
+    }
+    async fn delivery(&self, _: i64) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError> {
         Err(broken())
     }
     async fn pending_deliveries(
@@ -106,7 +111,13 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: Vec::new(),
         ready: AtomicBool::new(ready),
-        rule_version: "test".to_owned(),
+        program: Arc::new(Program {
+            currency: "EUR".to_owned(),
+            points_per_unit: rust_decimal::Decimal::ONE,
+            rounding: Rounding::Floor,
+            exchange_rates: BTreeMap::new(),
+            version: "test".to_owned(),
+        }),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

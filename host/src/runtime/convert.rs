@@ -10,7 +10,7 @@ use crate::runtime::wit::latest::loyalty::connector::types as wit;
 
 /// Why an event from a connector is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("connector produced an invalid {kind} `{id}`: {field}: {problem}")]
+#[error("invalid {kind} `{id}`: {field}: {problem}")]
 pub struct InvalidEvent {
     /// The event kind.
     pub kind: &'static str,
@@ -180,7 +180,7 @@ mod tests {
         let err = to_core(&refund("10", "EUX")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "connector produced an invalid refund `r1`: net-amount: `EUX` is not an ISO 4217 currency code"
+            "invalid refund `r1`: net-amount: `EUX` is not an ISO 4217 currency code"
         );
         let err = to_core(&refund("1,5", "EUR")).unwrap_err();
         assert!(

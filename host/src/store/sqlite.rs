@@ -26,7 +26,8 @@ use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, apply_events};
 use crate::store::{
     AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
-    CompletionResult, DeadLetter, LedgerEntry, NewDelivery, Store, StoreError, StoredDelivery,
+    CompletionResult, DeadLetter, InboxStatus, LedgerEntry, NewDelivery, Store, StoreError,
+    StoredDelivery,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -446,6 +447,13 @@ fn dead_letter(
 impl Store for SqliteStore {
     async fn append_delivery(&self, delivery: NewDelivery) -> Result<Appended, StoreError> {
         self.submit(|reply| Op::Append(delivery, reply)).await
+    }
+
+    async fn delivery(
+        &self,
+        inbox_id: i64,
+    ) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError> {
+        self.read(move |c| read::delivery(c, inbox_id)).await
     }
 
     async fn pending_deliveries(

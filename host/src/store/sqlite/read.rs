@@ -8,8 +8,8 @@ use crate::core::accounts::AccountId;
 use crate::core::ledger::EntryKind;
 use crate::store::sqlite::db_error;
 use crate::store::{
-    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, LedgerEntry, NewDelivery,
-    StoreError, StoredDelivery,
+    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, InboxStatus, LedgerEntry,
+    NewDelivery, StoreError, StoredDelivery,
 };
 
 fn unsigned(v: i64) -> u64 {
@@ -44,6 +44,48 @@ fn with_headers((mut delivery, headers): (NewDelivery, String)) -> Result<NewDel
 
 const DELIVERY_COLUMNS: &str =
     "connector, delivery_id, topic, method, url, headers, body, received_at";
+
+pub(crate) fn delivery(
+    conn: &Connection,
+    id: i64,
+) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError> {
+    let row = conn
+        .query_row(
+            &format!("SELECT id, attempts, status, {DELIVERY_COLUMNS} FROM inbox WHERE id = ?1"),
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, String>(2)?,
+                    delivery_from(row, 3)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((id, attempts, status, raw)) = row else {
+        return Ok(None);
+    };
+    let status = match status.as_str() {
+        "pending" => InboxStatus::Pending,
+        "done" => InboxStatus::Done,
+        "dead" => InboxStatus::Dead,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "inbox item {id} has status `{other}`"
+            )));
+        }
+    };
+    Ok(Some((
+        StoredDelivery {
+            id,
+            delivery: with_headers(raw)?,
+            attempts,
+        },
+        status,
+    )))
+}
 
 pub(crate) fn pending(
     conn: &Connection,

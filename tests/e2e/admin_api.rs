@@ -1,6 +1,7 @@
-//! Admin adjustments over loopback HTTP against the real router and SQLite
-//! store: applied once per `Idempotency-Key`, 409 for a reused key with
-//! another body, traced to the admin token and a reason, and hash-chained.
+//! The admin API over loopback HTTP against the real router and SQLite
+//! store: adjustments applied once per `Idempotency-Key` (409 for a reused
+//! key with another body), traced to the admin token and a reason, and
+//! hash-chained; events submitted directly, validated like a connector's.
 
 #![allow(
     clippy::unwrap_used,
@@ -80,6 +81,7 @@ async fn admin() -> Admin {
         exchange_rates: BTreeMap::new(),
         version: "rules-1".to_owned(),
     });
+    let program_for_api = program.clone();
     store
         .complete(vec![Completion {
             inbox_id,
@@ -98,7 +100,7 @@ async fn admin() -> Admin {
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
         ready: AtomicBool::new(true),
-        rule_version: "rules-1".to_owned(),
+        program: program_for_api,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -233,4 +235,130 @@ async fn an_adjustment_needs_a_token_a_key_a_reason_and_an_account() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(admin.balance().await, 100, "nothing refused was applied");
+}
+
+async fn submit(admin: &Admin, key: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/events", admin.base))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", key)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_submitted_directly_are_applied_once() {
+    let admin = admin().await;
+    // 1250.00 EUR paid: 1250 points at 1 point per EUR; a refund of 250.00
+    // reverses floor(1250 x 250 / 1250) = 250.
+    let body = json!({ "source": "erp", "events": [
+        { "type": "account", "id": "C-1001", "version": 3, "name": "Weber Logistik AG", "tax_id": "DE811907980" },
+        { "type": "contact", "id": "P-1", "version": 1, "account_id": "C-1001", "email": "Einkauf@Weber.example", "role": "buyer" },
+        { "type": "purchase", "id": "SO-77", "version": 1, "account_id": "C-1001", "status": "paid",
+          "net_amount": { "amount": "1250.00", "currency": "EUR" } },
+        { "type": "refund", "id": "CR-9", "version": 1, "purchase_id": "SO-77",
+          "net_amount": { "amount": "2.5E2", "currency": "eur" } }
+    ]});
+    let (status, answer) = submit(&admin, "erp-batch-1", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        (answer["changed"].as_u64(), answer["entries"].as_u64()),
+        (Some(4), Some(2)),
+        "{answer}"
+    );
+
+    let (status, again) = submit(&admin, "erp-batch-1", &body).await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (200, Some("duplicate")),
+        "{again}"
+    );
+    let mut other = body.clone();
+    other["events"][2]["net_amount"]["amount"] = json!("1300.00");
+    assert_eq!(submit(&admin, "erp-batch-1", &other).await.0, 409);
+    // The same events under a new key change nothing: versions and effect keys hold.
+    let (status, replay) = submit(&admin, "erp-batch-2", &body).await;
+    assert_eq!(
+        (status, replay["entries"].as_u64()),
+        (201, Some(0)),
+        "{replay}"
+    );
+
+    let accounts = admin.store.accounts().await.unwrap();
+    let weber = accounts
+        .iter()
+        .find(|a| a.name == "Weber Logistik AG")
+        .unwrap();
+    assert_eq!(weber.balance, 1000);
+    assert_eq!(weber.external_refs[0].source, "erp");
+    let detail = admin.store.account(weber.id).await.unwrap().unwrap();
+    assert_eq!(detail.tax_id.as_deref(), Some("DE811907980"));
+    assert_eq!(
+        detail.contacts[0].email.as_deref(),
+        Some("einkauf@weber.example")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_submitted_events_are_refused_naming_the_event() {
+    let admin = admin().await;
+    let purchase = |currency: &str| {
+        json!({ "source": "erp", "events": [
+            { "type": "purchase", "id": "SO-1", "version": 1, "account_id": "C-1", "status": "paid",
+              "net_amount": { "amount": "10.00", "currency": currency } }
+        ]})
+    };
+    let (status, answer) = submit(&admin, "k1", &purchase("EUX")).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        answer["error"],
+        "events[0]: invalid purchase `SO-1`: net-amount: `EUX` is not an ISO 4217 currency code"
+    );
+    let (status, answer) = submit(&admin, "k2", &purchase("CHF")).await;
+    assert_eq!(
+        status, 422,
+        "a currency without a configured rate is refused: {answer}"
+    );
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no exchange rate from CHF"),
+        "{answer}"
+    );
+    let (status, answer) = submit(&admin, "k2", &purchase("CHF")).await;
+    assert_eq!(
+        status, 422,
+        "a refused request stays refused under its key: {answer}"
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("refused before"),
+        "{answer}"
+    );
+    let (status, answer) = submit(
+        &admin,
+        "k3",
+        &json!({ "source": "erp", "events": [{ "type": "order" }] }),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown type `order`"),
+        "{answer}"
+    );
+    let (status, _) = submit(&admin, "k4", &json!({ "source": "Bad Name", "events": [] })).await;
+    assert_eq!(status, 422);
+    assert_eq!(admin.balance().await, 100, "nothing refused was applied");
+    assert_eq!(admin.store.accounts().await.unwrap().len(), 1);
 }

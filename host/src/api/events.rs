@@ -1,0 +1,220 @@
+//! `POST /api/v1/events`: normalized events submitted directly, for systems
+//! without a connector. They go through the same validation as a connector's
+//! events and are applied at once, once per `Idempotency-Key`.
+//!
+//! ```json
+//! {"source": "erp", "events": [
+//!   {"type": "account", "id": "C-1001", "version": 3, "name": "Acme GmbH"},
+//!   {"type": "purchase", "id": "SO-77", "version": 1, "account_id": "C-1001", "status": "paid",
+//!    "net_amount": {"amount": "1250.00", "currency": "EUR"}}
+//! ]}
+//! ```
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::core::event::Event;
+use crate::runtime::convert;
+use crate::runtime::wit::latest::loyalty::connector::types as wit;
+
+/// The longest list of events one request may carry.
+pub(crate) const EVENTS_MAX: usize = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submission {
+    source: String,
+    events: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoneyBody {
+    amount: String,
+    currency: String,
+}
+
+impl From<MoneyBody> for wit::Money {
+    fn from(m: MoneyBody) -> Self {
+        Self {
+            amount: m.amount,
+            currency: m.currency,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    id: String,
+    version: u64,
+    name: String,
+    domain: Option<String>,
+    tax_id: Option<String>,
+    industry: Option<String>,
+    employees: Option<u32>,
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    id: String,
+    version: u64,
+    account_id: Option<String>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StatusBody {
+    Pending,
+    Paid,
+    Cancelled,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseBody {
+    id: String,
+    version: u64,
+    account_id: Option<String>,
+    contact_id: Option<String>,
+    status: StatusBody,
+    #[serde(default)]
+    placed_at: i64,
+    net_amount: MoneyBody,
+    total_amount: Option<MoneyBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    id: String,
+    version: u64,
+    purchase_id: String,
+    net_amount: MoneyBody,
+    #[serde(default)]
+    refunded_at: i64,
+}
+
+/// A parsed submission: the source name and its validated events.
+pub(crate) struct Parsed {
+    pub(crate) source: String,
+    pub(crate) events: Vec<Event>,
+}
+
+fn field<T: DeserializeOwned>(index: usize, value: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| format!("events[{index}]: {e}"))
+}
+
+/// Whether a source name can name a source: the same rule as connector names.
+pub(crate) fn valid_source(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Parses and validates a submission body.
+pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
+    let submission: Submission =
+        serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
+    if !valid_source(&submission.source) {
+        return Err(format!(
+            "source `{}` is not valid: use lower-case letters, digits, `_` and `-`, starting with a letter",
+            submission.source
+        ));
+    }
+    if submission.events.is_empty() || submission.events.len() > EVENTS_MAX {
+        return Err(format!("events must hold 1 to {EVENTS_MAX} events"));
+    }
+    let mut events = Vec::with_capacity(submission.events.len());
+    for (index, mut value) in submission.events.into_iter().enumerate() {
+        let kind = value
+            .as_object_mut()
+            .and_then(|o| o.remove("type"))
+            .and_then(|t| t.as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                format!("events[{index}]: `type` is missing (account, contact, purchase or refund)")
+            })?;
+        let event = match kind.as_str() {
+            "account" => {
+                let a: AccountBody = field(index, value)?;
+                wit::Event::Account(wit::Account {
+                    id: a.id,
+                    version: a.version,
+                    name: a.name,
+                    domain: a.domain,
+                    tax_id: a.tax_id,
+                    industry: a.industry,
+                    employees: a.employees,
+                    annual_revenue: None,
+                    parent_id: None,
+                    country: a.country,
+                    external_refs: Vec::new(),
+                    attributes: Vec::new(),
+                })
+            }
+            "contact" => {
+                let c: ContactBody = field(index, value)?;
+                wit::Event::Contact(wit::Contact {
+                    id: c.id,
+                    version: c.version,
+                    account_id: c.account_id,
+                    email: c.email,
+                    first_name: c.first_name,
+                    last_name: c.last_name,
+                    role: c.role,
+                    attributes: Vec::new(),
+                })
+            }
+            "purchase" => {
+                let p: PurchaseBody = field(index, value)?;
+                let net_amount: wit::Money = p.net_amount.into();
+                wit::Event::Purchase(wit::Purchase {
+                    id: p.id,
+                    version: p.version,
+                    account_id: p.account_id,
+                    contact_id: p.contact_id,
+                    status: match p.status {
+                        StatusBody::Pending => wit::PurchaseStatus::Pending,
+                        StatusBody::Paid => wit::PurchaseStatus::Paid,
+                        StatusBody::Cancelled => wit::PurchaseStatus::Cancelled,
+                    },
+                    placed_at: p.placed_at,
+                    total_amount: p
+                        .total_amount
+                        .map_or_else(|| net_amount.clone(), Into::into),
+                    net_amount,
+                    lines: Vec::new(),
+                    discount_codes: Vec::new(),
+                    referral_code: None,
+                    attributes: Vec::new(),
+                })
+            }
+            "refund" => {
+                let r: RefundBody = field(index, value)?;
+                wit::Event::Refund(wit::Refund {
+                    id: r.id,
+                    version: r.version,
+                    purchase_id: r.purchase_id,
+                    net_amount: r.net_amount.into(),
+                    refunded_at: r.refunded_at,
+                })
+            }
+            other => {
+                return Err(format!(
+                    "events[{index}]: unknown type `{other}` (expected account, contact, purchase or refund)"
+                ));
+            }
+        };
+        events.push(convert::to_core(&event).map_err(|e| format!("events[{index}]: {e}"))?);
+    }
+    Ok(Parsed {
+        source: submission.source,
+        events,
+    })
+}
