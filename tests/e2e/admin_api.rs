@@ -9,15 +9,17 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
+#[path = "common/fixture.rs"]
+mod fixture;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use loyaltyd::api::{Api, router};
-use loyaltyd::core::event::{AccountUpsert, Event, Money, Purchase, PurchaseStatus};
-use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::core::event::{Event, Money, Purchase, PurchaseStatus};
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{Appended, Completion, NewDelivery, Store, verify_chain};
+use loyaltyd::store::{Store, verify_chain};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -36,31 +38,8 @@ async fn admin() -> Admin {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("loyalty.db"), 16).unwrap());
-    let delivery = NewDelivery {
-        connector: "shop".to_owned(),
-        delivery_id: "d1".to_owned(),
-        topic: "orders/paid".to_owned(),
-        method: "POST".to_owned(),
-        url: "https://loyalty.example/webhooks/shop".to_owned(),
-        headers: Vec::new(),
-        body: Vec::new(),
-        received_at: 0,
-    };
-    let Appended::Stored(inbox_id) = store.append_delivery(delivery).await.unwrap() else {
-        panic!()
-    };
     let events = vec![
-        Event::Account(AccountUpsert {
-            source_id: "acme".to_owned(),
-            version: 1,
-            name: "Acme".to_owned(),
-            domain: None,
-            tax_id: None,
-            industry: None,
-            employees: None,
-            country: None,
-            external_refs: Vec::new(),
-        }),
+        fixture::account("acme", 1, "Acme"),
         Event::Purchase(Purchase {
             source_id: "o1".to_owned(),
             version: 1,
@@ -74,25 +53,8 @@ async fn admin() -> Admin {
             },
         }),
     ];
-    let program = Arc::new(Program {
-        currency: "EUR".to_owned(),
-        points_per_unit: Decimal::ONE,
-        rounding: Rounding::Floor,
-        exchange_rates: BTreeMap::new(),
-        version: "rules-1".to_owned(),
-    });
-    let program_for_api = program.clone();
-    store
-        .complete(vec![Completion {
-            inbox_id,
-            topic: "orders/paid".to_owned(),
-            events,
-            state: BTreeMap::new(),
-            program,
-            plugin_sha256: "sha".to_owned(),
-        }])
-        .await
-        .unwrap();
+    let program = fixture::program(Decimal::ONE, "rules-1");
+    fixture::apply(&*store, "d1", events, &program).await;
     let account = store.accounts().await.unwrap()[0].id;
     let api = Arc::new(Api {
         endpoints: BTreeMap::new(),
@@ -100,7 +62,7 @@ async fn admin() -> Admin {
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
         ready: AtomicBool::new(true),
-        program: program_for_api,
+        program,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

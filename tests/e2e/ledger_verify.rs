@@ -7,16 +7,16 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::collections::BTreeMap;
+#[path = "common/fixture.rs"]
+mod fixture;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 use loyalty_e2e::loyaltyd_binary;
-use loyaltyd::core::event::{AccountUpsert, Event, Money, Purchase, PurchaseStatus, Refund};
-use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::core::event::{Event, Money, Purchase, PurchaseStatus, Refund};
+use loyaltyd::store::Store;
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{Appended, Completion, NewDelivery, Store};
 use rust_decimal::Decimal;
 
 fn config(dir: &Path) -> std::path::PathBuf {
@@ -56,31 +56,11 @@ fn purchase(order: &str, account: &str, net: i64) -> Event {
     })
 }
 
-fn account(id: &str) -> Event {
-    Event::Account(AccountUpsert {
-        source_id: id.to_owned(),
-        version: 1,
-        name: format!("Account {id}"),
-        domain: None,
-        tax_id: None,
-        industry: None,
-        employees: None,
-        country: None,
-        external_refs: Vec::new(),
-    })
-}
-
 /// Two accounts: `a` with an earn of 100 and a reversal of 40, `b` with an
 /// earn of 70. Returns the internal id of `a`.
 async fn populate(db: &Path) -> i64 {
     let store = SqliteStore::open(db, 16).unwrap();
-    let program = Arc::new(Program {
-        currency: "EUR".to_owned(),
-        points_per_unit: Decimal::ONE,
-        rounding: Rounding::Floor,
-        exchange_rates: BTreeMap::new(),
-        version: "v1".to_owned(),
-    });
+    let program = fixture::program(Decimal::ONE, "v1");
     let refund = Event::Refund(Refund {
         source_id: "r1".to_owned(),
         version: 1,
@@ -91,35 +71,18 @@ async fn populate(db: &Path) -> i64 {
         },
     });
     let batches = [
-        vec![account("a"), purchase("o1", "a", 100)],
-        vec![account("b"), purchase("o2", "b", 70)],
+        vec![
+            fixture::account("a", 1, "Account a"),
+            purchase("o1", "a", 100),
+        ],
+        vec![
+            fixture::account("b", 1, "Account b"),
+            purchase("o2", "b", 70),
+        ],
         vec![refund],
     ];
     for (i, events) in batches.into_iter().enumerate() {
-        let delivery = NewDelivery {
-            connector: "shop".to_owned(),
-            delivery_id: format!("d{i}"),
-            topic: "orders/paid".to_owned(),
-            method: "POST".to_owned(),
-            url: "https://loyalty.example/webhooks/shop".to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            received_at: 0,
-        };
-        let Appended::Stored(inbox_id) = store.append_delivery(delivery).await.unwrap() else {
-            panic!()
-        };
-        store
-            .complete(vec![Completion {
-                inbox_id,
-                topic: "orders/paid".to_owned(),
-                events,
-                state: BTreeMap::new(),
-                program: program.clone(),
-                plugin_sha256: "sha".to_owned(),
-            }])
-            .await
-            .unwrap();
+        fixture::apply(&store, &format!("d{i}"), events, &program).await;
     }
     store
         .accounts()

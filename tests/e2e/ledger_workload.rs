@@ -20,13 +20,14 @@
     reason = "a test prints its seed and fails loudly"
 )]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+#[path = "common/fixture.rs"]
+mod fixture;
 
-use loyaltyd::core::event::{AccountUpsert, Event, Money, Purchase, PurchaseStatus, Refund};
-use loyaltyd::core::program::{Program, Rounding};
+use std::collections::BTreeMap;
+
+use loyaltyd::core::event::{Event, Money, Purchase, PurchaseStatus, Refund};
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store, verify_chain};
+use loyaltyd::store::{CompletionResult, Store, verify_chain};
 use rust_decimal::Decimal;
 
 const OPERATIONS: usize = 10_000;
@@ -181,17 +182,11 @@ fn generate(rng: &mut fastrand::Rng) -> Vec<Vec<Event>> {
             })]);
         } else {
             let account = rng.usize(0..ACCOUNTS);
-            deliveries.push(vec![Event::Account(AccountUpsert {
-                source_id: format!("a{account}"),
-                version: rng.u64(1..1_000_000),
-                name: format!("Account {account}"),
-                domain: None,
-                tax_id: None,
-                industry: None,
-                employees: None,
-                country: None,
-                external_refs: Vec::new(),
-            })]);
+            deliveries.push(vec![fixture::account(
+                &format!("a{account}"),
+                rng.u64(1..1_000_000),
+                &format!("Account {account}"),
+            )]);
         }
     }
     deliveries
@@ -243,37 +238,12 @@ async fn a_seeded_random_workload_matches_the_model() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("loyalty.db"), 64).unwrap();
-    let program = Arc::new(Program {
-        currency: "EUR".to_owned(),
-        points_per_unit: Decimal::from(3),
-        rounding: Rounding::Floor,
-        exchange_rates: BTreeMap::new(),
-        version: "workload".to_owned(),
-    });
+    let program = fixture::program(Decimal::from(3), "workload");
     for (n, batch) in arrived.chunks(50).enumerate() {
         let mut completions = Vec::with_capacity(batch.len());
         for (i, events) in batch.iter().enumerate() {
-            let delivery = NewDelivery {
-                connector: "shop".to_owned(),
-                delivery_id: format!("{n}-{i}"),
-                topic: "workload".to_owned(),
-                method: "POST".to_owned(),
-                url: "https://loyalty.example/webhooks/shop".to_owned(),
-                headers: Vec::new(),
-                body: Vec::new(),
-                received_at: 0,
-            };
-            let Appended::Stored(inbox_id) = store.append_delivery(delivery).await.unwrap() else {
-                panic!()
-            };
-            completions.push(Completion {
-                inbox_id,
-                topic: "workload".to_owned(),
-                events: events.clone(),
-                state: BTreeMap::new(),
-                program: program.clone(),
-                plugin_sha256: "sha".to_owned(),
-            });
+            let inbox_id = fixture::store_delivery(&store, &format!("{n}-{i}")).await;
+            completions.push(fixture::completion(inbox_id, events.clone(), &program));
         }
         for result in store.complete(completions).await.unwrap() {
             assert!(

@@ -7,14 +7,14 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::collections::BTreeMap;
+#[path = "common/fixture.rs"]
+mod fixture;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use loyaltyd::core::event::{
-    AccountUpsert, ContactUpsert, Event, Money, Purchase, PurchaseStatus, Refund,
-};
-use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::core::event::{ContactUpsert, Event, Money, Purchase, PurchaseStatus, Refund};
+use loyaltyd::core::program::Program;
 use loyaltyd::store::sqlite::SqliteStore;
 use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store};
 use rust_decimal::Decimal;
@@ -28,13 +28,7 @@ fn backends() -> Vec<Backend> {
 }
 
 fn program() -> Arc<Program> {
-    Arc::new(Program {
-        currency: "EUR".to_owned(),
-        points_per_unit: Decimal::ONE,
-        rounding: Rounding::Floor,
-        exchange_rates: BTreeMap::new(),
-        version: "test-rules".to_owned(),
-    })
+    fixture::program(Decimal::ONE, "test-rules")
 }
 
 fn delivery(id: &str) -> NewDelivery {
@@ -58,17 +52,7 @@ fn eur(amount: &str) -> Money {
 }
 
 fn account(id: &str, version: u64, name: &str) -> Event {
-    Event::Account(AccountUpsert {
-        source_id: id.to_owned(),
-        version,
-        name: name.to_owned(),
-        domain: None,
-        tax_id: None,
-        industry: None,
-        employees: None,
-        country: None,
-        external_refs: Vec::new(),
-    })
+    fixture::account(id, version, name)
 }
 
 fn paid(order: &str, account: &str, net: &str) -> Event {
