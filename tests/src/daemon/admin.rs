@@ -251,6 +251,20 @@ impl AdminClient {
 
     /// Reads every account, ledger and dead letter.
     pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        // The API is read in several requests while the inbox worker keeps
+        // applying deliveries; two equal reads in a row are one moment.
+        let mut previous = self.read_all().await?;
+        for _ in 0..50 {
+            let next = self.read_all().await?;
+            if next == previous {
+                return Ok(next);
+            }
+            previous = next;
+        }
+        Ok(previous)
+    }
+
+    async fn read_all(&self) -> anyhow::Result<Snapshot> {
         let mut snapshot = Snapshot::default();
         for summary in self.accounts().await? {
             snapshot.accounts.push(self.account(summary.id).await?);
