@@ -26,6 +26,7 @@ use crate::store::{
 };
 
 mod events;
+mod program;
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -80,12 +81,13 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/accounts/{id}/adjustments", post(adjust))
         .route("/api/v1/events", post(submit_events))
         .route("/api/v1/dead-letters", get(dead_letters))
+        .merge(program::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -97,7 +99,7 @@ fn unavailable(message: impl Into<String>) -> Response {
     response
 }
 
-fn store_failure(e: &StoreError) -> Response {
+pub(crate) fn store_failure(e: &StoreError) -> Response {
     tracing::error!(error = %e, "store failure");
     unavailable(format!("cannot reach the store: {e}"))
 }
@@ -209,7 +211,7 @@ fn admin_actor(api: &Api, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The refusal when the admin token is missing or wrong.
-fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
     if admin_actor(api, headers).is_some() {
         return None;
     }
@@ -231,7 +233,7 @@ fn unauthorized() -> Response {
 /// Longest `Idempotency-Key` accepted, in bytes.
 const IDEMPOTENCY_KEY_BYTES_MAX: usize = 200;
 
-fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -239,7 +241,7 @@ fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_BYTES_MAX)
 }
 
-fn missing_idempotency_key() -> Response {
+pub(crate) fn missing_idempotency_key() -> Response {
     error(
         StatusCode::BAD_REQUEST,
         format!(
@@ -278,7 +280,13 @@ async fn adjust(
             );
         }
     };
-    let entry = match crate::core::ledger::adjustment(parsed.points, &parsed.reason, &actor, key) {
+    let entry = match crate::core::ledger::adjustment(
+        parsed.points,
+        &parsed.reason,
+        &actor,
+        key,
+        SystemClock.now_ms(),
+    ) {
         Ok(entry) => entry,
         Err(e) => {
             return error(

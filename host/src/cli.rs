@@ -121,7 +121,11 @@ fn validate(file: &Path) -> ExitCode {
     } else {
         "connectors"
     };
-    println!("{}: ok ({count} {noun})", file.display());
+    println!(
+        "{}: ok ({count} {noun}, program version {})",
+        file.display(),
+        config.program.version
+    );
     ExitCode::SUCCESS
 }
 
@@ -291,7 +295,7 @@ fn verify_ledger(file: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?
         .block_on(async {
-            let store = loyaltyd::daemon::open_store(&config.store, config.server.inbox_batch_max)?;
+            let store = loyaltyd::daemon::open_store(&config)?;
             anyhow::Ok(store.all_ledger_entries().await?)
         })?;
     let breaks = loyaltyd::store::verify_chain(&entries);

@@ -14,14 +14,16 @@ mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rust_decimal::Decimal;
-use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 pub use errors::{ConfigError, ConfigErrors};
 
+use crate::core::identity::IdentityRules;
+use crate::core::program::Program;
 use crate::runtime::{Grants, Limits, RuntimeOptions};
 
 /// A loaded, checked configuration.
@@ -35,8 +37,11 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[runtime]`.
     pub runtime: RuntimeConfig,
-    /// `[program]`.
-    pub program: ProgramConfig,
+    /// `[program]`: the loyalty program's rules, with their terms read
+    /// from their files and their version computed from their content.
+    pub program: Program,
+    /// `[identity]`: when records from several systems are one company.
+    pub identity: IdentityRules,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
 }
@@ -73,33 +78,6 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// How purchases earn points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgramConfig {
-    /// ISO 4217 code of the currency points are earned in.
-    pub currency: String,
-    /// Points per one unit of `currency`; greater than zero.
-    pub points_per_unit: Decimal,
-    /// How fractional points become whole points.
-    pub rounding: Rounding,
-    /// For each other currency, the rate converting one unit of it into
-    /// `currency`; greater than zero.
-    pub exchange_rates: BTreeMap<String, Decimal>,
-}
-
-/// How a fractional point amount becomes an integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rounding {
-    /// `"floor"`: down to the whole point, never awarding a fraction not
-    /// earned.
-    Floor,
-    /// `"half_up"`: to the nearest, halves away from zero.
-    HalfUp,
-    /// `"half_even"`: to the nearest, halves to even (banker's rounding).
-    HalfEven,
-}
-
 /// One connector, ready for the runtime.
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
@@ -113,9 +91,6 @@ pub struct ConnectorConfig {
     pub grants: Grants,
 }
 
-/// Reads, parses and checks the configuration file at `path`, resolving
-/// relative paths against its directory and reading secret values from the
-/// environment and from files. Reports every problem found, in file order.
 impl Config {
     /// The runtime's engine settings: a pool slot for every instance any
     /// connector may run at once, memory slots as large as the largest cap.
@@ -137,12 +112,20 @@ impl Config {
     }
 }
 
+/// Reads, parses and checks the configuration file at `path`, resolving
+/// relative paths against its directory and reading secret values from the
+/// environment and from files, and terms texts from their files. Reports
+/// every problem found, in file order.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     load_with_env(path, &|name| std::env::var_os(name))
 }
 
-/// [`load`], reading environment variables through `env`.
-pub(crate) fn load_with_env(path: &Path, env: secrets::Env<'_>) -> Result<Config, ConfigErrors> {
+/// [`load`], reading environment variables through `env` rather than from
+/// the process environment (which tests cannot change safely).
+pub fn load_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -168,12 +151,32 @@ pub(crate) fn load_with_env(path: &Path, env: secrets::Env<'_>) -> Result<Config
     })
 }
 
+/// The version of `program`'s rules: the first 12 hex digits of the SHA-256
+/// of its JSON (`serde_json`) with `version` empty. The same rules always
+/// get the same version, whatever the file's layout and comments; any
+/// change to a rule or a terms text gets a new one.
+pub fn program_version(program: &Program) -> String {
+    let unversioned = Program {
+        version: String::new(),
+        ..program.clone()
+    };
+    // Serializing cannot fail (every map key is a string); should it ever,
+    // the debug form still changes with every rule.
+    let json = serde_json::to_string(&unversioned).unwrap_or_else(|_| format!("{unversioned:?}"));
+    let mut version = hex::encode(Sha256::digest(json.as_bytes()));
+    version.truncate(12);
+    version
+}
+
 #[cfg(test)]
 mod tests {
     use std::ffi::OsString;
 
+    use rust_decimal::Decimal;
+
     use super::*;
     use crate::config::secrets::tests::TempDir;
+    use crate::core::program::Rounding;
     use crate::runtime::Injection;
 
     const CONFIG: &str = r#"
@@ -294,5 +297,110 @@ credentials.admin = { env = "ADMIN_TOKEN", inject = "header", header = "X-Shopif
                 .lines()
                 .all(|l| l.starts_with(&*path.to_string_lossy()))
         );
+    }
+
+    /// Program rules beyond the base rate, appended to [`CONFIG`] (TOML
+    /// allows a table's subtables after other tables).
+    const RULES: &str = r#"
+[[program.tiers.levels]]
+id = "silver"
+name = "Silver"
+min_spend = "0"
+
+[[program.tiers.levels]]
+id = "gold"
+name = "Gold"
+min_spend = "10000"
+discount_percent = "5"
+
+[[program.terms]]
+version = "2026-01"
+effective_from = 2026-01-01T00:00:00Z
+file = "terms/2026-01.md"
+"#;
+
+    /// The same rules as `CONFIG` + `RULES`, laid out differently: other
+    /// key order, inline tables, comments, equal decimals written otherwise.
+    const RULES_RELAID: &str = r#"
+# Tiers, lowest first.
+[program.tiers]
+levels = [
+  { name = "Silver", id = "silver", min_spend = 0 },        # everyone
+  { id = "gold", name = "Gold", min_spend = "10000.00", discount_percent = "5.0" },
+]
+
+[[program.terms]]
+file = "terms/2026-01.md"   # read at load
+effective_from = 2026-01-01T01:00:00+01:00
+version = "2026-01"
+"#;
+
+    fn with_rules(dir: &TempDir, name: &str, rules: &str) -> Program {
+        let path = dir.file(name, &format!("{CONFIG}{rules}"), 0o644);
+        load_with_env(&path, &env).unwrap().program
+    }
+
+    #[test]
+    fn terms_are_read_from_their_file_relative_to_the_config() {
+        let (dir, _) = setup();
+        dir.file("terms/2026-01.md", "# Terms\n\nPoints expire.\n", 0o644);
+        let program = with_rules(&dir, "rules.toml", RULES);
+        assert_eq!(program.terms.len(), 1);
+        assert_eq!(program.terms[0].text, "# Terms\n\nPoints expire.\n");
+        assert_eq!(program.terms[0].effective_from, 1_767_225_600_000);
+        let tiers: Vec<_> = program.tiers.tiers.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(tiers, ["silver", "gold"]);
+        assert_eq!(
+            (program.tiers.window_days, program.tiers.grace_days),
+            (365, 90)
+        );
+    }
+
+    #[test]
+    fn the_version_is_a_digest_of_the_rules_not_of_the_file() {
+        let (dir, _) = setup();
+        dir.file("terms/2026-01.md", "# Terms\n", 0o644);
+        let program = with_rules(&dir, "rules.toml", RULES);
+        assert_eq!(program.version.len(), 12);
+        assert!(program.version.bytes().all(|b| b.is_ascii_hexdigit()));
+        let json = serde_json::to_string(&Program {
+            version: String::new(),
+            ..program.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            program.version,
+            hex::encode(Sha256::digest(json.as_bytes()))[..12]
+        );
+
+        let relaid = with_rules(&dir, "relaid.toml", RULES_RELAID);
+        assert_eq!(relaid, program, "the same rules, however written");
+
+        let changed = with_rules(
+            &dir,
+            "changed.toml",
+            &RULES.replace("min_spend = \"10000\"", "min_spend = \"12000\""),
+        );
+        assert_ne!(changed.version, program.version);
+
+        dir.file("terms/2026-01.md", "# Terms, corrected\n", 0o644);
+        let new_terms = with_rules(&dir, "rules.toml", RULES);
+        assert_ne!(new_terms.version, program.version, "the terms text counts");
+    }
+
+    #[test]
+    fn the_base_rules_alone_still_get_a_version_and_the_defaults() {
+        let (_dir, path) = setup();
+        let config = load_with_env(&path, &env).unwrap();
+        let program = &config.program;
+        assert_eq!(program.version, program_version(program));
+        assert_eq!(program.effective_from, None);
+        assert_eq!(
+            program.membership,
+            crate::core::program::Membership::default()
+        );
+        assert_eq!(program.expiry, None);
+        assert!(program.rewards.is_empty() && program.terms.is_empty());
+        assert_eq!(config.identity, IdentityRules::default());
     }
 }

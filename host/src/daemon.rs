@@ -8,17 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api, Endpoint};
-use crate::config::{self, Config, StoreConfig};
-use crate::core::program::{Program, Rounding};
+use crate::config::{Config, StoreConfig};
+use crate::core::program::Program;
 use crate::inbox::{StateOverlay, Worker};
 use crate::runtime::{PluginSpec, Runtime};
-use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreOptions};
 
 /// How long shutdown waits for the inbox workers to finish their batch.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -42,44 +41,66 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
-/// The program rules from the configuration, with a version derived from
-/// their content so that every ledger entry names the rules that made it.
-pub fn program(config: &config::ProgramConfig) -> Program {
-    let rounding = match config.rounding {
-        config::Rounding::Floor => Rounding::Floor,
-        config::Rounding::HalfUp => Rounding::HalfUp,
-        config::Rounding::HalfEven => Rounding::HalfEven,
-    };
-    let fingerprint = format!(
-        "{}|{}|{rounding:?}|{:?}",
-        config.currency, config.points_per_unit, config.exchange_rates
-    );
-    let version = hex::encode(&Sha256::digest(fingerprint.as_bytes())[..6]);
-    Program {
-        currency: config.currency.clone(),
-        points_per_unit: config.points_per_unit,
-        rounding,
-        exchange_rates: config.exchange_rates.clone(),
-        version,
-    }
-}
+/// How often the scheduled jobs (tier downgrades, contract memberships,
+/// milestone bonuses, points expiry) run; `POST /api/v1/jobs/run` runs them
+/// at once.
+const JOBS_EVERY: Duration = Duration::from_secs(3600);
 
 /// Opens the configured store.
-pub fn open_store(config: &StoreConfig, batch_max: usize) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match config {
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let options = StoreOptions {
+        batch_max: config.server.inbox_batch_max,
+        identity: config.identity.clone(),
+        ..StoreOptions::default()
+    };
+    Ok(match &config.store {
         StoreConfig::Sqlite { path } => Arc::new(
-            SqliteStore::open(path, batch_max)
+            SqliteStore::open_with(path, options)
                 .with_context(|| format!("opening the store at {}", path.display()))?,
         ),
     })
 }
 
+/// Runs the scheduled jobs every [`JOBS_EVERY`] until shutdown.
+async fn run_jobs(store: Arc<dyn Store>, program: Arc<Program>, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(JOBS_EVERY);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => match store.run_jobs(program.clone()).await {
+                Ok(report) => tracing::info!(
+                    tier_changes = report.tier_changes,
+                    membership_changes = report.membership_changes,
+                    expirations = report.expirations,
+                    points_expired = report.points_expired,
+                    bonuses = report.bonuses,
+                    "scheduled jobs ran"
+                ),
+                Err(e) => tracing::warn!(error = %e, "scheduled jobs failed; they run again later"),
+            },
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() {
+                return;
+            },
+        }
+    }
+}
+
 impl Daemon {
     /// Starts everything and returns once the API is listening.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let store = open_store(&config.store, config.server.inbox_batch_max)?;
+        let store = open_store(&config)?;
         let runtime = Runtime::new(config.runtime_options())?;
-        let program = Arc::new(program(&config.program));
+        let program = Arc::new(config.program.clone());
+        let versions = store
+            .register_program(config.program.clone())
+            .await
+            .context("registering the program version")?;
+        for version in &versions {
+            tracing::info!(
+                version = version.version.as_str(),
+                effective_from = version.effective_from,
+                "program version"
+            );
+        }
         let (shutdown, watcher) = watch::channel(false);
 
         let mut endpoints = BTreeMap::new();
@@ -111,6 +132,12 @@ impl Daemon {
             workers.push(tokio::spawn(worker.run(watcher.clone())));
             endpoints.insert(name.clone(), Endpoint { plugin, wake });
         }
+
+        workers.push(tokio::spawn(run_jobs(
+            store.clone(),
+            program.clone(),
+            watcher.clone(),
+        )));
 
         let api = Arc::new(Api {
             endpoints,

@@ -3,9 +3,10 @@
 //! Vendor systems reach the engine through sandboxed WebAssembly connectors
 //! ([`runtime`]); everything a connector produces is a normalized event.
 
+pub use loyalty_core as core;
+
 pub mod api;
 pub mod config;
-pub mod core;
 pub mod daemon;
 pub mod inbox;
 pub mod runtime;

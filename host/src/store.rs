@@ -3,6 +3,7 @@
 //! the conformance suite in `tests/e2e/store_conformance.rs`.
 
 mod apply;
+mod program_ops;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -11,11 +12,47 @@ use async_trait::async_trait;
 
 use crate::core::accounts::AccountId;
 use crate::core::event::Event;
+use crate::core::identity::IdentityRules;
 use crate::core::ledger::{Chained, EntryKind, NewEntry, chain_hash};
 use crate::core::program::Program;
-use crate::runtime::StateWrites;
+use crate::core::rewards::RedemptionStatus;
+use crate::runtime::{Clock, StateWrites, SystemClock};
 
 pub use apply::Applied;
+pub use program_ops::{
+    AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
+    RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
+};
+
+/// How a store is set up.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Operations committed together at most.
+    pub batch_max: usize,
+    /// How accounts from several systems are matched.
+    pub identity: IdentityRules,
+    /// The time applied events and jobs are judged at.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            batch_max: 256,
+            identity: IdentityRules::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("batch_max", &self.batch_max)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A verified webhook delivery, exactly as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +205,15 @@ pub struct AccountDetail {
     pub industry: Option<String>,
     /// Country.
     pub country: Option<String>,
+    /// Membership (`invited`, `active`, `suspended`, `closed`), `None` when
+    /// not a member.
+    pub membership: Option<String>,
+    /// Segment tags.
+    pub tags: Vec<String>,
+    /// Current tier id.
+    pub tier: Option<String>,
+    /// Since when it has held the tier.
+    pub tier_since: Option<i64>,
     /// Contacts.
     pub contacts: Vec<ContactView>,
 }
@@ -197,11 +243,13 @@ pub struct LedgerEntry {
     pub currency: Option<String>,
     /// The exchange rate applied (decimal string).
     pub rate: Option<String>,
+    /// When the effect happened (ms since the epoch).
+    pub occurred_at: i64,
     /// When it was written (ms since the epoch).
     pub created_at: i64,
     /// Hash chaining it to the account's previous entry.
     pub hash: String,
-    /// An admin's reason for the entry.
+    /// An admin's reason, or how the core computed the points.
     pub reason: Option<String>,
 }
 
@@ -252,6 +300,7 @@ pub fn verify_chain(entries: &[LedgerEntry]) -> Vec<ChainBreak> {
                 amount: entry.amount.as_deref(),
                 currency: entry.currency.as_deref(),
                 rate: entry.rate.as_deref(),
+                occurred_at: entry.occurred_at,
                 created_at: entry.created_at,
                 reason: entry.reason.as_deref(),
             },
@@ -367,4 +416,43 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Reserves a reward's points, once per idempotency key.
+    async fn redeem(&self, request: RedeemRequest) -> Result<RedeemOutcome, StoreError>;
+
+    /// Settles a reserved redemption.
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome, StoreError>;
+
+    /// Redemptions, of one account or all, newest first, optionally in one status.
+    async fn redemptions(
+        &self,
+        account: Option<AccountId>,
+        status: Option<RedemptionStatus>,
+    ) -> Result<Vec<Redemption>, StoreError>;
+
+    /// Changes an account's membership or tags.
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: AccountChange,
+    ) -> Result<ChangeOutcome, StoreError>;
+
+    /// Runs the scheduled jobs now.
+    async fn run_jobs(&self, program: Arc<Program>) -> Result<JobReport, StoreError>;
+
+    /// An account's points expiring within `within_ms` from now.
+    async fn expiring(
+        &self,
+        account: AccountId,
+        program: Arc<Program>,
+        within_ms: i64,
+    ) -> Result<Expiring, StoreError>;
+
+    /// Records a version of the program (once; a version seen before keeps
+    /// its original `effective_from`) and returns every version, oldest
+    /// first. Events are then judged by the version in force at their time.
+    async fn register_program(&self, program: Program) -> Result<Vec<ProgramVersion>, StoreError>;
+
+    /// An account's tier changes, oldest first.
+    async fn tier_history(&self, account: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError>;
 }

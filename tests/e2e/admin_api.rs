@@ -51,6 +51,8 @@ async fn admin() -> Admin {
                 amount: Decimal::ONE_HUNDRED,
                 currency: "EUR".to_owned(),
             },
+            lines: Vec::new(),
+            referral_code: None,
         }),
     ];
     let program = fixture::program(Decimal::ONE, "rules-1");

@@ -19,11 +19,13 @@ use loyalty_e2e::test_component;
 use loyaltyd::api::{Api, Endpoint, router};
 use loyaltyd::core::accounts::AccountId;
 use loyaltyd::core::program::{Program, Rounding};
+use loyaltyd::core::rewards::RedemptionStatus;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::{
-    AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
-    CompletionResult, DeadLetter, InboxStatus, LedgerEntry, NewDelivery, Store, StoreError,
-    StoredDelivery,
+    AccountChange, AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended,
+    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
+    LedgerEntry, NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
+    SettleOutcome, SettleRequest, Store, StoreError, StoredDelivery, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -82,6 +84,43 @@ impl Store for BrokenStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Err(broken())
     }
+    async fn redeem(&self, _: RedeemRequest) -> Result<RedeemOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn settle(&self, _: SettleRequest) -> Result<SettleOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn redemptions(
+        &self,
+        _: Option<AccountId>,
+        _: Option<RedemptionStatus>,
+    ) -> Result<Vec<Redemption>, StoreError> {
+        Err(broken())
+    }
+    async fn change_account(
+        &self,
+        _: AccountId,
+        _: AccountChange,
+    ) -> Result<ChangeOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn run_jobs(&self, _: Arc<Program>) -> Result<JobReport, StoreError> {
+        Err(broken())
+    }
+    async fn expiring(
+        &self,
+        _: AccountId,
+        _: Arc<Program>,
+        _: i64,
+    ) -> Result<Expiring, StoreError> {
+        Err(broken())
+    }
+    async fn tier_history(&self, _: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError> {
+        Err(broken())
+    }
+    async fn register_program(&self, _: Program) -> Result<Vec<ProgramVersion>, StoreError> {
+        Err(broken())
+    }
 }
 
 async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
@@ -111,13 +150,11 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: Vec::new(),
         ready: AtomicBool::new(ready),
-        program: Arc::new(Program {
-            currency: "EUR".to_owned(),
-            points_per_unit: rust_decimal::Decimal::ONE,
-            rounding: Rounding::Floor,
-            exchange_rates: BTreeMap::new(),
-            version: "test".to_owned(),
-        }),
+        program: Arc::new(Program::basic(
+            "EUR",
+            rust_decimal::Decimal::ONE,
+            Rounding::Floor,
+        )),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -53,6 +53,8 @@ fn purchase(order: &str, account: &str, net: i64) -> Event {
             amount: Decimal::from(net),
             currency: "EUR".to_owned(),
         },
+        lines: Vec::new(),
+        referral_code: None,
     })
 }
 
@@ -69,6 +71,7 @@ async fn populate(db: &Path) -> i64 {
             amount: Decimal::from(40),
             currency: "EUR".to_owned(),
         },
+        refunded_at: 0,
     });
     let batches = [
         vec![

@@ -179,6 +179,7 @@ fn generate(rng: &mut fastrand::Rng) -> Vec<Vec<Event>> {
                 version: 1,
                 purchase_id: format!("o{i}"),
                 net_amount: eur(cents),
+                refunded_at: 0,
             })]);
         } else {
             let account = rng.usize(0..ACCOUNTS);
@@ -201,6 +202,8 @@ fn purchase(i: usize, plan: &Plan, status: PurchaseStatus) -> Event {
         status,
         placed_at: 0,
         net_amount: eur(plan.net_cents),
+        lines: Vec::new(),
+        referral_code: None,
     })
 }
 

@@ -64,6 +64,8 @@ fn paid(order: &str, account: &str, net: &str) -> Event {
         status: PurchaseStatus::Paid,
         placed_at: 0,
         net_amount: eur(net),
+        lines: Vec::new(),
+        referral_code: None,
     })
 }
 
@@ -319,6 +321,7 @@ async fn refunds_reverse_once_and_contacts_follow_versions_across_deliveries() {
             version: 1,
             purchase_id: "o1".to_owned(),
             net_amount: eur("25"),
+            refunded_at: 0,
         });
         let steps = [
             vec![

@@ -44,7 +44,6 @@ impl KeyPath {
     }
 
     /// An element of this array.
-    #[cfg(test)]
     pub(crate) fn index(&self, index: usize) -> Self {
         let mut path = self.clone();
         path.0.push(Segment::Index(index));
@@ -260,6 +259,20 @@ impl<'a> Document<'a> {
             self.removed.push(at);
         }
         None
+    }
+
+    /// The index in the file of the element of the array at `array` whose
+    /// value is at `span`. Deserialized elements are found by their span:
+    /// their positions shift when an element before them was removed.
+    pub(crate) fn element_index(&self, array: &KeyPath, span: &Range<usize>) -> Option<usize> {
+        let Lookup::Value(value) = self.lookup(array)? else {
+            return None;
+        };
+        value
+            .get_ref()
+            .as_array()?
+            .iter()
+            .position(|element| element.span() == *span)
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -38,13 +38,24 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
+use toml::value::Datetime;
 use url::Url;
 
-use crate::config::Rounding;
 use crate::runtime::{HostPattern, Limits};
 
+mod program;
+
+pub use program::*;
+
 /// The top-level tables, in the order they are documented.
-pub const SECTIONS: &[&str] = &["server", "store", "runtime", "program", "connectors"];
+pub const SECTIONS: &[&str] = &[
+    "server",
+    "store",
+    "runtime",
+    "program",
+    "identity",
+    "connectors",
+];
 
 /// The store types `[store] type` accepts.
 pub const STORE_TYPES: &[&str] = &["sqlite"];
@@ -105,26 +116,6 @@ pub struct Runtime {
     /// Relative to the configuration file's directory. Default: no cache.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
-}
-
-/// `[program]`: how purchases earn points.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Program {
-    /// ISO 4217 code of the currency points are earned in, e.g. `"EUR"`.
-    /// Required.
-    pub currency: Option<CurrencyCode>,
-    /// Points earned per one unit of `currency`, as a decimal string
-    /// (`"1"`, `"0.5"`), never a float. Required.
-    pub points_per_unit: Option<PositiveDecimal>,
-    /// How a fractional point amount becomes whole points: `"floor"`,
-    /// `"half_up"` or `"half_even"`. Required.
-    pub rounding: Option<Rounding>,
-    /// `[program.exchange_rates]`: for each other currency (ISO 4217 code),
-    /// the decimal string converting one unit of it into `currency`.
-    /// Purchases in a currency without a rate earn nothing. Default: none.
-    #[serde(default)]
-    pub exchange_rates: BTreeMap<CurrencyCode, PositiveDecimal>,
 }
 
 /// `[connectors.NAME]`: one connector. `NAME` matches `[a-z][a-z0-9_-]*`;
@@ -220,6 +211,37 @@ pub struct CurrencyCode(pub String);
 /// A decimal number greater than zero, written as a string (or an integer).
 #[derive(Debug, Clone, Copy)]
 pub struct PositiveDecimal(pub Decimal);
+
+/// A decimal number, zero or more, written as a string (or an integer).
+#[derive(Debug, Clone, Copy)]
+pub struct NonNegativeDecimal(pub Decimal);
+
+/// A percentage from 0 to 100, written as a decimal string (or an integer).
+#[derive(Debug, Clone, Copy)]
+pub struct Percent(pub Decimal);
+
+/// A whole number of points greater than zero.
+#[derive(Debug, Clone, Copy)]
+pub struct Points(pub i64);
+
+/// A whole number of days greater than zero.
+#[derive(Debug, Clone, Copy)]
+pub struct Days(pub u32);
+
+/// How many times: a whole number greater than zero.
+#[derive(Debug, Clone, Copy)]
+pub struct Count(pub u32);
+
+/// A stable name, `[a-z0-9][a-z0-9_-]*`: ids are recorded in the ledger
+/// (a milestone's bonus, a redeemed reward), so renaming one makes it
+/// another thing; change its display name instead.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Id(pub String);
+
+/// A moment, written as a TOML offset date-time (`2026-01-01T00:00:00Z`,
+/// `2026-01-01T09:00:00+01:00`), in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
 
 /// A host pattern, with the text it was written as.
 #[derive(Debug, Clone)]
@@ -396,27 +418,63 @@ pub(crate) fn currency_code(text: &str) -> Result<String, String> {
 
 impl<'de> Deserialize<'de> for PositiveDecimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(PositiveDecimalVisitor)
+        deserializer
+            .deserialize_any(DecimalVisitor(DecimalRange::Positive))
+            .map(Self)
     }
 }
 
-struct PositiveDecimalVisitor;
+impl<'de> Deserialize<'de> for NonNegativeDecimal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(DecimalVisitor(DecimalRange::NonNegative))
+            .map(Self)
+    }
+}
 
-impl PositiveDecimalVisitor {
-    fn positive<E: de::Error>(
-        value: Decimal,
-        text: &dyn fmt::Display,
-    ) -> Result<PositiveDecimal, E> {
-        if value > Decimal::ZERO {
-            Ok(PositiveDecimal(value))
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(DecimalVisitor(DecimalRange::Percent))
+            .map(Self)
+    }
+}
+
+/// The values a decimal key accepts.
+#[derive(Clone, Copy)]
+enum DecimalRange {
+    /// Greater than zero.
+    Positive,
+    /// Zero or more.
+    NonNegative,
+    /// From 0 to 100.
+    Percent,
+}
+
+/// Reads a decimal written as a string or an integer, never a float, and
+/// checks its range.
+struct DecimalVisitor(DecimalRange);
+
+impl DecimalVisitor {
+    fn check<E: de::Error>(&self, value: Decimal, text: &dyn fmt::Display) -> Result<Decimal, E> {
+        let (ok, requirement) = match self.0 {
+            DecimalRange::Positive => (value > Decimal::ZERO, "must be greater than zero"),
+            DecimalRange::NonNegative => (value >= Decimal::ZERO, "must not be negative"),
+            DecimalRange::Percent => (
+                value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED,
+                "must be a percentage from 0 to 100",
+            ),
+        };
+        if ok {
+            Ok(value)
         } else {
-            Err(E::custom(format!("`{text}` must be greater than zero")))
+            Err(E::custom(format!("`{text}` {requirement}")))
         }
     }
 }
 
-impl<'de> Visitor<'de> for PositiveDecimalVisitor {
-    type Value = PositiveDecimal;
+impl<'de> Visitor<'de> for DecimalVisitor {
+    type Value = Decimal;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a decimal number as a string, e.g. \"0.5\"")
@@ -430,15 +488,15 @@ impl<'de> Visitor<'de> for PositiveDecimalVisitor {
                     "`{text}` is not a decimal number: write it like \"1\" or \"0.25\""
                 ))
             })?;
-        Self::positive(value, &text)
+        self.check(value, &text)
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
-        Self::positive(Decimal::from(value), &value)
+        self.check(Decimal::from(value), &value)
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-        Self::positive(Decimal::from(value), &value)
+        self.check(Decimal::from(value), &value)
     }
 
     fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
@@ -447,6 +505,194 @@ impl<'de> Visitor<'de> for PositiveDecimalVisitor {
             "decimal numbers are written as strings so they stay exact: write \"{value}\" (with quotes) instead of {value}"
         )))
     }
+}
+
+impl<'de> Deserialize<'de> for Points {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = deserializer.deserialize_any(IntegerVisitor {
+            what: "points",
+            max: i64::MAX.unsigned_abs(),
+        })?;
+        i64::try_from(value)
+            .map(Self)
+            .map_err(|_| de::Error::custom("too many points"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Days {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = deserializer.deserialize_any(IntegerVisitor {
+            what: "days",
+            max: u64::from(u32::MAX),
+        })?;
+        u32::try_from(value)
+            .map(Self)
+            .map_err(|_| de::Error::custom("too many days"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = deserializer.deserialize_any(IntegerVisitor {
+            what: "times",
+            max: u64::from(u32::MAX),
+        })?;
+        u32::try_from(value)
+            .map(Self)
+            .map_err(|_| de::Error::custom("too many times"))
+    }
+}
+
+/// Reads a whole number from 1 to `max`.
+struct IntegerVisitor {
+    /// What it counts, for messages: "points", "days".
+    what: &'static str,
+    max: u64,
+}
+
+impl<'de> Visitor<'de> for IntegerVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a whole number of {}, e.g. 30", self.what)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!("`{value}` must be greater than zero"))),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        if value == 0 {
+            Err(E::custom("`0` must be greater than zero"))
+        } else if value > self.max {
+            Err(E::custom(format!(
+                "`{value}` is too large: at most {} {}",
+                self.max, self.what
+            )))
+        } else {
+            Ok(value)
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "expected a whole number of {}, found `{value}`",
+            self.what
+        )))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        // Repeated only when it is a number: a string may be a secret
+        // written in the wrong place.
+        if text.trim().parse::<i64>().is_ok() {
+            Err(E::custom(format!(
+                "expected a whole number of {}, found a string: write {} without quotes",
+                self.what,
+                text.trim()
+            )))
+        } else {
+            Err(E::custom(format!(
+                "expected a whole number of {}, found a string: write it without quotes, e.g. 30",
+                self.what
+            )))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parse_string(deserializer, "an id as a string, e.g. \"gold\"", |text| {
+            if id_ok(text) {
+                return Ok(Self(text.to_owned()));
+            }
+            let mut message = format!(
+                "`{text}` is not a valid id: use lower-case letters, digits, `_` and `-`, starting with a letter or digit"
+            );
+            let suggestion: String = text
+                .trim()
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_whitespace() { '-' } else { c })
+                .collect();
+            if id_ok(&suggestion) {
+                message.push_str(&format!(", e.g. \"{suggestion}\""));
+            }
+            Err(message)
+        })
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]*`.
+pub(crate) fn id_ok(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TimestampVisitor)
+    }
+}
+
+struct TimestampVisitor;
+
+impl<'de> Visitor<'de> for TimestampVisitor {
+    type Value = Timestamp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date-time with a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let datetime = Datetime::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        timestamp(&datetime).map_err(de::Error::custom)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        // Repeated only when it is a date-time: a string may be a secret
+        // written in the wrong place.
+        match Datetime::from_str(text) {
+            Ok(datetime) => Err(E::custom(format!(
+                "date-times are written without quotes: write {datetime} instead of \"{text}\""
+            ))),
+            Err(_) => Err(E::custom(
+                "expected a date-time with a UTC offset, without quotes, e.g. 2026-01-01T00:00:00Z",
+            )),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch of a TOML offset date-time; a local
+/// date-time, date or time names no single moment and is refused.
+fn timestamp(datetime: &Datetime) -> Result<Timestamp, String> {
+    match (&datetime.date, &datetime.time, &datetime.offset) {
+        (Some(_), Some(_), Some(_)) => {}
+        (Some(_), Some(_), None) => {
+            return Err(format!(
+                "`{datetime}` has no UTC offset, so the moment it names depends on where it is read: add `Z` for UTC ({datetime}Z) or an offset such as +01:00"
+            ));
+        }
+        (Some(date), None, _) => {
+            return Err(format!(
+                "`{datetime}` is a date without a time: write a date-time with a UTC offset, e.g. {date}T00:00:00Z"
+            ));
+        }
+        (None, _, _) => {
+            return Err(format!(
+                "`{datetime}` is a time without a date: write a date-time with a UTC offset, e.g. 2026-01-01T{datetime}Z"
+            ));
+        }
+    }
+    let text = datetime.to_string();
+    jiff::Timestamp::from_str(&text)
+        .map(|t| Timestamp(t.as_millisecond()))
+        .map_err(|e| format!("`{text}` is not a valid date-time: {e}"))
 }
 
 impl<'de> Deserialize<'de> for Host {
@@ -483,6 +729,7 @@ impl<'de> Deserialize<'de> for HeaderName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::program::Rounding;
 
     fn program(toml: &str) -> Result<Program, String> {
         toml::from_str(toml).map_err(|e| e.message().to_owned())
@@ -572,5 +819,83 @@ mod tests {
         assert_eq!(server.inbox_batch_max, DEFAULT_INBOX_BATCH_MAX);
         assert!(server.admin_token_sha256.is_empty());
         assert!(toml::from_str::<Server>("inbox_batch_max = 0").is_err());
+    }
+
+    #[test]
+    fn date_times_need_a_utc_offset() {
+        let at = |text: &str| {
+            toml::from_str::<Terms>(&format!("effective_from = {text}"))
+                .map(|t| t.effective_from.map(|t| t.into_inner().0))
+                .map_err(|e| e.message().to_owned())
+        };
+        assert_eq!(at("2026-01-01T00:00:00Z").unwrap(), Some(1_767_225_600_000));
+        assert_eq!(
+            at("2026-01-01T01:00:00.250+01:00").unwrap(),
+            Some(1_767_225_600_250)
+        );
+        let local = at("2026-01-01T00:00:00").unwrap_err();
+        assert!(
+            local.contains("add `Z` for UTC (2026-01-01T00:00:00Z)"),
+            "{local}"
+        );
+        let date = at("2026-01-01").unwrap_err();
+        assert!(date.contains("e.g. 2026-01-01T00:00:00Z"), "{date}");
+        let quoted = at("\"2026-01-01T00:00:00Z\"").unwrap_err();
+        assert!(quoted.contains("without quotes"), "{quoted}");
+        let text = at("\"hunter2\"").unwrap_err();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn ids_are_lower_case_names() {
+        for good in ["gold", "spend-50k", "gift_card_100", "2026"] {
+            assert!(id_ok(good), "{good}");
+        }
+        for bad in ["", "Gold", "-gold", "gift card", "café"] {
+            assert!(!id_ok(bad), "{bad}");
+        }
+        let error = toml::from_str::<Tier>("id = \"Gold Plus\"")
+            .unwrap_err()
+            .message()
+            .to_owned();
+        assert!(error.contains("e.g. \"gold-plus\""), "{error}");
+    }
+
+    #[test]
+    fn points_and_days_are_whole_numbers_above_zero() {
+        let milestone = |text: &str| {
+            toml::from_str::<Milestone>(text)
+                .map_err(|e| e.message().to_owned())
+                .map(|m| (m.points.map(|p| p.0), m.window_days.map(|d| d.0)))
+        };
+        assert_eq!(
+            milestone("points = 5000\nwindow_days = 30").unwrap(),
+            (Some(5000), Some(30))
+        );
+        assert!(
+            milestone("points = 0")
+                .unwrap_err()
+                .contains("greater than zero")
+        );
+        assert!(
+            milestone("points = -1")
+                .unwrap_err()
+                .contains("greater than zero")
+        );
+        assert!(
+            milestone("points = 1.5")
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert!(
+            milestone("points = \"10\"")
+                .unwrap_err()
+                .contains("write 10 without quotes")
+        );
+        assert!(
+            milestone("window_days = 4294967296")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

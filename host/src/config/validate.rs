@@ -13,10 +13,10 @@ use crate::config::document::{Document, KeyPath, Presence};
 use crate::config::errors::unknown_name;
 use crate::config::schema::{self, Host, Inject};
 use crate::config::secrets::{self, Env};
-use crate::config::{
-    Config, ConnectorConfig, ProgramConfig, RuntimeConfig, ServerConfig, StoreConfig,
-};
+use crate::config::{Config, ConnectorConfig, RuntimeConfig, ServerConfig, StoreConfig};
 use crate::runtime::{Credential, Grants, HostPattern, Injection, Secret};
+
+mod program;
 
 /// Checks the whole document. `None` if anything is wrong, which has then
 /// been reported.
@@ -26,7 +26,16 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
     let server = server(document);
     let store = store(document, dir);
     let runtime = runtime(document, dir);
-    let program = program(document);
+    // Rewards name connectors for their fulfilment: any configured one,
+    // whether or not its own table is valid (that is reported there).
+    let connector_names: Vec<String> = document
+        .table_keys(&KeyPath::root().key("connectors"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let program = program::program(document, dir, &connector_names);
+    let identity = program::identity(document);
     let connectors = connectors(document, dir, env);
     Some(Config {
         path: path.to_path_buf(),
@@ -34,6 +43,7 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         store: store?,
         runtime: runtime?,
         program: program?,
+        identity: identity?,
         connectors: connectors?,
     })
 }
@@ -159,64 +169,6 @@ fn runtime(document: &mut Document<'_>, dir: &Path) -> Option<RuntimeConfig> {
     Some(RuntimeConfig {
         cache_dir: runtime.cache_dir.map(|d| dir.join(d)),
     })
-}
-
-fn program(document: &mut Document<'_>) -> Option<ProgramConfig> {
-    let key = KeyPath::root().key("program");
-    if !required_table(
-        document,
-        &key,
-        "[program] with currency = \"EUR\", points_per_unit = \"1\" and rounding = \"floor\"",
-    ) {
-        return None;
-    }
-    let program: schema::Program = document.section(&key)?;
-    let currency = required(
-        document,
-        &key,
-        "currency",
-        program.currency,
-        "set the ISO 4217 code of the currency points are earned in, e.g. currency = \"EUR\"",
-    );
-    let points_per_unit = required(
-        document,
-        &key,
-        "points_per_unit",
-        program.points_per_unit,
-        "set the points earned per unit of the currency, as a string, e.g. points_per_unit = \"1\"",
-    );
-    let rounding = required(
-        document,
-        &key,
-        "rounding",
-        program.rounding,
-        "choose how fractional points become whole points: \"floor\", \"half_up\" or \"half_even\", e.g. rounding = \"floor\"",
-    );
-    let mut rates_ok = true;
-    if let Some(currency) = &currency
-        && program.exchange_rates.contains_key(currency)
-    {
-        rates_ok = false;
-        document.error_at_key(
-            &key.key("exchange_rates").key(&currency.0),
-            format!(
-                "`{}` is the program currency itself, whose rate is always 1: remove this entry",
-                currency.0
-            ),
-        );
-    }
-    let exchange_rates = program
-        .exchange_rates
-        .into_iter()
-        .map(|(code, rate)| (code.0, rate.0))
-        .collect();
-    let program = ProgramConfig {
-        currency: currency?.0,
-        points_per_unit: points_per_unit?.0,
-        rounding: rounding?,
-        exchange_rates,
-    };
-    rates_ok.then_some(program)
 }
 
 fn connectors(

@@ -125,6 +125,25 @@ pub fn to_core(event: &wit::Event) -> Result<core::Event, InvalidEvent> {
                 },
                 placed_at: p.placed_at,
                 net_amount,
+                lines: p
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        Ok(core::PurchaseLine {
+                            id: l.id.clone(),
+                            sku: l.sku.clone(),
+                            category: l.category.clone(),
+                            quantity: l.quantity,
+                            net_amount: money(
+                                "purchase",
+                                &p.id,
+                                "lines.net-amount",
+                                &l.net_amount,
+                            )?,
+                        })
+                    })
+                    .collect::<Result<_, InvalidEvent>>()?,
+                referral_code: p.referral_code.clone(),
             })
         }
         wit::Event::Refund(r) => {
@@ -134,16 +153,82 @@ pub fn to_core(event: &wit::Event) -> Result<core::Event, InvalidEvent> {
                 version: r.version,
                 purchase_id: r.purchase_id.clone(),
                 net_amount: money("refund", &r.id, "net-amount", &r.net_amount)?,
+                refunded_at: r.refunded_at,
             })
         }
-        wit::Event::Contract(c) => core::Event::NotYetHandled {
-            kind: "contract",
-            source_id: c.id.clone(),
-        },
-        wit::Event::Engagement(e) => core::Event::NotYetHandled {
-            kind: "engagement",
-            source_id: e.id.clone(),
-        },
+        wit::Event::Contract(c) => {
+            non_empty("contract", &c.id)?;
+            non_empty("contract", &c.account_id).map_err(|e| InvalidEvent {
+                id: c.id.clone(),
+                field: "account-id",
+                ..e
+            })?;
+            core::Event::Contract(core::Contract {
+                source_id: c.id.clone(),
+                version: c.version,
+                account_id: c.account_id.clone(),
+                status: match c.status {
+                    wit::ContractStatus::Draft => core::ContractStatus::Draft,
+                    wit::ContractStatus::Active => core::ContractStatus::Active,
+                    wit::ContractStatus::Expired => core::ContractStatus::Expired,
+                    wit::ContractStatus::Cancelled => core::ContractStatus::Cancelled,
+                },
+                name: c.name.clone(),
+                starts_at: c.starts_at,
+                ends_at: c.ends_at,
+                value: c
+                    .value
+                    .as_ref()
+                    .map(|v| money("contract", &c.id, "value", v))
+                    .transpose()?,
+            })
+        }
+        wit::Event::Engagement(e) => {
+            non_empty("engagement", &e.id)?;
+            if e.account_id.is_none() && e.contact_id.is_none() {
+                return Err(InvalidEvent {
+                    kind: "engagement",
+                    id: e.id.clone(),
+                    field: "account-id",
+                    problem: "neither an account nor a contact is named".to_owned(),
+                });
+            }
+            let action = match &e.kind {
+                wit::EngagementKind::NpsResponse(score) if *score > 10 => {
+                    return Err(InvalidEvent {
+                        kind: "engagement",
+                        id: e.id.clone(),
+                        field: "kind",
+                        problem: format!("NPS score {score} is not between 0 and 10"),
+                    });
+                }
+                wit::EngagementKind::NpsResponse(score) => {
+                    core::EngagementAction::NpsResponse(*score)
+                }
+                wit::EngagementKind::SurveyAnswered(n) => {
+                    core::EngagementAction::SurveyAnswered(n.clone())
+                }
+                wit::EngagementKind::EventAttended(n) => {
+                    core::EngagementAction::EventAttended(n.clone())
+                }
+                wit::EngagementKind::SocialAction(n) => {
+                    core::EngagementAction::SocialAction(n.clone())
+                }
+                wit::EngagementKind::FormSubmitted(n) => {
+                    core::EngagementAction::FormSubmitted(n.clone())
+                }
+                wit::EngagementKind::Other(n) => core::EngagementAction::Other(n.clone()),
+            };
+            core::Event::Engagement(core::Engagement {
+                source_id: e.id.clone(),
+                version: e.version,
+                account_id: e.account_id.clone(),
+                contact_id: e.contact_id.clone(),
+                action,
+                occurred_at: e.occurred_at,
+                comment: e.comment.clone(),
+            })
+        }
         wit::Event::Deleted(d) => core::Event::NotYetHandled {
             kind: "deletion",
             source_id: d.id.clone(),

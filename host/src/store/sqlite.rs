@@ -10,30 +10,56 @@
 //! survives a crash of the process; a power loss can lose the last commits.
 
 mod book;
+mod program;
 mod read;
 mod schema;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::accounts::AccountId;
-use crate::runtime::{Clock, SystemClock};
+use crate::core::identity::IdentityRules;
+use crate::core::program::{Program, ProgramHistory};
+use crate::core::rewards::RedemptionStatus;
+use crate::runtime::Clock;
 use crate::store::apply::Book;
-use crate::store::apply::{ApplyError, apply_events};
+use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::{
-    AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended, Completion,
-    CompletionResult, DeadLetter, InboxStatus, LedgerEntry, NewDelivery, Store, StoreError,
-    StoredDelivery,
+    AccountChange, AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended,
+    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
+    LedgerEntry, NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
+    SettleOutcome, SettleRequest, Store, StoreError, StoreOptions, StoredDelivery,
+    TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
 const QUEUE_DEPTH: usize = 4096;
 
+/// What every write sees besides its connection.
+pub(crate) struct Env {
+    /// How accounts are matched across systems.
+    pub identity: IdentityRules,
+    /// The registered program versions.
+    pub history: Arc<ProgramHistory>,
+    /// Where a registration publishes the new history.
+    pub published: Arc<RwLock<Arc<ProgramHistory>>>,
+    /// The batch's time.
+    pub now: i64,
+}
+
+/// A reply to send once the batch's commit is known.
+type Deferred = Box<dyn FnOnce(&Result<(), String>) + Send>;
+
+/// A write run in its own savepoint: says whether it succeeded (else its
+/// writes are rolled back) and gives the reply to send after the commit.
+type Job = Box<dyn FnOnce(&Connection, &Env) -> (bool, Deferred) + Send>;
+
 enum Op {
+    Run(Job),
     Append(NewDelivery, oneshot::Sender<Result<Appended, StoreError>>),
     Complete(
         Completion,
@@ -55,6 +81,7 @@ enum Op {
 /// The SQLite store.
 pub struct SqliteStore {
     writer: mpsc::Sender<Op>,
+    clock: Arc<dyn Clock>,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -80,6 +107,17 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and
     /// starts the writer thread. `batch_max` caps the operations per commit.
     pub fn open(path: &Path, batch_max: usize) -> Result<Self, StoreError> {
+        Self::open_with(
+            path,
+            StoreOptions {
+                batch_max,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Opens the database at `path` with these options.
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", dir.display()))
@@ -90,14 +128,26 @@ impl SqliteStore {
         schema::migrate(&mut writer).map_err(db_error)?;
         let reader = Connection::open(path).map_err(db_error)?;
         configure(&reader).map_err(db_error)?;
+        let history = Arc::new(RwLock::new(Arc::new(program::load_history(&writer)?)));
 
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let StoreOptions {
+            batch_max,
+            identity,
+            clock,
+        } = options;
+        let shared = Shared {
+            identity,
+            clock: clock.clone(),
+            history,
+        };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx, batch_max.max(1)))
+            .spawn(move || write_loop(writer, rx, batch_max.max(1), &shared))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
+            clock,
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -116,6 +166,33 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer dropped the request".to_owned()))?
     }
 
+    /// Runs `f` in its own savepoint of the next group commit and returns
+    /// its result once committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Env) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.submit(|reply: oneshot::Sender<Result<T, StoreError>>| {
+            Op::Run(Box::new(move |conn: &Connection, env: &Env| {
+                let result = f(conn, env);
+                let ok = result.is_ok();
+                let deferred = Box::new(move |commit: &Result<(), String>| {
+                    let commit = commit
+                        .as_ref()
+                        .map_err(|e| StoreError::Database(format!("commit failed: {e}")));
+                    drop(reply.send(commit.and_then(|()| result)));
+                }) as Deferred;
+                (ok, deferred)
+            }))
+        })
+        .await
+    }
+
+    /// The store's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -129,7 +206,14 @@ impl SqliteStore {
     }
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, batch_max: usize) {
+/// What the writer thread keeps between batches.
+struct Shared {
+    identity: IdentityRules,
+    clock: Arc<dyn Clock>,
+    history: Arc<RwLock<Arc<ProgramHistory>>>,
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, batch_max: usize, shared: &Shared) {
     while let Some(first) = rx.blocking_recv() {
         let mut ops = vec![first];
         while ops.len() < batch_max {
@@ -138,7 +222,17 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Op>, batch_max: usize
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, ops);
+        let env = Env {
+            identity: shared.identity.clone(),
+            history: shared
+                .history
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            published: shared.history.clone(),
+            now: shared.clock.now_ms(),
+        };
+        run_batch(&mut conn, ops, &env);
     }
 }
 
@@ -160,6 +254,7 @@ enum Reply {
         oneshot::Sender<Result<(), StoreError>>,
         Result<(), StoreError>,
     ),
+    Deferred(Deferred),
 }
 
 impl Reply {
@@ -171,11 +266,12 @@ impl Reply {
             Self::Complete(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
             Self::Unit(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
             Self::Adjust(to, r) => drop(to.send(commit.as_ref().map_err(fail).and(r))),
+            Self::Deferred(reply) => reply(commit),
         }
     }
 }
 
-fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
+fn run_batch(conn: &mut Connection, ops: Vec<Op>, env: &Env) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -186,10 +282,11 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
             return;
         }
     };
-    let now = SystemClock.now_ms();
+    let now = env.now;
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
         let reply = match op {
+            Op::Run(job) => Reply::Deferred(run_job(&mut tx, env, job)),
             Op::Adjust(request, to) => {
                 Reply::Adjust(to, in_savepoint(&mut tx, |c| adjust(c, &request, now)))
             }
@@ -197,7 +294,7 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
                 Reply::Append(to, in_savepoint(&mut tx, |c| append(c, &delivery)))
             }
             Op::Complete(completion, to) => {
-                Reply::Complete(to, complete(&mut tx, &completion, now))
+                Reply::Complete(to, complete(&mut tx, &completion, env))
             }
             Op::Attempt(id, error, to) => {
                 Reply::Unit(to, in_savepoint(&mut tx, |c| record_attempt(c, id, &error)))
@@ -225,12 +322,34 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>) {
     }
 }
 
+/// Runs a job in a savepoint, rolled back when the job failed. A job that
+/// cannot start is dropped, which its caller sees as an unavailable store.
+fn run_job(tx: &mut rusqlite::Transaction<'_>, env: &Env, job: Job) -> Deferred {
+    let sp = match tx.savepoint() {
+        Ok(sp) => sp,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open a savepoint");
+            drop(job);
+            return Box::new(|_| ());
+        }
+    };
+    let (ok, reply) = job(&sp, env);
+    if ok && let Err(e) = sp.commit() {
+        tracing::error!(error = %e, "cannot release a savepoint");
+    }
+    reply
+}
+
 fn reply_without_running(op: Op) -> Reply {
     let unavailable = || StoreError::Unavailable("cannot begin a transaction".to_owned());
     match op {
         Op::Append(_, to) => Reply::Append(to, Err(unavailable())),
         Op::Complete(_, to) => Reply::Complete(to, Err(unavailable())),
         Op::Adjust(_, to) => Reply::Adjust(to, Err(unavailable())),
+        Op::Run(job) => {
+            drop(job);
+            Reply::Deferred(Box::new(|_| ()))
+        }
         Op::Attempt(_, _, to) | Op::DeadLetter { reply: to, .. } => {
             Reply::Unit(to, Err(unavailable()))
         }
@@ -277,8 +396,9 @@ fn append(conn: &Connection, d: &NewDelivery) -> Result<Appended, StoreError> {
 fn complete(
     tx: &mut rusqlite::Transaction<'_>,
     completion: &Completion,
-    now: i64,
+    env: &Env,
 ) -> Result<CompletionResult, StoreError> {
+    let now = env.now;
     let row: Option<(String, String)> = tx
         .query_row(
             "SELECT connector, status FROM inbox WHERE id = ?1",
@@ -300,13 +420,17 @@ fn complete(
     }
     let sp = tx.savepoint().map_err(db_error)?;
     let mut book = book::SqlBook::new(&sp, now);
-    match apply_events(
-        &mut book,
-        &completion.program,
-        &connector,
-        &completion.events,
+    let cx = Context {
+        program: env
+            .history
+            .at(now)
+            .map_or(&completion.program, |current| current),
+        history: &env.history,
+        identity: &env.identity,
+        source: &connector,
         now,
-    ) {
+    };
+    match apply_events(&mut book, &cx, &completion.events) {
         Ok(applied) => {
             write_state(&sp, &connector, &completion.state)?;
             sp.execute(
@@ -362,16 +486,16 @@ fn adjust(
     request: &AdjustmentRequest,
     now: i64,
 ) -> Result<AdjustOutcome, StoreError> {
-    let earlier: Option<(String, i64)> = conn
+    let earlier: Option<(String, String, i64)> = conn
         .query_row(
-            "SELECT request_sha256, ledger_id FROM idempotency_keys WHERE key = ?1",
+            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
             [&request.idempotency_key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()
         .map_err(db_error)?;
-    if let Some((request_sha256, ledger_id)) = earlier {
-        if request_sha256 != request.request_sha256 {
+    if let Some((operation, request_sha256, ledger_id)) = earlier {
+        if operation != "adjust" || request_sha256 != request.request_sha256 {
             return Ok(AdjustOutcome::Conflict);
         }
         return Ok(AdjustOutcome::Replayed(Box::new(read::entry(
@@ -403,8 +527,14 @@ fn adjust(
     }
     let ledger_id = conn.last_insert_rowid();
     conn.execute(
-        "INSERT INTO idempotency_keys (key, request_sha256, ledger_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![request.idempotency_key, request.request_sha256, ledger_id, now],
+        "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
+         VALUES (?1, ?2, 'adjust', ?3, ?4)",
+        params![
+            request.idempotency_key,
+            request.request_sha256,
+            ledger_id,
+            now
+        ],
     )
     .map_err(db_error)?;
     Ok(AdjustOutcome::Created(Box::new(read::entry(
@@ -524,6 +654,59 @@ impl Store for SqliteStore {
 
     async fn adjust(&self, request: AdjustmentRequest) -> Result<AdjustOutcome, StoreError> {
         self.submit(|reply| Op::Adjust(request, reply)).await
+    }
+
+    async fn redeem(&self, request: RedeemRequest) -> Result<RedeemOutcome, StoreError> {
+        self.write(move |c, env| program::redeem(c, env, &request))
+            .await
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome, StoreError> {
+        self.write(move |c, env| program::settle(c, env, &request))
+            .await
+    }
+
+    async fn redemptions(
+        &self,
+        account: Option<AccountId>,
+        status: Option<RedemptionStatus>,
+    ) -> Result<Vec<Redemption>, StoreError> {
+        self.read(move |c| program::redemptions(c, account, status))
+            .await
+    }
+
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: AccountChange,
+    ) -> Result<ChangeOutcome, StoreError> {
+        self.write(move |c, env| program::change_account(c, env, account, &change))
+            .await
+    }
+
+    async fn run_jobs(&self, rules: Arc<Program>) -> Result<JobReport, StoreError> {
+        self.write(move |c, env| program::run_jobs(c, env, &rules))
+            .await
+    }
+
+    async fn expiring(
+        &self,
+        account: AccountId,
+        rules: Arc<Program>,
+        within_ms: i64,
+    ) -> Result<Expiring, StoreError> {
+        let now = self.now();
+        self.read(move |c| program::expiring(c, account, &rules, now, within_ms))
+            .await
+    }
+
+    async fn register_program(&self, rules: Program) -> Result<Vec<ProgramVersion>, StoreError> {
+        self.write(move |c, env| program::register(c, env, &rules))
+            .await
+    }
+
+    async fn tier_history(&self, account: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError> {
+        self.read(move |c| program::tier_history(c, account)).await
     }
 
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -13,13 +13,9 @@ use rust_decimal::Decimal;
 
 /// EUR program rules rounding down, with the given points per euro.
 pub fn program(points_per_unit: Decimal, version: &str) -> Arc<Program> {
-    Arc::new(Program {
-        currency: "EUR".to_owned(),
-        points_per_unit,
-        rounding: Rounding::Floor,
-        exchange_rates: BTreeMap::new(),
-        version: version.to_owned(),
-    })
+    let mut program = Program::basic("EUR", points_per_unit, Rounding::Floor);
+    program.version = version.to_owned();
+    Arc::new(program)
 }
 
 /// An account event with only a name.
@@ -39,8 +35,13 @@ pub fn account(id: &str, version: u64, name: &str) -> Event {
 
 /// Stores an empty delivery of connector `shop` and returns its inbox id.
 pub async fn store_delivery(store: &dyn Store, delivery_id: &str) -> i64 {
+    store_delivery_of(store, "shop", delivery_id).await
+}
+
+/// Stores an empty delivery of `connector` and returns its inbox id.
+pub async fn store_delivery_of(store: &dyn Store, connector: &str, delivery_id: &str) -> i64 {
     let delivery = NewDelivery {
-        connector: "shop".to_owned(),
+        connector: connector.to_owned(),
         delivery_id: delivery_id.to_owned(),
         topic: "orders/paid".to_owned(),
         method: "POST".to_owned(),
@@ -74,7 +75,18 @@ pub async fn apply(
     events: Vec<Event>,
     program: &Arc<Program>,
 ) -> CompletionResult {
-    let inbox_id = store_delivery(store, delivery_id).await;
+    apply_from(store, "shop", delivery_id, events, program).await
+}
+
+/// Stores a delivery of `connector` and applies `events` as its result.
+pub async fn apply_from(
+    store: &dyn Store,
+    connector: &str,
+    delivery_id: &str,
+    events: Vec<Event>,
+    program: &Arc<Program>,
+) -> CompletionResult {
+    let inbox_id = store_delivery_of(store, connector, delivery_id).await;
     store
         .complete(vec![completion(inbox_id, events, program)])
         .await

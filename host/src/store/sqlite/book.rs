@@ -3,10 +3,13 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::core::accounts::{AccountData, AccountId, ContactData, Versioned};
+use crate::core::event::{Contract, Engagement};
 use crate::core::ledger::{Chained, NewEntry, chain_hash};
+use crate::core::membership::MembershipStatus;
 use crate::core::purchases::PurchaseRecord;
+use crate::core::tiers::{SpendItem, TierChange, TierState};
 use crate::store::StoreError;
-use crate::store::apply::Book;
+use crate::store::apply::{AccountKeys, AccountState, Book, EngagementRow};
 use crate::store::sqlite::db_error;
 
 pub(crate) struct SqlBook<'c> {
@@ -41,29 +44,107 @@ impl Book for SqlBook<'_> {
             .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
     }
 
+    fn account_by_claim(
+        &mut self,
+        system: &str,
+        id: &str,
+    ) -> Result<Option<AccountId>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT account_id FROM account_claims WHERE system = ?1 AND external_id = ?2",
+                params![system, id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn accounts_by_keys(
+        &mut self,
+        keys: &AccountKeys,
+    ) -> Result<(Vec<AccountId>, Vec<AccountId>), StoreError> {
+        let find = |column: &str, key: &Option<String>| -> Result<Vec<AccountId>, StoreError> {
+            let Some(key) = key else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM accounts WHERE {column} = ?1 ORDER BY id"
+                ))
+                .map_err(db_error)?;
+            let ids = stmt
+                .query_map([key], |row| row.get(0))
+                .map_err(db_error)?
+                .collect::<Result<Vec<AccountId>, _>>()
+                .map_err(db_error)?;
+            Ok(ids)
+        };
+        Ok((
+            find("tax_key", &keys.tax_key)?,
+            find("domain_key", &keys.domain_key)?,
+        ))
+    }
+
     fn insert_account(
         &mut self,
         source: &str,
         id: &str,
         account: &Versioned<AccountData>,
+        keys: &AccountKeys,
+        membership: Option<MembershipStatus>,
     ) -> Result<AccountId, StoreError> {
         let d = &account.data;
         let account_id: i64 = self
             .conn
             .query_row(
-                "INSERT INTO accounts (name, domain, tax_id, industry, employees, country, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-                params![d.name, d.domain, d.tax_id, d.industry, d.employees, d.country, self.now],
+                "INSERT INTO accounts (name, domain, tax_id, industry, employees, country, tax_key, domain_key,
+                     membership, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) RETURNING id",
+                params![
+                    d.name,
+                    d.domain,
+                    d.tax_id,
+                    d.industry,
+                    d.employees,
+                    d.country,
+                    keys.tax_key,
+                    keys.domain_key,
+                    membership.map(MembershipStatus::as_str),
+                    self.now
+                ],
                 |row| row.get(0),
             )
             .map_err(db_error)?;
+        self.add_ref(account_id, source, id, account.version)?;
+        Ok(account_id)
+    }
+
+    fn add_ref(
+        &mut self,
+        account: AccountId,
+        source: &str,
+        id: &str,
+        version_: u64,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO account_refs (source, external_id, account_id, version) VALUES (?1, ?2, ?3, ?4)",
-                params![source, id, account_id, version(account.version)],
+                params![source, id, account, version(version_)],
             )
             .map_err(db_error)?;
-        Ok(account_id)
+        Ok(())
+    }
+
+    fn add_claim(&mut self, system: &str, id: &str, account: AccountId) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO account_claims (system, external_id, account_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (system, external_id) DO NOTHING",
+                params![system, id, account],
+            )
+            .map_err(db_error)?;
+        Ok(())
     }
 
     fn update_account(
@@ -72,19 +153,88 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
         data: &Versioned<AccountData>,
+        keys: &AccountKeys,
     ) -> Result<(), StoreError> {
         let d = &data.data;
         self.conn
             .execute(
-                "UPDATE accounts SET name = ?2, domain = ?3, tax_id = ?4, industry = ?5, employees = ?6, country = ?7,
-                 updated_at = ?8 WHERE id = ?1",
-                params![account, d.name, d.domain, d.tax_id, d.industry, d.employees, d.country, self.now],
+                "UPDATE accounts SET name = ?2, domain = COALESCE(?3, domain), tax_id = COALESCE(?4, tax_id),
+                     industry = COALESCE(?5, industry), employees = COALESCE(?6, employees),
+                     country = COALESCE(?7, country), tax_key = COALESCE(?8, tax_key),
+                     domain_key = COALESCE(?9, domain_key), updated_at = ?10
+                 WHERE id = ?1",
+                params![
+                    account,
+                    d.name,
+                    d.domain,
+                    d.tax_id,
+                    d.industry,
+                    d.employees,
+                    d.country,
+                    keys.tax_key,
+                    keys.domain_key,
+                    self.now
+                ],
             )
             .map_err(db_error)?;
         self.conn
             .execute(
                 "UPDATE account_refs SET version = ?3 WHERE source = ?1 AND external_id = ?2",
                 params![source, id, version(data.version)],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn account_state(&mut self, account: AccountId) -> Result<AccountState, StoreError> {
+        let (membership, tags): (Option<String>, String) = self
+            .conn
+            .query_row(
+                "SELECT membership, tags FROM accounts WHERE id = ?1",
+                [account],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(db_error)?;
+        let membership = membership
+            .map(|m| {
+                MembershipStatus::parse(&m).ok_or_else(|| {
+                    StoreError::Corrupt(format!("account {account}: membership `{m}`"))
+                })
+            })
+            .transpose()?;
+        let tags = serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Corrupt(format!("account {account}: tags: {e}")))?;
+        let tier = self
+            .conn
+            .query_row(
+                "SELECT tier, since, below_since FROM tier_states WHERE account_id = ?1",
+                [account],
+                |row| {
+                    Ok(TierState {
+                        tier: row.get(0)?,
+                        since: row.get(1)?,
+                        below_since: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_error)?;
+        Ok(AccountState {
+            membership,
+            tags,
+            tier,
+        })
+    }
+
+    fn set_membership(
+        &mut self,
+        account: AccountId,
+        membership: Option<MembershipStatus>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE accounts SET membership = ?2, updated_at = ?3 WHERE id = ?1",
+                params![account, membership.map(MembershipStatus::as_str), self.now],
             )
             .map_err(db_error)?;
         Ok(())
@@ -174,12 +324,198 @@ impl Book for SqlBook<'_> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn
             .execute(
-                "INSERT INTO purchases (source, external_id, account_id, record) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (source, external_id) DO UPDATE SET account_id = excluded.account_id, record = excluded.record",
-                params![record.source, record.id, account, json],
+                "INSERT INTO purchases (source, external_id, account_id, placed_at, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (source, external_id) DO UPDATE SET account_id = excluded.account_id,
+                     placed_at = excluded.placed_at, record = excluded.record",
+                params![record.source, record.id, account, record.placed_at, json],
             )
             .map_err(db_error)?;
         Ok(())
+    }
+
+    fn spend_items(
+        &mut self,
+        account: AccountId,
+        since: i64,
+    ) -> Result<Vec<SpendItem>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT record FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![account, since], |row| row.get::<_, String>(0))
+            .map_err(db_error)?;
+        let mut items = Vec::new();
+        for row in rows {
+            let json = row.map_err(db_error)?;
+            let record: PurchaseRecord = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?;
+            if let Some(placed_at) = record.placed_at {
+                items.push(SpendItem {
+                    placed_at,
+                    amount: record.qualifying_amount(),
+                });
+            }
+        }
+        Ok(items)
+    }
+
+    fn earned_between(
+        &mut self,
+        account: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(points), 0) FROM ledger
+                 WHERE account_id = ?1 AND kind = 'earn' AND occurred_at >= ?2 AND occurred_at < ?3",
+                params![account, from, to],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
+    fn save_tier(
+        &mut self,
+        account: AccountId,
+        state: &TierState,
+        change: Option<&TierChange>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO tier_states (account_id, tier, since, below_since) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_id) DO UPDATE SET tier = excluded.tier, since = excluded.since,
+                     below_since = excluded.below_since",
+                params![account, state.tier, state.since, state.below_since],
+            )
+            .map_err(db_error)?;
+        if let Some(change) = change {
+            self.conn
+                .execute(
+                    "INSERT INTO tier_history (account_id, from_tier, to_tier, kind, spend, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        account,
+                        change.from,
+                        change.to,
+                        change.kind.as_str(),
+                        change.spend.to_string(),
+                        change.at
+                    ],
+                )
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn engagement_exists(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM engagements WHERE source = ?1 AND external_id = ?2",
+                params![source, id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_error)
+            .map(|found| found.is_some())
+    }
+
+    fn rewarded_engagements(
+        &mut self,
+        account: AccountId,
+        kind: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM engagements WHERE account_id = ?1 AND kind = ?2 AND points > 0
+                     AND occurred_at >= ?3 AND occurred_at < ?4",
+                params![account, kind, from, to],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
+    fn save_engagement(
+        &mut self,
+        source: &str,
+        event: &Engagement,
+        row: &EngagementRow<'_>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO engagements (source, external_id, account_id, contact_id, kind, name, score,
+                     occurred_at, points, comment)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    source,
+                    event.source_id,
+                    row.account,
+                    row.contact,
+                    row.kind,
+                    row.name,
+                    row.score,
+                    event.occurred_at,
+                    row.points,
+                    event.comment
+                ],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn contract(&mut self, source: &str, id: &str) -> Result<Option<(AccountId, u64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT account_id, version FROM contracts WHERE source = ?1 AND external_id = ?2",
+                params![source, id],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(db_error)
+            .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
+    }
+
+    fn save_contract(
+        &mut self,
+        source: &str,
+        account: AccountId,
+        contract: &Contract,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(contract).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO contracts (source, external_id, account_id, version, record) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (source, external_id) DO UPDATE SET version = excluded.version, record = excluded.record",
+                params![source, contract.source_id, account, version(contract.version), json],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn contracts_of(&mut self, account: AccountId) -> Result<Vec<Contract>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record FROM contracts WHERE account_id = ?1")
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map([account], |row| row.get::<_, String>(0))
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let json = row.map_err(db_error)?;
+            serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("contract of account {account}: {e}")))
+        })
+        .collect()
+    }
+
+    fn balance(&mut self, account: AccountId) -> Result<i64, StoreError> {
+        crate::store::sqlite::program::balance(self.conn, account)
     }
 
     fn append_entry(
@@ -227,6 +563,7 @@ impl Book for SqlBook<'_> {
                 amount: amount.as_deref(),
                 currency: currency.as_deref(),
                 rate: rate.as_deref(),
+                occurred_at: entry.occurred_at,
                 created_at: now,
                 reason: entry.reason.as_deref(),
             },
@@ -234,8 +571,8 @@ impl Book for SqlBook<'_> {
         self.conn
             .execute(
                 "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference, rule_version, amount,
-                     currency, rate, created_at, hash, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     currency, rate, occurred_at, created_at, hash, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     account,
                     entry.kind.as_str(),
@@ -247,6 +584,7 @@ impl Book for SqlBook<'_> {
                     amount,
                     currency,
                     rate,
+                    entry.occurred_at,
                     now,
                     hash,
                     entry.reason,

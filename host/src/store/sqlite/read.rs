@@ -221,8 +221,9 @@ pub(crate) fn account(
     let found = conn
         .query_row(
             "SELECT a.name, a.domain, a.tax_id, a.industry, a.country,
-                    COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0)
-             FROM accounts a WHERE a.id = ?1",
+                    COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0),
+                    a.membership, a.tags, t.tier, t.since
+             FROM accounts a LEFT JOIN tier_states t ON t.account_id = a.id WHERE a.id = ?1",
             [id],
             |row| {
                 Ok((
@@ -232,14 +233,23 @@ pub(crate) fn account(
                     row.get::<_, Option<String>>(3)?,
                     row.get::<_, Option<String>>(4)?,
                     row.get::<_, i64>(5)?,
+                    (
+                        row.get::<_, Option<String>>(6)?,
+                        row.get::<_, String>(7)?,
+                        row.get::<_, Option<String>>(8)?,
+                        row.get::<_, Option<i64>>(9)?,
+                    ),
                 ))
             },
         )
         .optional()
         .map_err(db_error)?;
-    let Some((name, domain, tax_id, industry, country, balance)) = found else {
+    let Some((name, domain, tax_id, industry, country, balance, standing)) = found else {
         return Ok(None);
     };
+    let (membership, tags, tier, tier_since) = standing;
+    let tags: Vec<String> = serde_json::from_str(&tags)
+        .map_err(|e| StoreError::Corrupt(format!("account {id}: tags: {e}")))?;
     let mut stmt = conn
         .prepare_cached(
             "SELECT source, external_id, email, first_name, last_name, role, version FROM contacts
@@ -273,12 +283,16 @@ pub(crate) fn account(
         tax_id,
         industry,
         country,
+        membership,
+        tags,
+        tier,
+        tier_since,
         contacts,
     }))
 }
 
 const ENTRY_COLUMNS: &str = "id, account_id, kind, points, effect_key, source, reference, rule_version, amount, \
-                             currency, rate, created_at, hash, reason";
+                             currency, rate, occurred_at, created_at, hash, reason";
 
 fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, LedgerEntry)> {
     Ok((
@@ -295,9 +309,10 @@ fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, LedgerEntry)>
             amount: row.get(8)?,
             currency: row.get(9)?,
             rate: row.get(10)?,
-            created_at: row.get(11)?,
-            hash: row.get(12)?,
-            reason: row.get(13)?,
+            occurred_at: row.get(11)?,
+            created_at: row.get(12)?,
+            hash: row.get(13)?,
+            reason: row.get(14)?,
         },
     ))
 }

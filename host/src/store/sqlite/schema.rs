@@ -38,8 +38,26 @@ CREATE TABLE accounts (
     industry TEXT,
     employees INTEGER,
     country TEXT,
+    -- Matching forms of tax_id and domain (see core::identity).
+    tax_key TEXT,
+    domain_key TEXT,
+    -- Segment tags, a JSON array of strings.
+    tags TEXT NOT NULL DEFAULT '[]',
+    -- NULL: not a member; else core::membership::MembershipStatus.
+    membership TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
+);
+CREATE INDEX accounts_tax_key ON accounts (tax_key);
+CREATE INDEX accounts_domain_key ON accounts (domain_key);
+
+-- Other systems' ids a source record names for its company: a record that
+-- later arrives from that system with that id joins the claiming account.
+CREATE TABLE account_claims (
+    system TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    PRIMARY KEY (system, external_id)
 );
 
 CREATE TABLE account_refs (
@@ -71,9 +89,70 @@ CREATE TABLE purchases (
     source TEXT NOT NULL,
     external_id TEXT NOT NULL,
     account_id INTEGER REFERENCES accounts (id),
+    placed_at INTEGER,
     record TEXT NOT NULL,
     PRIMARY KEY (source, external_id)
 );
+CREATE INDEX purchases_account ON purchases (account_id, placed_at);
+
+CREATE TABLE contracts (
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (source, external_id)
+);
+CREATE INDEX contracts_account ON contracts (account_id);
+
+CREATE TABLE engagements (
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    contact_id INTEGER REFERENCES contacts (id),
+    kind TEXT NOT NULL,
+    name TEXT,
+    score INTEGER,
+    occurred_at INTEGER NOT NULL,
+    points INTEGER NOT NULL,
+    comment TEXT,
+    PRIMARY KEY (source, external_id)
+);
+CREATE INDEX engagements_account ON engagements (account_id, kind, occurred_at);
+
+CREATE TABLE tier_states (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts (id),
+    tier TEXT,
+    since INTEGER NOT NULL,
+    below_since INTEGER
+);
+
+CREATE TABLE tier_history (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    from_tier TEXT,
+    to_tier TEXT,
+    kind TEXT NOT NULL,
+    spend TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX tier_history_account ON tier_history (account_id, id);
+
+CREATE TABLE redemptions (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    reward_id TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('reserved', 'fulfilled', 'failed')),
+    fulfilment TEXT NOT NULL,
+    contact TEXT,
+    detail TEXT,
+    rule_version TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX redemptions_account ON redemptions (account_id, id);
+CREATE INDEX redemptions_reward ON redemptions (reward_id, status);
 
 CREATE TABLE ledger (
     id INTEGER PRIMARY KEY,
@@ -87,6 +166,7 @@ CREATE TABLE ledger (
     amount TEXT,
     currency TEXT,
     rate TEXT,
+    occurred_at INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     reason TEXT,
     -- SHA-256 over this entry and the previous entry's hash of the same
@@ -94,14 +174,27 @@ CREATE TABLE ledger (
     hash TEXT NOT NULL
 );
 CREATE INDEX ledger_account ON ledger (account_id, id);
+CREATE INDEX ledger_account_kind ON ledger (account_id, kind, occurred_at);
 
 -- Admin API requests by Idempotency-Key: the same key and body get the
 -- first answer again; the same key with another body is a conflict.
 CREATE TABLE idempotency_keys (
     key TEXT PRIMARY KEY,
     request_sha256 TEXT NOT NULL,
-    ledger_id INTEGER NOT NULL REFERENCES ledger (id),
+    -- What the key was used for and the id of what it made (a ledger
+    -- entry for an adjustment, a redemption).
+    operation TEXT NOT NULL,
+    result_id INTEGER NOT NULL,
     created_at INTEGER NOT NULL
+);
+
+-- Every version of the program rules the daemon has run, so that events
+-- are judged by the version in force when they happened.
+CREATE TABLE program_versions (
+    version TEXT PRIMARY KEY,
+    effective_from INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
 );
 
 CREATE TABLE connector_state (

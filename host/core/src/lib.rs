@@ -5,9 +5,15 @@
 
 pub mod accounts;
 pub mod event;
+pub mod expiry;
+pub mod identity;
 pub mod ledger;
+pub mod membership;
 pub mod program;
 pub mod purchases;
+pub mod rewards;
+pub mod rules;
+pub mod tiers;
 
 /// Why the core cannot apply an event. The delivery becomes a dead letter
 /// with this message.
@@ -37,6 +43,18 @@ pub enum CoreError {
         /// The purchase's currency.
         purchase_currency: String,
     },
+    /// A purchase line in another currency than its purchase.
+    #[error("purchase `{purchase}` is in {currency} but its line `{line}` is in {line_currency}")]
+    LineCurrency {
+        /// The purchase id.
+        purchase: String,
+        /// The line id.
+        line: String,
+        /// The line's currency.
+        line_currency: String,
+        /// The purchase's currency.
+        currency: String,
+    },
     /// A negative amount where only amounts of zero or more make sense.
     #[error("{what} must not be negative (got {amount})")]
     NegativeAmount {
@@ -45,6 +63,11 @@ pub enum CoreError {
         /// Its value.
         amount: String,
     },
+    /// An engagement naming no account, by a contact not known to belong to one.
+    #[error(
+        "engagement `{0}` names no account and its contact is unknown or has no account (send the contact first)"
+    )]
+    UnattributedEngagement(String),
     /// A points amount too large to represent.
     #[error("{0} points is out of range")]
     PointsOutOfRange(String),

@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::core::event::Money;
+use crate::event::{Money, TimestampMs};
 
 /// Why points changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -13,10 +13,23 @@ use crate::core::event::Money;
 pub enum EntryKind {
     /// Earned by a paid purchase.
     Earn,
+    /// A bonus: a milestone reached, an engagement rewarded.
+    Bonus,
+    /// Held for a redemption until it is fulfilled or fails.
+    Reserve,
+    /// A hold given back: the redemption failed, or it was fulfilled and
+    /// the points are taken by a `Redeem` entry instead.
+    Release,
+    /// Spent on a fulfilled redemption.
+    Redeem,
+    /// Expired unspent.
+    Expire,
     /// Reversed by a refund or cancellation.
     Reverse,
     /// Corrected by an authenticated admin, with a reason.
     Adjust,
+    /// Moved between accounts by a merge.
+    Transfer,
 }
 
 impl EntryKind {
@@ -24,19 +37,33 @@ impl EntryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Earn => "earn",
+            Self::Bonus => "bonus",
+            Self::Reserve => "reserve",
+            Self::Release => "release",
+            Self::Redeem => "redeem",
+            Self::Expire => "expire",
             Self::Reverse => "reverse",
             Self::Adjust => "adjust",
+            Self::Transfer => "transfer",
         }
     }
 
+    /// Every kind.
+    pub const ALL: [Self; 9] = [
+        Self::Earn,
+        Self::Bonus,
+        Self::Reserve,
+        Self::Release,
+        Self::Redeem,
+        Self::Expire,
+        Self::Reverse,
+        Self::Adjust,
+        Self::Transfer,
+    ];
+
     /// Parses a stored name.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "earn" => Some(Self::Earn),
-            "reverse" => Some(Self::Reverse),
-            "adjust" => Some(Self::Adjust),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -58,8 +85,13 @@ pub struct NewEntry {
     pub amount: Option<Money>,
     /// The exchange rate into the program currency that was applied.
     pub rate: Option<Decimal>,
-    /// Why an admin made the entry.
+    /// Why: an admin's reason, or how the core computed the points
+    /// ("base 120 x tier gold 1.25").
     pub reason: Option<String>,
+    /// When the effect happened in the world (a purchase's placing, a
+    /// refund's time, an admin's request): points expire counted from it,
+    /// and caps and limits are per period of it.
+    pub occurred_at: TimestampMs,
 }
 
 /// The longest reason an adjustment may carry, in characters.
@@ -87,6 +119,7 @@ pub fn adjustment(
     reason: &str,
     actor: &str,
     key: &str,
+    now: TimestampMs,
 ) -> Result<NewEntry, AdjustmentError> {
     let reason = reason.trim();
     if points == 0 {
@@ -107,6 +140,7 @@ pub fn adjustment(
         amount: None,
         rate: None,
         reason: Some(reason.to_owned()),
+        occurred_at: now,
     })
 }
 
@@ -133,6 +167,8 @@ pub struct Chained<'a> {
     pub currency: Option<&'a str>,
     /// The rate, as stored.
     pub rate: Option<&'a str>,
+    /// When the effect happened.
+    pub occurred_at: i64,
     /// When it was written.
     pub created_at: i64,
     /// An admin's reason.
@@ -156,6 +192,7 @@ pub fn chain_hash(previous: &str, entry: &Chained<'_>) -> String {
         entry.amount,
         entry.currency,
         entry.rate,
+        entry.occurred_at,
         entry.created_at,
         entry.reason,
     ]);
@@ -178,6 +215,7 @@ mod tests {
             amount: Some("10.00"),
             currency: Some("EUR"),
             rate: Some("1"),
+            occurred_at: 4,
             created_at: 5,
             reason: None,
         }
@@ -195,18 +233,18 @@ mod tests {
     #[test]
     fn an_adjustment_needs_points_and_a_reason() {
         assert_eq!(
-            adjustment(0, "x", "admin", "k"),
+            adjustment(0, "x", "admin", "k", 0),
             Err(AdjustmentError::ZeroPoints)
         );
         assert_eq!(
-            adjustment(5, "  ", "admin", "k"),
+            adjustment(5, "  ", "admin", "k", 0),
             Err(AdjustmentError::MissingReason)
         );
         assert_eq!(
-            adjustment(5, &"x".repeat(501), "admin", "k"),
+            adjustment(5, &"x".repeat(501), "admin", "k", 0),
             Err(AdjustmentError::ReasonTooLong)
         );
-        let entry = adjustment(-50, " goodwill correction ", "token:ab12", "k-1").unwrap();
+        let entry = adjustment(-50, " goodwill correction ", "token:ab12", "k-1", 0).unwrap();
         assert_eq!(
             (entry.points, entry.effect_key.as_str()),
             (-50, "adjust/k-1")

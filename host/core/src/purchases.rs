@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::core::CoreError;
-use crate::core::event::{Money, Purchase, PurchaseStatus, Refund};
-use crate::core::ledger::{EntryKind, NewEntry};
-use crate::core::program::Program;
+use crate::CoreError;
+use crate::event::{Money, Purchase, PurchaseStatus, Refund, TimestampMs};
+use crate::ledger::{EntryKind, NewEntry};
+use crate::program::Program;
+use crate::rules::{self, EarnContext};
 
 /// Everything the core remembers about one purchase.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -23,6 +24,9 @@ pub struct PurchaseRecord {
     pub version: u64,
     /// Newest status; `None` while only refunds are known.
     pub status: Option<PurchaseStatus>,
+    /// When it was placed; `None` while only refunds are known.
+    #[serde(default)]
+    pub placed_at: Option<TimestampMs>,
     /// Net amount: the newest until the purchase earns, then frozen as the
     /// base refunds are measured against.
     pub net_amount: Option<Money>,
@@ -30,7 +34,8 @@ pub struct PurchaseRecord {
     pub earned: bool,
     /// Points earned.
     pub earned_points: i64,
-    /// Exchange rate used to earn.
+    /// Exchange rate into the program currency, fixed when the purchase is
+    /// first seen paid; refunds reverse at it.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub rate: Option<Decimal>,
     /// Refunds applied, by refund id, with their net amounts.
@@ -47,6 +52,7 @@ impl PurchaseRecord {
             id: id.to_owned(),
             version: 0,
             status: None,
+            placed_at: None,
             net_amount: None,
             earned: false,
             earned_points: 0,
@@ -59,6 +65,17 @@ impl PurchaseRecord {
     /// Total merchandise refunded so far.
     pub fn refunded(&self) -> Decimal {
         self.refunds.values().map(|m| m.amount).sum()
+    }
+
+    /// What the purchase adds to qualifying spend, in the program currency:
+    /// its net amount less refunds while paid, nothing otherwise.
+    pub fn qualifying_amount(&self) -> Decimal {
+        match (&self.status, &self.net_amount, self.rate) {
+            (Some(PurchaseStatus::Paid), Some(net), Some(rate)) => {
+                (net.amount - self.refunded()).max(Decimal::ZERO) * rate
+            }
+            _ => Decimal::ZERO,
+        }
     }
 }
 
@@ -83,14 +100,15 @@ impl Outcome {
     }
 }
 
-/// Applies a purchase event. `has_account` says whether the purchase could
-/// be attributed to an account: without one it is recorded but does not earn
-/// until a later version names its account.
+/// Applies a purchase event. `earn` is what the buying account brings to
+/// earning, `None` when the purchase cannot earn now (no account is known,
+/// or the account is not an active member): it is recorded, counts towards
+/// spend, and earns if a later version arrives when it can.
 pub fn on_purchase(
     stored: Option<PurchaseRecord>,
     source: &str,
     event: &Purchase,
-    has_account: bool,
+    earn: Option<&EarnContext<'_>>,
     program: &Program,
 ) -> Result<Outcome, CoreError> {
     let mut record = stored.unwrap_or_else(|| PurchaseRecord::new(source, &event.source_id));
@@ -100,32 +118,42 @@ pub fn on_purchase(
     let before = record.clone();
     record.version = event.version;
     record.status = Some(event.status);
+    record.placed_at = Some(event.placed_at);
     if !record.earned {
         record.net_amount = Some(event.net_amount.clone());
+        if event.status == PurchaseStatus::Paid {
+            record.rate = Some(program.rate(&event.net_amount.currency)?);
+        }
     }
     let mut entries = Vec::new();
-    if event.status == PurchaseStatus::Paid && !record.earned && has_account {
-        let earning = program.earn(&event.net_amount)?;
+    if event.status == PurchaseStatus::Paid
+        && !record.earned
+        && let Some(context) = earn
+    {
+        let earned = rules::earn_purchase(program, event, context)?;
         record.earned = true;
-        record.earned_points = earning.points;
-        record.rate = Some(earning.rate);
-        entries.push(NewEntry {
-            kind: EntryKind::Earn,
-            points: earning.points,
-            effect_key: format!("earn/{source}/{}", record.id),
-            source: source.to_owned(),
-            reference: record.id.clone(),
-            amount: Some(event.net_amount.clone()),
-            rate: Some(earning.rate),
-            reason: None,
-        });
+        record.earned_points = earned.points;
+        record.rate = Some(earned.rate);
+        if earned.points != 0 {
+            entries.push(NewEntry {
+                kind: EntryKind::Earn,
+                points: earned.points,
+                effect_key: format!("earn/{source}/{}", record.id),
+                source: source.to_owned(),
+                reference: record.id.clone(),
+                amount: Some(event.net_amount.clone()),
+                rate: Some(earned.rate),
+                reason: Some(earned.explanation),
+                occurred_at: event.placed_at,
+            });
+        }
     }
     let trigger = if event.status == PurchaseStatus::Cancelled {
         "cancel".to_owned()
     } else {
         format!("v{}", event.version)
     };
-    entries.extend(reconcile(&mut record, &trigger, None)?);
+    entries.extend(reconcile(&mut record, &trigger, None, event.placed_at)?);
     let changed = record != before;
     Ok(Outcome {
         record,
@@ -168,6 +196,7 @@ pub fn on_refund(
         &mut record,
         &format!("refund/{}", event.source_id),
         Some(&event.net_amount),
+        event.refunded_at,
     )?;
     Ok(Outcome {
         record,
@@ -184,6 +213,7 @@ fn reconcile(
     record: &mut PurchaseRecord,
     trigger: &str,
     amount: Option<&Money>,
+    at: TimestampMs,
 ) -> Result<Option<NewEntry>, CoreError> {
     if !record.earned {
         return Ok(None);
@@ -222,21 +252,28 @@ fn reconcile(
         amount: amount.cloned(),
         rate: record.rate,
         reason: None,
+        occurred_at: at,
     }))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
-    use crate::core::program::Rounding;
+    use crate::program::Rounding;
 
     fn program() -> Program {
-        Program {
-            currency: "EUR".to_owned(),
-            points_per_unit: Decimal::ONE,
-            rounding: Rounding::Floor,
-            exchange_rates: BTreeMap::new(),
-            version: "1".to_owned(),
+        Program::basic("EUR", Decimal::ONE, Rounding::Floor)
+    }
+
+    static NO_TAGS: BTreeSet<String> = BTreeSet::new();
+
+    fn member() -> EarnContext<'static> {
+        EarnContext {
+            tier: None,
+            tags: &NO_TAGS,
+            earned_in_period: 0,
         }
     }
 
@@ -256,6 +293,8 @@ mod tests {
             status,
             placed_at: 0,
             net_amount: eur(net),
+            lines: Vec::new(),
+            referral_code: None,
         }
     }
 
@@ -265,6 +304,7 @@ mod tests {
             version: 1,
             purchase_id: "o1".to_owned(),
             net_amount: eur(net),
+            refunded_at: 0,
         }
     }
 
@@ -279,7 +319,7 @@ mod tests {
             None,
             "shop",
             &purchase(1, PurchaseStatus::Pending, "100.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -288,7 +328,7 @@ mod tests {
             Some(created.record),
             "shop",
             &purchase(2, PurchaseStatus::Paid, "100.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -297,7 +337,7 @@ mod tests {
             Some(paid.record.clone()),
             "shop",
             &purchase(2, PurchaseStatus::Paid, "100.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -306,7 +346,7 @@ mod tests {
             Some(paid.record),
             "shop",
             &purchase(3, PurchaseStatus::Paid, "120.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -326,7 +366,7 @@ mod tests {
             None,
             "shop",
             &purchase(1, PurchaseStatus::Paid, "10.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -355,7 +395,7 @@ mod tests {
             None,
             "shop",
             &purchase(1, PurchaseStatus::Paid, "50.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -363,7 +403,7 @@ mod tests {
             Some(paid.record.clone()),
             "shop",
             &purchase(2, PurchaseStatus::Cancelled, "50.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -378,7 +418,7 @@ mod tests {
             Some(refunded.record),
             "shop",
             &purchase(2, PurchaseStatus::Cancelled, "50.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -390,7 +430,7 @@ mod tests {
             Some(cancelled.record),
             "shop",
             &purchase(2, PurchaseStatus::Cancelled, "50.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -406,11 +446,38 @@ mod tests {
             Some(early.record),
             "shop",
             &purchase(1, PurchaseStatus::Paid, "100.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
         assert_eq!(points(&paid.entries), [100, -25]);
+    }
+
+    #[test]
+    fn a_purchase_that_cannot_earn_yet_earns_on_a_later_version() {
+        let p = program();
+        let unattributed = on_purchase(
+            None,
+            "shop",
+            &purchase(1, PurchaseStatus::Paid, "40.00"),
+            None,
+            &p,
+        )
+        .unwrap();
+        assert!(unattributed.entries.is_empty() && unattributed.changed);
+        assert_eq!(
+            unattributed.record.qualifying_amount(),
+            "40.00".parse().unwrap()
+        );
+        let attributed = on_purchase(
+            Some(unattributed.record),
+            "shop",
+            &purchase(2, PurchaseStatus::Paid, "40.00"),
+            Some(&member()),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(points(&attributed.entries), [40]);
     }
 
     #[test]
@@ -420,7 +487,7 @@ mod tests {
             None,
             "shop",
             &purchase(5, PurchaseStatus::Cancelled, "10.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();
@@ -428,7 +495,7 @@ mod tests {
             Some(cancelled.record),
             "shop",
             &purchase(3, PurchaseStatus::Paid, "10.00"),
-            true,
+            Some(&member()),
             &p,
         )
         .unwrap();

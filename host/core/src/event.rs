@@ -99,6 +99,25 @@ pub struct Purchase {
     pub placed_at: TimestampMs,
     /// Merchandise after discounts, before tax and shipping, merchant currency.
     pub net_amount: Money,
+    /// The lines; empty when the source only knows a total.
+    pub lines: Vec<PurchaseLine>,
+    /// A referral code the purchase carries.
+    pub referral_code: Option<String>,
+}
+
+/// One line of a purchase.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurchaseLine {
+    /// The source's id of the line.
+    pub id: String,
+    /// Stock keeping unit.
+    pub sku: Option<String>,
+    /// Product category.
+    pub category: Option<String>,
+    /// Quantity.
+    pub quantity: u32,
+    /// What the line contributes after its discounts, before tax.
+    pub net_amount: Money,
 }
 
 /// A purchase was refunded, fully or in part.
@@ -112,6 +131,80 @@ pub struct Refund {
     pub purchase_id: String,
     /// Merchandise refunded, in the purchase's currency.
     pub net_amount: Money,
+    /// When the refund happened.
+    pub refunded_at: TimestampMs,
+}
+
+/// Where a contract stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractStatus {
+    /// Being negotiated.
+    Draft,
+    /// In force (between its start and end, when it has them).
+    Active,
+    /// Ran out.
+    Expired,
+    /// Ended early.
+    Cancelled,
+}
+
+/// A contract or subscription was created or changed in a source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contract {
+    /// The source's id.
+    pub source_id: String,
+    /// Entity version.
+    pub version: u64,
+    /// The source's id of the account holding it.
+    pub account_id: String,
+    /// Status.
+    pub status: ContractStatus,
+    /// Plan or product name.
+    pub name: Option<String>,
+    /// First moment in force.
+    pub starts_at: Option<TimestampMs>,
+    /// Last moment in force.
+    pub ends_at: Option<TimestampMs>,
+    /// Contract value.
+    pub value: Option<Money>,
+}
+
+/// What a contact or account did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngagementAction {
+    /// Answered an NPS survey with this score (0 to 10).
+    NpsResponse(u8),
+    /// Answered the named survey.
+    SurveyAnswered(String),
+    /// Attended the named event.
+    EventAttended(String),
+    /// Took the named social action.
+    SocialAction(String),
+    /// Submitted the named form.
+    FormSubmitted(String),
+    /// Anything else, by name; earns nothing.
+    Other(String),
+}
+
+/// A contact or account engaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engagement {
+    /// The source's id.
+    pub source_id: String,
+    /// Entity version.
+    pub version: u64,
+    /// The source's id of the account.
+    pub account_id: Option<String>,
+    /// The source's id of the contact.
+    pub contact_id: Option<String>,
+    /// What happened.
+    pub action: EngagementAction,
+    /// When.
+    pub occurred_at: TimestampMs,
+    /// Free text that came with it.
+    pub comment: Option<String>,
 }
 
 /// A validated event from one source.
@@ -125,8 +218,12 @@ pub enum Event {
     Purchase(Purchase),
     /// A refund.
     Refund(Refund),
-    /// A kind of event the core does not act on yet (contracts, engagement,
-    /// deletions); kept so that its arrival is counted and logged.
+    /// A contract.
+    Contract(Contract),
+    /// An engagement.
+    Engagement(Engagement),
+    /// A kind of event the core does not act on yet (deletions); kept so
+    /// that its arrival is counted and logged.
     NotYetHandled {
         /// The event kind.
         kind: &'static str,

@@ -1,7 +1,7 @@
 //! Accounts and contacts: upserts ordered by entity version, so a stale
 //! update is ignored however late it arrives.
 
-use crate::core::event::{AccountUpsert, ContactUpsert};
+use crate::event::{AccountUpsert, ContactUpsert};
 
 /// Internal account id.
 pub type AccountId = i64;

@@ -1,0 +1,319 @@
+//! `[program]` and `[identity]`: the loyalty program's rules as written.
+//! Each table here becomes part of [`crate::core::program::Program`] or
+//! [`crate::core::identity::IdentityRules`]; the checks across entries
+//! (unique ids, tiers in order, references to tiers and connectors, terms
+//! files) happen in `validate`.
+//!
+//! ```toml
+//! [program]
+//! currency = "EUR"
+//! points_per_unit = "1"
+//! rounding = "floor"
+//! effective_from = 2026-01-01T00:00:00Z
+//!
+//! [program.earning]
+//! min_order = "250.00"
+//!
+//! [[program.tiers.levels]]
+//! id = "silver"
+//! name = "Silver"
+//! min_spend = "0"
+//!
+//! [[program.rewards]]
+//! id = "gift-card-100"
+//! name = "EUR 100 gift card"
+//! kind = "gift_card"
+//! points = 10000
+//!
+//! [identity]
+//! match_on = ["external_ref", "tax_id", "domain"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    Count, CurrencyCode, Days, Id, NonNegativeDecimal, Percent, Points, PositiveDecimal, Timestamp,
+};
+use crate::core::identity::MatchKey;
+use crate::core::program::{EngagementKind, Enrollment, Period, RewardKind, Rounding};
+
+/// Default of `window_days` of `[[program.milestones]]` and
+/// `[program.tiers]`.
+pub const DEFAULT_WINDOW_DAYS: u32 = 365;
+
+/// Default of `[program.tiers] grace_days`.
+pub const DEFAULT_GRACE_DAYS: u32 = 90;
+
+/// `[program]`: how members earn points, which tiers and rewards exist, when
+/// points expire, who may join, and the terms. Every rule here is part of
+/// the program's version, which each ledger entry records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    /// ISO 4217 code of the currency points are earned in, e.g. `"EUR"`.
+    /// Required.
+    pub currency: Option<CurrencyCode>,
+    /// Points earned per one unit of `currency`, as a decimal string
+    /// (`"1"`, `"0.5"`), never a float. Required.
+    pub points_per_unit: Option<PositiveDecimal>,
+    /// How a fractional point amount becomes whole points: `"floor"`,
+    /// `"half_up"` or `"half_even"`. Required.
+    pub rounding: Option<Rounding>,
+    /// `[program.exchange_rates]`: for each other currency (ISO 4217 code),
+    /// the decimal string converting one unit of it into `currency`.
+    /// Purchases in a currency without a rate earn nothing. Default: none.
+    #[serde(default)]
+    pub exchange_rates: BTreeMap<CurrencyCode, PositiveDecimal>,
+    /// When these rules come into force, as a TOML date-time with a UTC
+    /// offset (`2026-01-01T00:00:00Z`); events that happened earlier are
+    /// judged by the rules in force then. Default: from when the daemon
+    /// first loads them.
+    pub effective_from: Option<Timestamp>,
+    /// How accounts become members: `"open"` (every known account),
+    /// `"invite_only"` (an admin invites, the account enrolls) or
+    /// `"contract"` (while one of its contracts is active). Default
+    /// `"open"`.
+    pub enrollment: Option<Enrollment>,
+    /// Whether a reversal may take a balance below zero (later earnings
+    /// repay it); when `false`, redemptions are refused while a balance is
+    /// negative. Default `true`.
+    pub allow_negative_balance: Option<bool>,
+    /// `[program.earning]`: minimum order, caps and multipliers. Default:
+    /// none of them.
+    #[serde(default)]
+    pub earning: Earning,
+    /// `[[program.milestones]]`: one-time bonuses for reaching a spend over
+    /// a rolling window. Default: none.
+    #[serde(default)]
+    pub milestones: Vec<Spanned<Milestone>>,
+    /// `[[program.engagement]]`: points for engaging (answering a survey,
+    /// attending an event), one rule per kind. Default: none.
+    #[serde(default)]
+    pub engagement: Vec<Spanned<Engagement>>,
+    /// `[program.tiers]`: tiers on rolling qualifying spend. Default: no
+    /// tiers.
+    #[serde(default)]
+    pub tiers: Tiers,
+    /// `[[program.rewards]]`: the catalog members redeem points for.
+    /// Default: none.
+    #[serde(default)]
+    pub rewards: Vec<Spanned<Reward>>,
+    /// `[program.expiry]`: when unspent points expire. Default: never.
+    pub expiry: Option<Spanned<Expiry>>,
+    /// `[[program.terms]]`: the terms and conditions, oldest first.
+    /// Default: none.
+    #[serde(default)]
+    pub terms: Vec<Spanned<Terms>>,
+}
+
+/// `[program.earning]`: limits and multipliers on earning from purchases.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Earning {
+    /// A purchase whose net amount (in the program currency) is below this
+    /// decimal string earns nothing. Default: no minimum.
+    pub min_order: Option<PositiveDecimal>,
+    /// At most this many points from one purchase. Default: no cap.
+    pub order_cap: Option<Points>,
+    /// At most this many points from the purchases of one calendar period
+    /// (UTC), e.g. `{ points = 120000, period = "year" }`. Default: no cap.
+    pub period_cap: Option<Spanned<PeriodCap>>,
+    /// `[[program.earning.multipliers]]`: earn a factor of the base points
+    /// on what one target matches. Default: none.
+    #[serde(default)]
+    pub multipliers: Vec<Spanned<Multiplier>>,
+}
+
+/// `period_cap`: the most points per calendar period.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodCap {
+    /// The most points. Required.
+    pub points: Option<Points>,
+    /// `"month"`, `"quarter"` or `"year"`. Required.
+    pub period: Option<Period>,
+}
+
+/// `[[program.earning.multipliers]]`: exactly one of `sku`, `category` and
+/// `tag`, and a `factor`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Multiplier {
+    /// Purchase lines with this SKU.
+    pub sku: Option<Spanned<String>>,
+    /// Purchase lines in this category.
+    pub category: Option<Spanned<String>>,
+    /// Every purchase of accounts carrying this segment tag.
+    pub tag: Option<Spanned<String>>,
+    /// The factor, a decimal string greater than zero (`"2"`, `"1.5"`).
+    /// Required.
+    pub factor: Option<PositiveDecimal>,
+}
+
+/// `[[program.milestones]]`: a bonus paid once per account when its
+/// qualifying spend over a rolling window first reaches a threshold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milestone {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique among milestones; it is
+    /// part of the bonus's ledger key, so the bonus is paid once. Required.
+    pub id: Option<Spanned<Id>>,
+    /// The qualifying spend to reach, a decimal string in the program
+    /// currency. Required.
+    pub spend: Option<PositiveDecimal>,
+    /// The rolling window the spend is summed over, in days. Default 365.
+    pub window_days: Option<Days>,
+    /// The bonus, in points. Required.
+    pub points: Option<Points>,
+}
+
+/// `[[program.engagement]]`: points for one kind of engagement.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engagement {
+    /// `"nps_response"`, `"survey_answered"`, `"event_attended"`,
+    /// `"social_action"`, `"form_submitted"` or `"referral"`; one rule per
+    /// kind. Required.
+    pub kind: Option<Spanned<EngagementKind>>,
+    /// Points per engagement. Required.
+    pub points: Option<Points>,
+    /// At most this many rewarded engagements per account and calendar
+    /// period, e.g. `{ count = 1, period = "quarter" }`. Default: no limit.
+    pub limit: Option<Spanned<EngagementLimit>>,
+}
+
+/// `limit` of an engagement rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngagementLimit {
+    /// How many times, greater than zero. Required.
+    pub count: Option<Count>,
+    /// `"month"`, `"quarter"` or `"year"`. Required.
+    pub period: Option<Period>,
+}
+
+/// `[program.tiers]`: tiers on rolling qualifying spend.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tiers {
+    /// The rolling window qualifying spend is summed over, in days. Default
+    /// 365.
+    pub window_days: Option<Days>,
+    /// How long an account's spend must stay below its tier before it moves
+    /// down, in days (0: at once). Default 90.
+    pub grace_days: Option<u32>,
+    /// `[[program.tiers.levels]]`: the tiers, lowest first, each with a
+    /// higher `min_spend` than the one before. Default: none.
+    #[serde(default)]
+    pub levels: Vec<Spanned<Tier>>,
+}
+
+/// `[[program.tiers.levels]]`: a tier and its benefits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique among tiers; rewards name
+    /// tiers by it. Required.
+    pub id: Option<Spanned<Id>>,
+    /// Display name. Required.
+    pub name: Option<Spanned<String>>,
+    /// Qualifying spend over the window needed for the tier, a decimal
+    /// string in the program currency, zero or more. Required.
+    pub min_spend: Option<Spanned<NonNegativeDecimal>>,
+    /// Discount on purchases in percent, from `"0"` to `"100"` (a benefit
+    /// the storefront applies). Default `"0"`.
+    pub discount_percent: Option<Percent>,
+    /// Multiplier on points earned from purchases, greater than zero.
+    /// Default `"1"`.
+    pub earn_multiplier: Option<PositiveDecimal>,
+    /// Other benefits, as text shown to members. Default: none.
+    #[serde(default)]
+    pub perks: Vec<String>,
+}
+
+/// `[[program.rewards]]`: a reward in the catalog.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reward {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique among rewards; redemptions
+    /// record it. Required.
+    pub id: Option<Spanned<Id>>,
+    /// Display name. Required.
+    pub name: Option<Spanned<String>>,
+    /// `"discount"`, `"gift_card"`, `"exclusive_product"`, `"service"` or
+    /// `"vip_event"`. Required.
+    pub kind: Option<RewardKind>,
+    /// Its price in points. Required.
+    pub points: Option<Points>,
+    /// What it is worth, when it has a money value, e.g.
+    /// `{ amount = "100.00", currency = "EUR" }`. Default: none.
+    pub value: Option<Spanned<RewardValue>>,
+    /// How many can be redeemed in all. Default: unlimited.
+    pub stock: Option<u32>,
+    /// Ids of the tiers whose members may redeem it, from
+    /// `[[program.tiers.levels]]`. Default: everyone.
+    #[serde(default)]
+    pub tiers: Vec<Spanned<String>>,
+    /// The connector whose `fulfil-reward` fulfils it, a
+    /// `[connectors.NAME]`. Default: a person fulfils it and confirms it
+    /// through the admin API.
+    pub connector: Option<Spanned<String>>,
+    /// Description shown to members. Default: empty.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `value` of a reward.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardValue {
+    /// The amount, a decimal string greater than zero. Required.
+    pub amount: Option<PositiveDecimal>,
+    /// ISO 4217 code. Required.
+    pub currency: Option<CurrencyCode>,
+}
+
+/// `[program.expiry]`: when unspent points expire.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expiry {
+    /// Points expire this many days after they were earned, oldest first.
+    /// Required.
+    pub after_days: Option<Days>,
+}
+
+/// `[[program.terms]]`: a version of the terms and conditions, with its
+/// text in exactly one of `file` and `text`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Terms {
+    /// Version name, unique, e.g. `"2026-01"`. Required.
+    pub version: Option<Spanned<String>>,
+    /// When this version applies from, as a TOML date-time with a UTC
+    /// offset; later than the entry before. Required.
+    pub effective_from: Option<Spanned<Timestamp>>,
+    /// A UTF-8 (Markdown) file holding the text, relative to the
+    /// configuration file's directory; read when the configuration is
+    /// loaded, so the program's version covers the text.
+    pub file: Option<Spanned<PathBuf>>,
+    /// The text itself (Markdown).
+    pub text: Option<Spanned<String>>,
+}
+
+/// `[identity]`: when records from several systems are one company.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The keys records are matched on, strongest first, each once:
+    /// `"external_ref"`, `"tax_id"`, `"domain"`. An empty list matches
+    /// nothing. Default: all three, in this order.
+    pub match_on: Option<Vec<Spanned<MatchKey>>>,
+    /// Domains that never identify a company, on top of the built-in
+    /// free-mail list (compared in lower case). Default: none.
+    #[serde(default)]
+    pub free_mail_domains: Vec<Spanned<String>>,
+}

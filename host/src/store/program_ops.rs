@@ -1,0 +1,172 @@
+//! Requests and answers of the program operations a store performs besides
+//! applying events: redemptions, membership and tags set by admins, and the
+//! scheduled jobs (tier downgrades, contract memberships, points expiry).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::core::accounts::AccountId;
+use crate::core::expiry::Expiration;
+use crate::core::membership::MembershipStatus;
+use crate::core::program::Program;
+use crate::core::rewards::{RedemptionError, RedemptionStatus};
+
+/// A member's request for a reward.
+#[derive(Debug, Clone)]
+pub struct RedeemRequest {
+    /// The account.
+    pub account_id: AccountId,
+    /// The reward.
+    pub reward_id: String,
+    /// The contact who asked, as given.
+    pub contact: Option<String>,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: String,
+    /// SHA-256 of the canonical request, to tell a replay from a conflict.
+    pub request_sha256: String,
+    /// The program in force.
+    pub program: Arc<Program>,
+}
+
+/// A redemption as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Redemption {
+    /// Id.
+    pub id: i64,
+    /// The account.
+    pub account_id: AccountId,
+    /// The reward.
+    pub reward_id: String,
+    /// Points it costs.
+    pub points: i64,
+    /// Where it stands.
+    pub status: RedemptionStatus,
+    /// `"manual"` or `"connector:NAME"`.
+    pub fulfilment: String,
+    /// The contact who asked.
+    pub contact: Option<String>,
+    /// What fulfilment said (a gift card code, an error).
+    pub detail: Option<String>,
+    /// The rule version it was made under.
+    pub rule_version: String,
+    /// When it was made.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+}
+
+/// What became of a redemption request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// Points reserved.
+    Created(Redemption),
+    /// The same request was made before: its redemption.
+    Replayed(Redemption),
+    /// The key was used for another request.
+    Conflict,
+    /// No such account.
+    UnknownAccount,
+    /// The program refuses it.
+    Refused(RedemptionError),
+}
+
+/// The outcome of fulfilling a reserved redemption.
+#[derive(Debug, Clone)]
+pub struct SettleRequest {
+    /// The redemption.
+    pub redemption_id: i64,
+    /// Whether the reward was delivered.
+    pub fulfilled: bool,
+    /// What fulfilment said.
+    pub detail: Option<String>,
+}
+
+/// What became of a settlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// Settled now.
+    Settled(Redemption),
+    /// Settled the same way before.
+    AlreadySettled(Redemption),
+    /// Settled the other way before.
+    Conflict(Redemption),
+    /// No such redemption.
+    Unknown,
+}
+
+/// What a run of the scheduled jobs did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobReport {
+    /// When the jobs ran (ms since the epoch).
+    pub at: i64,
+    /// Accounts whose tier changed.
+    pub tier_changes: usize,
+    /// Accounts whose membership changed with their contracts.
+    pub membership_changes: usize,
+    /// Expire entries appended.
+    pub expirations: usize,
+    /// Points expired.
+    pub points_expired: i64,
+    /// Milestone bonuses appended.
+    pub bonuses: usize,
+}
+
+/// What an admin may change about an account's standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Move its membership.
+    Membership(MembershipStatus),
+    /// Replace its segment tags.
+    Tags(BTreeSet<String>),
+}
+
+/// What became of an account change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Changed.
+    Changed,
+    /// No such account.
+    UnknownAccount,
+    /// The membership cannot move from where it is to there.
+    NotAllowed {
+        /// Where it is.
+        from: Option<MembershipStatus>,
+    },
+}
+
+/// An account's points that expire soon.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Expiring {
+    /// The account.
+    pub account_id: AccountId,
+    /// Lots expiring within the window, soonest first.
+    pub lots: Vec<Expiration>,
+    /// Their total.
+    pub points: i64,
+}
+
+/// A tier change in an account's history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TierHistoryEntry {
+    /// The tier before.
+    pub from: Option<String>,
+    /// The tier after.
+    pub to: Option<String>,
+    /// `"upgrade"` or `"downgrade"`.
+    pub kind: String,
+    /// Qualifying spend at the change (decimal string, program currency).
+    pub spend: String,
+    /// When.
+    pub at: i64,
+}
+
+/// A registered version of the program.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProgramVersion {
+    /// The version (a hash of the rules).
+    pub version: String,
+    /// When it comes into force (ms since the epoch).
+    pub effective_from: i64,
+    /// When the daemon first ran it.
+    pub registered_at: i64,
+}
