@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use crate::core::ledger::EntryKind;
 use crate::core::program::Program;
 use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
@@ -196,7 +198,7 @@ async fn webhook(
 /// configured hashes in constant time: `token:` and the first 12 hex digits
 /// of the token's SHA-256, enough to tell tokens apart in the ledger without
 /// revealing them.
-fn admin_actor(api: &Api, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn admin_actor(api: &Api, headers: &HeaderMap) -> Option<String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -218,7 +220,7 @@ pub(crate) fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Resp
     Some(unauthorized())
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         "an admin bearer token is required",
@@ -346,10 +348,39 @@ async fn account(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path
     }
 }
 
-async fn ledger(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+/// Filters on an account's ledger: entry kind, and the effect's time range
+/// `[from, to)` in ms since the epoch.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFilter {
+    kind: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn ledger(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    filter: Result<Query<LedgerFilter>, QueryRejection>,
+) -> Response {
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
     }
+    let filter = match filter {
+        Ok(Query(filter)) => filter,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid filter: {e}")),
+    };
+    let kind = match filter.kind.as_deref().map(|k| (k, EntryKind::parse(k))) {
+        None => None,
+        Some((_, Some(kind))) => Some(kind),
+        Some((text, None)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown entry kind `{text}`"),
+            );
+        }
+    };
     match api.store.account(id).await {
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no account {id}")),
         Err(e) => return store_failure(&e),
@@ -358,6 +389,12 @@ async fn ledger(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<
     match api.store.ledger(id).await {
         Ok(entries) => {
             let balance: i64 = entries.iter().map(|e| e.points).sum();
+            let entries: Vec<_> = entries
+                .into_iter()
+                .filter(|e| kind.is_none_or(|k| e.kind == k))
+                .filter(|e| filter.from.is_none_or(|from| e.occurred_at >= from))
+                .filter(|e| filter.to.is_none_or(|to| e.occurred_at < to))
+                .collect();
             axum::Json(json!({ "account_id": id, "balance": balance, "entries": entries }))
                 .into_response()
         }

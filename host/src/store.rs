@@ -20,8 +20,9 @@ use crate::runtime::{Clock, StateWrites, SystemClock};
 
 pub use apply::Applied;
 pub use program_ops::{
-    AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
-    RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
+    AcceptanceOutcome, AccountChange, AuditEntry, ChangeOutcome, Expiring, JobReport, Merge,
+    MergeOutcome, MergeRequest, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
+    SettleOutcome, SettleRequest, TermsAcceptance, TierHistoryEntry,
 };
 
 /// How a store is set up.
@@ -170,6 +171,8 @@ pub struct AccountSummary {
     pub balance: i64,
     /// Ids in the source systems.
     pub external_refs: Vec<ExternalRef>,
+    /// The account it was merged into, if an admin merged it.
+    pub merged_into: Option<AccountId>,
 }
 
 /// A contact as stored.
@@ -430,11 +433,12 @@ pub trait Store: Send + Sync {
         status: Option<RedemptionStatus>,
     ) -> Result<Vec<Redemption>, StoreError>;
 
-    /// Changes an account's membership or tags.
+    /// Changes an account's membership or tags; `actor` goes to the audit log.
     async fn change_account(
         &self,
         account: AccountId,
         change: AccountChange,
+        actor: String,
     ) -> Result<ChangeOutcome, StoreError>;
 
     /// Runs the scheduled jobs now.
@@ -452,6 +456,22 @@ pub trait Store: Send + Sync {
     /// its original `effective_from`) and returns every version, oldest
     /// first. Events are then judged by the version in force at their time.
     async fn register_program(&self, program: Program) -> Result<Vec<ProgramVersion>, StoreError>;
+
+    /// Merges one account into another, once per idempotency key.
+    async fn merge(&self, request: MergeRequest) -> Result<MergeOutcome, StoreError>;
+
+    /// Records an account's acceptance of the terms in force.
+    async fn accept_terms(&self, request: TermsAcceptance)
+    -> Result<AcceptanceOutcome, StoreError>;
+
+    /// The terms versions an account accepted, newest first.
+    async fn accepted_terms(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// The newest `limit` admin mutations, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// An account's tier changes, oldest first.
     async fn tier_history(&self, account: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError>;

@@ -22,10 +22,11 @@ use loyaltyd::core::program::{Program, Rounding};
 use loyaltyd::core::rewards::RedemptionStatus;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::{
-    AccountChange, AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended,
-    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
-    LedgerEntry, NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
-    SettleOutcome, SettleRequest, Store, StoreError, StoredDelivery, TierHistoryEntry,
+    AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
+    AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
+    DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
+    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, SettleOutcome,
+    SettleRequest, Store, StoreError, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -101,7 +102,20 @@ impl Store for BrokenStore {
         &self,
         _: AccountId,
         _: AccountChange,
+        _: String,
     ) -> Result<ChangeOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn merge(&self, _: MergeRequest) -> Result<MergeOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn accept_terms(&self, _: TermsAcceptance) -> Result<AcceptanceOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn accepted_terms(&self, _: AccountId) -> Result<Vec<serde_json::Value>, StoreError> {
+        Err(broken())
+    }
+    async fn audit_log(&self, _: u32) -> Result<Vec<AuditEntry>, StoreError> {
         Err(broken())
     }
     async fn run_jobs(&self, _: Arc<Program>) -> Result<JobReport, StoreError> {

@@ -220,6 +220,7 @@ impl Harness {
                 idempotency_key: key.to_owned(),
                 request_sha256: format!("{account}/{reward}"),
                 program: self.program.clone(),
+                actor: "token:test".to_owned(),
             })
             .await
             .unwrap()
@@ -323,6 +324,7 @@ async fn earning_rules_tiers_milestones_caps_and_expiry_follow_the_program() {
         .change_account(
             acme,
             AccountChange::Tags(BTreeSet::from(["strategic".to_owned()])),
+            "token:test".to_owned(),
         )
         .await
         .unwrap();
@@ -517,6 +519,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             redemption_id: first.id,
             fulfilled: false,
             detail: Some("gift card provider unavailable".to_owned()),
+            actor: "token:test".to_owned(),
         })
         .await
         .unwrap();
@@ -528,6 +531,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             redemption_id: first.id,
             fulfilled: true,
             detail: None,
+            actor: "token:test".to_owned(),
         })
         .await
         .unwrap();
@@ -542,6 +546,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             redemption_id: second.id,
             fulfilled: true,
             detail: Some("code GC-7Q2".to_owned()),
+            actor: "token:test".to_owned(),
         })
         .await
         .unwrap();
@@ -683,6 +688,7 @@ async fn refund_after_redemption(allow_negative_balance: bool) -> Vec<(EntryKind
             redemption_id: r.id,
             fulfilled: true,
             detail: None,
+            actor: "token:test".to_owned(),
         })
         .await
         .unwrap();

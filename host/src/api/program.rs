@@ -16,13 +16,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    Api, error, idempotency_key, missing_idempotency_key, refuse_unauthorized, store_failure,
+    Api, admin_actor, error, idempotency_key, missing_idempotency_key, refuse_unauthorized,
+    store_failure, unauthorized,
 };
 use crate::core::membership::MembershipStatus;
 use crate::core::rewards::{RedemptionError, RedemptionStatus};
 use crate::runtime::{Clock, SystemClock};
 use crate::store::{
-    AccountChange, ChangeOutcome, RedeemOutcome, RedeemRequest, SettleOutcome, SettleRequest,
+    AcceptanceOutcome, AccountChange, ChangeOutcome, MergeOutcome, MergeRequest, RedeemOutcome,
+    RedeemRequest, SettleOutcome, SettleRequest, TermsAcceptance,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -46,6 +48,12 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/accounts/{id}/tier-history", get(tier_history))
         .route("/api/v1/accounts/{id}/expiring", get(expiring))
         .route("/api/v1/jobs/run", post(run_jobs))
+        .route("/api/v1/accounts/{id}/merge", post(merge))
+        .route(
+            "/api/v1/accounts/{id}/terms-acceptances",
+            post(accept_terms).get(accepted_terms),
+        )
+        .route("/api/v1/audit-log", get(audit_log))
 }
 
 async fn program(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
@@ -95,9 +103,9 @@ async fn redeem(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
-        return denied;
-    }
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
     };
@@ -118,6 +126,7 @@ async fn redeem(
         idempotency_key: key.to_owned(),
         request_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
         program: api.program.clone(),
+        actor,
     };
     match api.store.redeem(request).await {
         Ok(RedeemOutcome::Created(r)) => (StatusCode::CREATED, axum::Json(r)).into_response(),
@@ -158,9 +167,9 @@ async fn settle(
     body: &Bytes,
     fulfilled: bool,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(api, headers) {
-        return denied;
-    }
+    let Some(actor) = admin_actor(api, headers) else {
+        return unauthorized();
+    };
     let parsed: SettleBody = if body.is_empty() {
         SettleBody { detail: None }
     } else {
@@ -178,6 +187,7 @@ async fn settle(
         redemption_id: id,
         fulfilled,
         detail: parsed.detail,
+        actor,
     };
     match api.store.settle(request).await {
         Ok(SettleOutcome::Settled(r)) => axum::Json(r).into_response(),
@@ -263,8 +273,8 @@ async fn account_redemptions(
     list_redemptions(&api, Some(id), filter).await
 }
 
-async fn change(api: &Api, id: i64, change: AccountChange) -> Response {
-    match api.store.change_account(id, change).await {
+async fn change(api: &Api, id: i64, change: AccountChange, actor: String) -> Response {
+    match api.store.change_account(id, change, actor).await {
         Ok(ChangeOutcome::Changed) => match api.store.account(id).await {
             Ok(Some(account)) => axum::Json(account).into_response(),
             Ok(None) => error(StatusCode::NOT_FOUND, format!("no account {id}")),
@@ -296,9 +306,9 @@ async fn membership(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
-        return denied;
-    }
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
     let status = serde_json::from_slice::<MembershipBody>(&body)
         .map_err(|e| e.to_string())
         .and_then(|b| {
@@ -310,7 +320,7 @@ async fn membership(
             })
         });
     match status {
-        Ok(status) => change(&api, id, AccountChange::Membership(status)).await,
+        Ok(status) => change(&api, id, AccountChange::Membership(status), actor).await,
         Err(e) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("invalid membership: {e}"),
@@ -330,15 +340,15 @@ async fn tags(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
-        return denied;
-    }
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
     match serde_json::from_slice::<TagsBody>(&body) {
         Ok(body) if body.tags.iter().any(|t| t.trim().is_empty()) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid tags: a tag is empty",
         ),
-        Ok(body) => change(&api, id, AccountChange::Tags(body.tags)).await,
+        Ok(body) => change(&api, id, AccountChange::Tags(body.tags), actor).await,
         Err(e) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("invalid tags: {e}"),
@@ -391,6 +401,167 @@ async fn run_jobs(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     }
     match api.store.run_jobs(api.program.clone()).await {
         Ok(report) => axum::Json(report).into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    from: i64,
+    reason: String,
+}
+
+async fn merge(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
+    let Some(key) = idempotency_key(&headers) else {
+        return missing_idempotency_key();
+    };
+    let parsed: MergeBody = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid merge: {e}"),
+            );
+        }
+    };
+    let reason = parsed.reason.trim().to_owned();
+    if reason.is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid merge: reason must not be empty",
+        );
+    }
+    let canonical = json!({ "into": id, "from": parsed.from, "reason": reason });
+    let request = MergeRequest {
+        into: id,
+        from: parsed.from,
+        reason,
+        actor,
+        idempotency_key: key.to_owned(),
+        request_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+        program: api.program.clone(),
+    };
+    match api.store.merge(request).await {
+        Ok(MergeOutcome::Merged(merge)) => (StatusCode::CREATED, axum::Json(merge)).into_response(),
+        Ok(MergeOutcome::Replayed(merge)) => (
+            StatusCode::OK,
+            [("idempotent-replayed", "true")],
+            axum::Json(merge),
+        )
+            .into_response(),
+        Ok(MergeOutcome::Conflict) => error(
+            StatusCode::CONFLICT,
+            format!("Idempotency-Key `{key}` was already used for a different request"),
+        ),
+        Ok(MergeOutcome::UnknownAccount(account)) => {
+            error(StatusCode::NOT_FOUND, format!("no account {account}"))
+        }
+        Ok(MergeOutcome::Refused(why)) => {
+            error(StatusCode::CONFLICT, format!("cannot merge: {why}"))
+        }
+        Err(e) => store_failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptanceBody {
+    version: String,
+    contact: String,
+}
+
+async fn accept_terms(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
+    let parsed = match serde_json::from_slice::<AcceptanceBody>(&body) {
+        Ok(parsed) if !parsed.contact.trim().is_empty() => parsed,
+        Ok(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid acceptance: contact must not be empty",
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid acceptance: {e}"),
+            );
+        }
+    };
+    let request = TermsAcceptance {
+        account_id: id,
+        version: parsed.version,
+        contact: parsed.contact.trim().to_owned(),
+        actor,
+        program: api.program.clone(),
+    };
+    match api.store.accept_terms(request).await {
+        Ok(AcceptanceOutcome::Recorded { enrolled }) => (
+            StatusCode::CREATED,
+            axum::Json(json!({ "status": "recorded", "enrolled": enrolled })),
+        )
+            .into_response(),
+        Ok(AcceptanceOutcome::UnknownAccount) => {
+            error(StatusCode::NOT_FOUND, format!("no account {id}"))
+        }
+        Ok(AcceptanceOutcome::NotCurrent { current }) => error(
+            StatusCode::CONFLICT,
+            match current {
+                Some(current) => {
+                    format!("only the terms in force can be accepted: version `{current}`")
+                }
+                None => "the program has no terms in force".to_owned(),
+            },
+        ),
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn accepted_terms(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.accepted_terms(id).await {
+        Ok(list) => axum::Json(json!({ "account_id": id, "acceptances": list })).into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+}
+
+async fn audit_log(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    match api.store.audit_log(limit).await {
+        Ok(entries) => axum::Json(json!({ "entries": entries })).into_response(),
         Err(e) => store_failure(&e),
     }
 }

@@ -26,6 +26,8 @@ pub struct RedeemRequest {
     pub request_sha256: String,
     /// The program in force.
     pub program: Arc<Program>,
+    /// Who asked (an admin token or a portal session), for the audit log.
+    pub actor: String,
 }
 
 /// A redemption as stored.
@@ -79,6 +81,8 @@ pub struct SettleRequest {
     pub fulfilled: bool,
     /// What fulfilment said.
     pub detail: Option<String>,
+    /// Who settled it (an admin token, or `connector:NAME`).
+    pub actor: String,
 }
 
 /// What became of a settlement.
@@ -169,4 +173,108 @@ pub struct ProgramVersion {
     pub effective_from: i64,
     /// When the daemon first ran it.
     pub registered_at: i64,
+}
+
+/// An admin's merge of two accounts that are one company.
+#[derive(Debug, Clone)]
+pub struct MergeRequest {
+    /// The account that stays.
+    pub into: AccountId,
+    /// The account merged into it.
+    pub from: AccountId,
+    /// Why.
+    pub reason: String,
+    /// The admin.
+    pub actor: String,
+    /// The request's `Idempotency-Key`.
+    pub idempotency_key: String,
+    /// SHA-256 of the canonical request.
+    pub request_sha256: String,
+    /// The program in force (tiers are re-evaluated on the merged spend).
+    pub program: Arc<Program>,
+}
+
+/// A merge as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Merge {
+    /// Id.
+    pub id: i64,
+    /// The account merged away.
+    pub from: AccountId,
+    /// The account that stays.
+    pub into: AccountId,
+    /// Points moved by the transfer entries.
+    pub points_moved: i64,
+    /// The admin.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: i64,
+}
+
+/// What became of a merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Merged now.
+    Merged(Merge),
+    /// The same request was made before.
+    Replayed(Merge),
+    /// The key was used for another request.
+    Conflict,
+    /// One of the accounts does not exist.
+    UnknownAccount(AccountId),
+    /// The accounts cannot be merged (the same account, or one merged already).
+    Refused(String),
+}
+
+/// An account's acceptance of a version of the terms.
+#[derive(Debug, Clone)]
+pub struct TermsAcceptance {
+    /// The account.
+    pub account_id: AccountId,
+    /// The terms version accepted.
+    pub version: String,
+    /// The contact who accepted (email or id).
+    pub contact: String,
+    /// Who recorded it.
+    pub actor: String,
+    /// The program in force.
+    pub program: Arc<Program>,
+}
+
+/// What became of an acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptanceOutcome {
+    /// Recorded; `enrolled` when it made an invited account a member.
+    Recorded {
+        /// Whether the account became an active member.
+        enrolled: bool,
+    },
+    /// No such account.
+    UnknownAccount,
+    /// Not the version in force.
+    NotCurrent {
+        /// The version in force, if any.
+        current: Option<String>,
+    },
+}
+
+/// One admin mutation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    /// Id.
+    pub id: i64,
+    /// Who.
+    pub actor: String,
+    /// What (`adjust`, `redeem`, `settle`, `membership`, `tags`, `merge`, `terms`).
+    pub action: String,
+    /// On what (`account:7`, `redemption:3`).
+    pub target: String,
+    /// State before, as JSON.
+    pub before: Option<serde_json::Value>,
+    /// State after, as JSON.
+    pub after: Option<serde_json::Value>,
+    /// When.
+    pub at: i64,
 }

@@ -9,6 +9,7 @@
 //! Durability: WAL with `synchronous = NORMAL`. A committed transaction
 //! survives a crash of the process; a power loss can lose the last commits.
 
+mod admin;
 mod book;
 mod program;
 mod read;
@@ -29,10 +30,11 @@ use crate::runtime::Clock;
 use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::{
-    AccountChange, AccountDetail, AccountSummary, AdjustOutcome, AdjustmentRequest, Appended,
-    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
-    LedgerEntry, NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
-    SettleOutcome, SettleRequest, Store, StoreError, StoreOptions, StoredDelivery,
+    AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
+    AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
+    DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
+    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, SettleOutcome,
+    SettleRequest, Store, StoreError, StoreOptions, StoredDelivery, TermsAcceptance,
     TierHistoryEntry,
 };
 
@@ -526,6 +528,19 @@ fn adjust(
         )));
     }
     let ledger_id = conn.last_insert_rowid();
+    admin::audit(
+        conn,
+        &request.entry.reference,
+        "adjust",
+        &format!("account:{}", request.account_id),
+        None,
+        Some(&serde_json::json!({
+            "entry": ledger_id,
+            "points": request.entry.points,
+            "reason": request.entry.reason,
+        })),
+        now,
+    )?;
     conn.execute(
         "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
          VALUES (?1, ?2, 'adjust', ?3, ?4)",
@@ -679,9 +694,34 @@ impl Store for SqliteStore {
         &self,
         account: AccountId,
         change: AccountChange,
+        actor: String,
     ) -> Result<ChangeOutcome, StoreError> {
-        self.write(move |c, env| program::change_account(c, env, account, &change))
+        self.write(move |c, env| program::change_account(c, env, account, &change, &actor))
             .await
+    }
+
+    async fn merge(&self, request: MergeRequest) -> Result<MergeOutcome, StoreError> {
+        self.write(move |c, env| admin::merge(c, env, &request))
+            .await
+    }
+
+    async fn accept_terms(
+        &self,
+        request: TermsAcceptance,
+    ) -> Result<AcceptanceOutcome, StoreError> {
+        self.write(move |c, env| admin::accept_terms(c, env, &request))
+            .await
+    }
+
+    async fn accepted_terms(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.read(move |c| admin::accepted_terms(c, account)).await
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |c| admin::audit_log(c, limit)).await
     }
 
     async fn run_jobs(&self, rules: Arc<Program>) -> Result<JobReport, StoreError> {

@@ -16,6 +16,7 @@ use crate::store::program_ops::{
     AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
     RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
 };
+use crate::store::sqlite::admin;
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::{Env, db_error};
 
@@ -183,6 +184,17 @@ pub(crate) fn redeem(
         params![request.idempotency_key, request.request_sha256, id, env.now],
     )
     .map_err(db_error)?;
+    admin::audit(
+        conn,
+        &request.actor,
+        "redeem",
+        &format!("account:{}", request.account_id),
+        None,
+        Some(
+            &serde_json::json!({ "redemption": id, "reward": reward.id, "points": reward.points }),
+        ),
+        env.now,
+    )?;
     redemption(conn, id)?
         .map(RedeemOutcome::Created)
         .ok_or_else(|| StoreError::Corrupt(format!("redemption {id} is missing")))
@@ -223,6 +235,15 @@ pub(crate) fn settle(
         params![found.id, wanted.as_str(), request.detail, env.now],
     )
     .map_err(db_error)?;
+    admin::audit(
+        conn,
+        &request.actor,
+        "settle",
+        &format!("redemption:{}", found.id),
+        Some(&serde_json::json!({ "status": found.status.as_str() })),
+        Some(&serde_json::json!({ "status": wanted.as_str(), "detail": request.detail })),
+        env.now,
+    )?;
     redemption(conn, found.id)?
         .map(SettleOutcome::Settled)
         .ok_or_else(|| StoreError::Corrupt(format!("redemption {} is missing", found.id)))
@@ -234,18 +255,20 @@ pub(crate) fn change_account(
     env: &Env,
     account: AccountId,
     change: &AccountChange,
+    actor: &str,
 ) -> Result<ChangeOutcome, StoreError> {
-    let current: Option<Option<String>> = conn
+    let current: Option<(Option<String>, String)> = conn
         .query_row(
-            "SELECT membership FROM accounts WHERE id = ?1",
+            "SELECT membership, tags FROM accounts WHERE id = ?1",
             [account],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
         .map_err(db_error)?;
-    let Some(current) = current else {
+    let Some((current, tags_before)) = current else {
         return Ok(ChangeOutcome::UnknownAccount);
     };
+    let target = format!("account:{account}");
     match change {
         AccountChange::Membership(to) => {
             let from = current.as_deref().and_then(MembershipStatus::parse);
@@ -256,6 +279,15 @@ pub(crate) fn change_account(
                 return Ok(ChangeOutcome::NotAllowed { from });
             }
             SqlBook::new(conn, env.now).set_membership(account, Some(*to))?;
+            admin::audit(
+                conn,
+                actor,
+                "membership",
+                &target,
+                Some(&serde_json::json!({ "membership": current })),
+                Some(&serde_json::json!({ "membership": to.as_str() })),
+                env.now,
+            )?;
         }
         AccountChange::Tags(tags) => {
             let json =
@@ -265,6 +297,17 @@ pub(crate) fn change_account(
                 params![account, json, env.now],
             )
             .map_err(db_error)?;
+            let before: serde_json::Value = serde_json::from_str(&tags_before)
+                .map_err(|e| StoreError::Corrupt(format!("account {account}: tags: {e}")))?;
+            admin::audit(
+                conn,
+                actor,
+                "tags",
+                &target,
+                Some(&serde_json::json!({ "tags": before })),
+                Some(&serde_json::json!({ "tags": tags })),
+                env.now,
+            )?;
         }
     }
     Ok(ChangeOutcome::Changed)

@@ -189,7 +189,8 @@ pub(crate) fn accounts(conn: &Connection) -> Result<Vec<AccountSummary>, StoreEr
     let mut all_refs = refs(conn, None)?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT a.id, a.name, COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0)
+            "SELECT a.id, a.name, COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0),
+                    a.merged_into
              FROM accounts a ORDER BY a.id",
         )
         .map_err(db_error)?;
@@ -199,16 +200,18 @@ pub(crate) fn accounts(conn: &Connection) -> Result<Vec<AccountSummary>, StoreEr
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
+                row.get::<_, Option<i64>>(3)?,
             ))
         })
         .map_err(db_error)?;
     rows.map(|row| {
-        let (id, name, balance) = row.map_err(db_error)?;
+        let (id, name, balance, merged_into) = row.map_err(db_error)?;
         Ok(AccountSummary {
             id,
             name,
             balance,
             external_refs: all_refs.remove(&id).unwrap_or_default(),
+            merged_into,
         })
     })
     .collect()
@@ -222,7 +225,7 @@ pub(crate) fn account(
         .query_row(
             "SELECT a.name, a.domain, a.tax_id, a.industry, a.country,
                     COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0),
-                    a.membership, a.tags, t.tier, t.since
+                    a.membership, a.tags, t.tier, t.since, a.merged_into
              FROM accounts a LEFT JOIN tier_states t ON t.account_id = a.id WHERE a.id = ?1",
             [id],
             |row| {
@@ -238,6 +241,7 @@ pub(crate) fn account(
                         row.get::<_, String>(7)?,
                         row.get::<_, Option<String>>(8)?,
                         row.get::<_, Option<i64>>(9)?,
+                        row.get::<_, Option<i64>>(10)?,
                     ),
                 ))
             },
@@ -247,7 +251,7 @@ pub(crate) fn account(
     let Some((name, domain, tax_id, industry, country, balance, standing)) = found else {
         return Ok(None);
     };
-    let (membership, tags, tier, tier_since) = standing;
+    let (membership, tags, tier, tier_since, merged_into) = standing;
     let tags: Vec<String> = serde_json::from_str(&tags)
         .map_err(|e| StoreError::Corrupt(format!("account {id}: tags: {e}")))?;
     let mut stmt = conn
@@ -278,6 +282,7 @@ pub(crate) fn account(
             name,
             balance,
             external_refs,
+            merged_into,
         },
         domain,
         tax_id,

@@ -45,6 +45,9 @@ CREATE TABLE accounts (
     tags TEXT NOT NULL DEFAULT '[]',
     -- NULL: not a member; else core::membership::MembershipStatus.
     membership TEXT,
+    -- Set when an admin merged this account into another: its history
+    -- stays here, its balance moved there.
+    merged_into INTEGER REFERENCES accounts (id),
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -186,6 +189,37 @@ CREATE TABLE idempotency_keys (
     operation TEXT NOT NULL,
     result_id INTEGER NOT NULL,
     created_at INTEGER NOT NULL
+);
+
+CREATE TABLE account_merges (
+    id INTEGER PRIMARY KEY,
+    from_account INTEGER NOT NULL REFERENCES accounts (id),
+    into_account INTEGER NOT NULL REFERENCES accounts (id),
+    points_moved INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+
+CREATE TABLE terms_acceptances (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    version TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    UNIQUE (account_id, version, contact)
+);
+
+-- Every admin mutation: who, what, when, and the state before and after.
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    at INTEGER NOT NULL
 );
 
 -- Every version of the program rules the daemon has run, so that events

@@ -1,0 +1,316 @@
+//! Admin actions with lasting consequences, on SQLite: merging accounts,
+//! recording acceptance of the terms, and the audit log every admin
+//! mutation writes to.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::core::accounts::AccountId;
+use crate::core::ledger::{EntryKind, NewEntry};
+use crate::core::membership::MembershipStatus;
+use crate::core::program::Enrollment;
+use crate::store::StoreError;
+use crate::store::apply::{self, Book, Context};
+use crate::store::program_ops::{
+    AcceptanceOutcome, AuditEntry, Merge, MergeOutcome, MergeRequest, TermsAcceptance,
+};
+use crate::store::sqlite::book::SqlBook;
+use crate::store::sqlite::program::balance;
+use crate::store::sqlite::{Env, db_error};
+
+/// Appends to the audit log.
+pub(crate) fn audit(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit_log (actor, action, target, before, after, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            actor,
+            action,
+            target,
+            before.map(Value::to_string),
+            after.map(Value::to_string),
+            now
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The audit log, newest first, at most `limit` entries.
+pub(crate) fn audit_log(conn: &Connection, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, actor, action, target, before, after, at FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([limit], |row| {
+            Ok((
+                AuditEntry {
+                    id: row.get(0)?,
+                    actor: row.get(1)?,
+                    action: row.get(2)?,
+                    target: row.get(3)?,
+                    before: None,
+                    after: None,
+                    at: row.get(6)?,
+                },
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .map_err(db_error)?;
+    let parse = |text: Option<String>| -> Result<Option<Value>, StoreError> {
+        text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    };
+    rows.map(|row| {
+        let (mut entry, before, after) = row.map_err(db_error)?;
+        entry.before = parse(before)?;
+        entry.after = parse(after)?;
+        Ok(entry)
+    })
+    .collect()
+}
+
+fn merge_row(conn: &Connection, id: i64) -> Result<Merge, StoreError> {
+    conn.query_row(
+        "SELECT id, from_account, into_account, points_moved, actor, reason, at FROM account_merges WHERE id = ?1",
+        [id],
+        |row| {
+            Ok(Merge {
+                id: row.get(0)?,
+                from: row.get(1)?,
+                into: row.get(2)?,
+                points_moved: row.get(3)?,
+                actor: row.get(4)?,
+                reason: row.get(5)?,
+                at: row.get(6)?,
+            })
+        },
+    )
+    .map_err(db_error)
+}
+
+/// Merges `from` into `into`: references, claims, contacts, purchases,
+/// contracts, engagements and redemptions move; `from`'s ledger stays with
+/// it, and its balance moves by a pair of transfer entries, so both hash
+/// chains hold and the total is unchanged.
+pub(crate) fn merge(
+    conn: &Connection,
+    env: &Env,
+    request: &MergeRequest,
+) -> Result<MergeOutcome, StoreError> {
+    let earlier: Option<(String, String, i64)> = conn
+        .query_row(
+            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
+            [&request.idempotency_key],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    if let Some((operation, sha, id)) = earlier {
+        if operation != "merge" || sha != request.request_sha256 {
+            return Ok(MergeOutcome::Conflict);
+        }
+        return Ok(MergeOutcome::Replayed(merge_row(conn, id)?));
+    }
+    if request.from == request.into {
+        return Ok(MergeOutcome::Refused(
+            "an account cannot be merged into itself".to_owned(),
+        ));
+    }
+    for account in [request.into, request.from] {
+        let merged: Option<Option<i64>> = conn
+            .query_row(
+                "SELECT merged_into FROM accounts WHERE id = ?1",
+                [account],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        match merged {
+            None => return Ok(MergeOutcome::UnknownAccount(account)),
+            Some(Some(target)) => {
+                return Ok(MergeOutcome::Refused(format!(
+                    "account {account} was merged into account {target} already"
+                )));
+            }
+            Some(None) => {}
+        }
+    }
+    let (from, into) = (request.from, request.into);
+    for table in [
+        "account_refs",
+        "account_claims",
+        "contacts",
+        "purchases",
+        "contracts",
+        "engagements",
+        "redemptions",
+    ] {
+        conn.execute(
+            &format!("UPDATE {table} SET account_id = ?2 WHERE account_id = ?1"),
+            params![from, into],
+        )
+        .map_err(db_error)?;
+    }
+    let points = balance(conn, from)?;
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO account_merges (from_account, into_account, points_moved, actor, reason, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            params![from, into, points, request.actor, request.reason, env.now],
+            |row| row.get(0),
+        )
+        .map_err(db_error)?;
+    let mut book = SqlBook::new(conn, env.now);
+    let transfer = |points: i64, direction: &str, other: AccountId| NewEntry {
+        kind: EntryKind::Transfer,
+        points,
+        effect_key: format!("transfer/merge/{id}/{direction}"),
+        source: "admin".to_owned(),
+        reference: request.actor.clone(),
+        amount: None,
+        rate: None,
+        reason: Some(format!(
+            "merge {id} of account {from} into account {into} (account {other}): {}",
+            request.reason
+        )),
+        occurred_at: env.now,
+    };
+    if points != 0 {
+        book.append_entry(
+            from,
+            &transfer(-points, "out", into),
+            &request.program.version,
+            env.now,
+        )?;
+        book.append_entry(
+            into,
+            &transfer(points, "in", from),
+            &request.program.version,
+            env.now,
+        )?;
+    }
+    conn.execute(
+        "UPDATE accounts SET merged_into = ?2, membership = 'closed', updated_at = ?3 WHERE id = ?1",
+        params![from, into, env.now],
+    )
+    .map_err(db_error)?;
+    conn.execute(
+        "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
+         VALUES (?1, ?2, 'merge', ?3, ?4)",
+        params![request.idempotency_key, request.request_sha256, id, env.now],
+    )
+    .map_err(db_error)?;
+    let cx = Context {
+        program: &request.program,
+        history: &env.history,
+        identity: &env.identity,
+        source: "admin",
+        now: env.now,
+    };
+    let state = book.account_state(into)?;
+    apply::after_spend_change(&mut book, &cx, into, &state)?;
+    let merged = merge_row(conn, id)?;
+    audit(
+        conn,
+        &request.actor,
+        "merge",
+        &format!("account:{into}"),
+        Some(&serde_json::json!({ "from": from, "into": into })),
+        Some(&serde_json::json!(merged)),
+        env.now,
+    )?;
+    Ok(MergeOutcome::Merged(merged))
+}
+
+/// Records an account's acceptance of the terms in force; in an invite-only
+/// program, an invited account's acceptance enrolls it.
+pub(crate) fn accept_terms(
+    conn: &Connection,
+    env: &Env,
+    request: &TermsAcceptance,
+) -> Result<AcceptanceOutcome, StoreError> {
+    let program = env
+        .history
+        .at(env.now)
+        .map_or(&request.program, |current| current);
+    let current = program.terms_at(env.now).map(|t| t.version.clone());
+    if current.as_deref() != Some(request.version.as_str()) {
+        return Ok(AcceptanceOutcome::NotCurrent { current });
+    }
+    let membership: Option<Option<String>> = conn
+        .query_row(
+            "SELECT membership FROM accounts WHERE id = ?1",
+            [request.account_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some(membership) = membership else {
+        return Ok(AcceptanceOutcome::UnknownAccount);
+    };
+    conn.execute(
+        "INSERT INTO terms_acceptances (account_id, version, contact, actor, accepted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (account_id, version, contact) DO NOTHING",
+        params![
+            request.account_id,
+            request.version,
+            request.contact,
+            request.actor,
+            env.now
+        ],
+    )
+    .map_err(db_error)?;
+    let invited = membership.as_deref() == Some(MembershipStatus::Invited.as_str());
+    let enrolled = invited && program.membership.enrollment == Enrollment::InviteOnly;
+    if enrolled {
+        SqlBook::new(conn, env.now)
+            .set_membership(request.account_id, Some(MembershipStatus::Active))?;
+    }
+    audit(
+        conn,
+        &request.actor,
+        "terms",
+        &format!("account:{}", request.account_id),
+        Some(&serde_json::json!({ "membership": membership })),
+        Some(&serde_json::json!({
+            "version": request.version,
+            "contact": request.contact,
+            "enrolled": enrolled,
+        })),
+        env.now,
+    )?;
+    Ok(AcceptanceOutcome::Recorded { enrolled })
+}
+
+/// The terms versions an account accepted, newest first, with who accepted.
+pub(crate) fn accepted_terms(
+    conn: &Connection,
+    account: AccountId,
+) -> Result<Vec<Value>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, contact, accepted_at FROM terms_acceptances WHERE account_id = ?1 ORDER BY id DESC",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([account], |row| {
+            Ok(serde_json::json!({
+                "version": row.get::<_, String>(0)?,
+                "contact": row.get::<_, String>(1)?,
+                "accepted_at": row.get::<_, i64>(2)?,
+            }))
+        })
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
