@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, Api, Endpoint};
 use crate::config::{Config, StoreConfig};
 use crate::core::program::Program;
+use crate::fulfil::Fulfiller;
 use crate::inbox::{StateOverlay, Worker};
 use crate::runtime::{PluginSpec, Runtime};
 use crate::store::sqlite::SqliteStore;
@@ -133,6 +134,15 @@ impl Daemon {
             endpoints.insert(name.clone(), Endpoint { plugin, wake });
         }
 
+        let fulfiller = Fulfiller {
+            store: store.clone(),
+            program: program.clone(),
+            plugins: endpoints
+                .iter()
+                .map(|(name, endpoint)| (name.clone(), endpoint.plugin.clone()))
+                .collect(),
+        };
+        workers.push(tokio::spawn(fulfiller.run(watcher.clone())));
         workers.push(tokio::spawn(run_jobs(
             store.clone(),
             program.clone(),

@@ -8,6 +8,7 @@ pub use loyalty_core as core;
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod fulfil;
 pub mod inbox;
 pub mod runtime;
 pub mod store;

@@ -1,15 +1,25 @@
 //! A seeded random workload against the real SQLite store, checked against
-//! an independent model of the expected balances.
+//! an independent in-memory model of the program (`workload/model.rs`).
 //!
-//! Purchases move through pending -> paid -> (maybe) cancelled with growing
-//! versions, partial refunds arrive before or after their purchase, account
-//! records arrive late, and deliveries are repeated (a second subscription)
-//! and reordered within a window. The model computes each account's final
-//! balance in closed form (earned on the first paid version that was the
-//! newest when it arrived; reversed = everything if cancelled, otherwise
-//! floor(earned x refunded / net)); the store applies the same deliveries
-//! one by one through the core. They must agree, every balance must equal
-//! the sum of its entries, and every hash chain must hold.
+//! The program has tiers (silver, gold, platinum on a 365-day window with
+//! 30 days of grace, earning x1, x1.25, x1.5), a small rewards catalog (one
+//! reward with limited stock, one for gold and platinum only) and points
+//! expiring after 180 days. Over about three simulated years, accounts go
+//! through busy and quiet seasons: purchases move through pending -> paid
+//! -> (maybe) cancelled with growing versions, partial refunds arrive
+//! before or after their purchase, account records arrive late, rewards are
+//! reserved (some requests repeated with the same idempotency key, some
+//! with a key already used for another reward) and settled fulfilled or
+//! failed (some settlements repeated), the clock moves, and the scheduled
+//! jobs run every simulated week (tier downgrades after grace, expiry).
+//! Deliveries are repeated (a second subscription) and reordered within a
+//! window.
+//!
+//! The model replays the same operations in the order the store sees them.
+//! At checkpoints balances and tiers must agree; at the end every ledger
+//! entry, every tier change with the spend behind it and every redemption's
+//! status must agree, every balance must equal the sum of its entries,
+//! every hash chain must hold and no effect may be applied twice.
 //!
 //! The seed is printed; rerun one with `LEDGER_WORKLOAD_SEED=<seed>`.
 
@@ -22,206 +32,469 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "workload/model.rs"]
+mod model;
+#[path = "workload/operations.rs"]
+mod operations;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use loyaltyd::core::event::{Event, Money, Purchase, PurchaseStatus, Refund};
+use loyaltyd::core::event::Event;
+use loyaltyd::core::program::{
+    Expiry, Fulfilment, Program, Reward, RewardKind, Rounding, Tier, TierRules,
+};
+use loyaltyd::core::rewards::RedemptionError;
+use loyaltyd::runtime::Clock;
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{CompletionResult, Store, verify_chain};
+use loyaltyd::store::{
+    CompletionResult, RedeemOutcome, RedeemRequest, SettleOutcome, SettleRequest, Store,
+    StoreOptions, verify_chain,
+};
+use model::{
+    Change, DAY, Entry, Jobs, Model, Redeemed, Refusal, RewardRule, Rules, Settled, Status,
+    TierRule,
+};
+use operations::{OPERATIONS, Op, T0};
 use rust_decimal::Decimal;
 
-const OPERATIONS: usize = 10_000;
-const ACCOUNTS: usize = 40;
-/// Deliveries are shuffled within windows of this size: out of order, but
-/// not unboundedly so, as with real vendors.
-const REORDER_WINDOW: usize = 8;
+/// Balances and tiers are compared every this many operations.
+const CHECKPOINT_EVERY: usize = 1_000;
 
-fn eur(cents: i64) -> Money {
-    Money {
-        amount: Decimal::new(cents, 2),
-        currency: "EUR".to_owned(),
+static RULES: Rules = Rules {
+    points_per_euro: 1,
+    tiers: &[
+        TierRule {
+            id: "silver",
+            min_spend: 0,
+            multiplier: "1",
+        },
+        TierRule {
+            id: "gold",
+            min_spend: 25_000,
+            multiplier: "1.25",
+        },
+        TierRule {
+            id: "platinum",
+            min_spend: 100_000,
+            multiplier: "1.5",
+        },
+    ],
+    window_days: 365,
+    grace_days: 30,
+    expiry_days: 180,
+    rewards: &[
+        RewardRule {
+            id: "gift-card",
+            points: 2_000,
+            stock: None,
+            tiers: &[],
+        },
+        RewardRule {
+            id: "espresso-machine",
+            points: 15_000,
+            stock: Some(25),
+            tiers: &[],
+        },
+        RewardRule {
+            id: "training",
+            points: 40_000,
+            stock: None,
+            tiers: &["gold", "platinum"],
+        },
+    ],
+};
+
+/// Not in the catalog.
+const UNKNOWN_REWARD: &str = "yacht";
+
+/// The engine's configuration of [`RULES`].
+fn program() -> Arc<Program> {
+    let days = |d: i64| u32::try_from(d).unwrap();
+    let mut program = Program::basic("EUR", Decimal::from(RULES.points_per_euro), Rounding::Floor);
+    program.version = "workload".to_owned();
+    program.tiers = TierRules {
+        window_days: days(RULES.window_days),
+        grace_days: days(RULES.grace_days),
+        tiers: RULES
+            .tiers
+            .iter()
+            .map(|t| Tier {
+                id: t.id.to_owned(),
+                name: t.id.to_owned(),
+                min_spend: Decimal::from(t.min_spend),
+                discount_percent: Decimal::ZERO,
+                earn_multiplier: t.multiplier.parse().unwrap(),
+                perks: Vec::new(),
+            })
+            .collect(),
+    };
+    program.rewards = RULES
+        .rewards
+        .iter()
+        .map(|r| Reward {
+            id: r.id.to_owned(),
+            name: r.id.to_owned(),
+            kind: RewardKind::GiftCard,
+            points: r.points,
+            value: None,
+            stock: r.stock,
+            tiers: r.tiers.iter().map(|t| (*t).to_owned()).collect(),
+            fulfilment: Fulfilment::Manual,
+            description: String::new(),
+        })
+        .collect();
+    program.expiry = Some(Expiry {
+        after_days: days(RULES.expiry_days),
+    });
+    Arc::new(program)
+}
+
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
-/// What the generator knows about one purchase.
-struct Plan {
-    account: usize,
-    net_cents: i64,
-    version: u64,
-    cancelled: bool,
-    refunded_cents: i64,
-    refunds: usize,
+/// The store and the model, driven in lockstep.
+struct Run {
+    seed: u64,
+    step: usize,
+    store: SqliteStore,
+    clock: Arc<TestClock>,
+    program: Arc<Program>,
+    model: Model,
+    /// Source account id -> store account id.
+    ids: BTreeMap<String, i64>,
+    /// Model redemption -> store redemption id.
+    redemptions: Vec<i64>,
+    /// Deliveries not handed to the store yet.
+    batch: Vec<Vec<Event>>,
+    delivered: usize,
+    skipped: usize,
+    jobs: usize,
+    _dir: tempfile::TempDir,
 }
 
-/// The independent model: per purchase, what arrived.
-#[derive(Default)]
-struct Seen {
-    newest: u64,
-    status: Option<PurchaseStatus>,
-    earned: Option<i64>,
-    net_cents: i64,
-    refunds: BTreeMap<String, i64>,
-    account: usize,
-}
-
-fn expected_balances(deliveries: &[Vec<Event>], points_per_euro: i64) -> BTreeMap<usize, i64> {
-    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    for events in deliveries {
-        for event in events {
-            match event {
-                Event::Purchase(p) => {
-                    let s = seen.entry(p.source_id.clone()).or_default();
-                    s.account = p
-                        .account_id
-                        .as_deref()
-                        .unwrap()
-                        .trim_start_matches('a')
-                        .parse()
-                        .unwrap();
-                    if p.version < s.newest {
-                        continue;
-                    }
-                    s.newest = p.version;
-                    s.status = Some(p.status);
-                    s.net_cents = (p.net_amount.amount * Decimal::ONE_HUNDRED)
-                        .try_into()
-                        .unwrap();
-                    if p.status == PurchaseStatus::Paid && s.earned.is_none() {
-                        // floor(net x points per euro), in whole cents arithmetic.
-                        s.earned = Some(s.net_cents * points_per_euro / 100);
-                    }
-                }
-                Event::Refund(r) => {
-                    let cents: i64 = (r.net_amount.amount * Decimal::ONE_HUNDRED)
-                        .try_into()
-                        .unwrap();
-                    seen.entry(r.purchase_id.clone())
-                        .or_default()
-                        .refunds
-                        .entry(r.source_id.clone())
-                        .or_insert(cents);
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut balances = BTreeMap::new();
-    for s in seen.values() {
-        let Some(earned) = s.earned else { continue };
-        let refunded: i64 = s.refunds.values().sum();
-        let reversed = if s.status == Some(PurchaseStatus::Cancelled) || refunded >= s.net_cents {
-            earned
-        } else {
-            // floor(earned x refunded / net) in integers.
-            earned * refunded / s.net_cents
+impl Run {
+    fn new(seed: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+        let options = StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
         };
-        *balances.entry(s.account).or_default() += earned - reversed;
-    }
-    balances
-}
-
-/// The deliveries of one run, before reordering and duplication.
-fn generate(rng: &mut fastrand::Rng) -> Vec<Vec<Event>> {
-    let mut deliveries = Vec::new();
-    let mut plans: Vec<Plan> = Vec::new();
-    let mut next_refund = 0usize;
-    while deliveries.len() < OPERATIONS {
-        let roll = rng.u32(0..100);
-        if plans.is_empty() || roll < 30 {
-            let account = rng.usize(0..ACCOUNTS);
-            let net_cents = rng.i64(1..500_000);
-            plans.push(Plan {
-                account,
-                net_cents,
-                version: 1,
-                cancelled: false,
-                refunded_cents: 0,
-                refunds: 0,
-            });
-            let status = if rng.bool() {
-                PurchaseStatus::Pending
-            } else {
-                PurchaseStatus::Paid
-            };
-            deliveries.push(vec![purchase(
-                plans.len() - 1,
-                &plans[plans.len() - 1],
-                status,
-            )]);
-        } else if roll < 60 {
-            let i = rng.usize(0..plans.len());
-            let plan = &mut plans[i];
-            plan.version += rng.u64(1..1_000);
-            let status = if plan.cancelled || rng.u32(0..10) == 0 {
-                plan.cancelled = true;
-                PurchaseStatus::Cancelled
-            } else {
-                PurchaseStatus::Paid
-            };
-            deliveries.push(vec![purchase(i, &plans[i], status)]);
-        } else if roll < 85 {
-            let i = rng.usize(0..plans.len());
-            let plan = &mut plans[i];
-            let left = plan.net_cents - plan.refunded_cents;
-            if left == 0 || plan.refunds >= 5 {
-                continue;
-            }
-            let cents = if rng.u32(0..4) == 0 {
-                left
-            } else {
-                rng.i64(1..=left)
-            };
-            plan.refunded_cents += cents;
-            plan.refunds += 1;
-            next_refund += 1;
-            deliveries.push(vec![Event::Refund(Refund {
-                source_id: format!("r{next_refund}"),
-                version: 1,
-                purchase_id: format!("o{i}"),
-                net_amount: eur(cents),
-                refunded_at: 0,
-            })]);
-        } else {
-            let account = rng.usize(0..ACCOUNTS);
-            deliveries.push(vec![fixture::account(
-                &format!("a{account}"),
-                rng.u64(1..1_000_000),
-                &format!("Account {account}"),
-            )]);
+        let store = SqliteStore::open_with(&dir.path().join("loyalty.db"), options).unwrap();
+        Self {
+            seed,
+            step: 0,
+            store,
+            clock,
+            program: program(),
+            model: Model::new(&RULES, T0),
+            ids: BTreeMap::new(),
+            redemptions: Vec::new(),
+            batch: Vec::new(),
+            delivered: 0,
+            skipped: 0,
+            jobs: 0,
+            _dir: dir,
         }
     }
-    deliveries
+
+    /// Where a failure happened, to rerun it.
+    fn at(&self) -> String {
+        format!("seed {}, operation {}", self.seed, self.step)
+    }
+
+    async fn deliver(&mut self, events: Vec<Event>) {
+        self.model.deliver(&events);
+        self.batch.push(events);
+        if self.batch.len() >= 50 {
+            self.flush().await;
+        }
+    }
+
+    /// Hands the pending deliveries to the store, each as its own inbox
+    /// item, in order; the clock does not move meanwhile.
+    async fn flush(&mut self) {
+        let mut completions = Vec::with_capacity(self.batch.len());
+        for events in std::mem::take(&mut self.batch) {
+            self.delivered += 1;
+            let id = format!("d{}", self.delivered);
+            let inbox_id = fixture::store_delivery(&self.store, &id).await;
+            completions.push(fixture::completion(inbox_id, events, &self.program));
+        }
+        if completions.is_empty() {
+            return;
+        }
+        for result in self.store.complete(completions).await.unwrap() {
+            let at = self.at();
+            assert!(
+                matches!(result, CompletionResult::Applied(_)),
+                "{at}: {result:?}"
+            );
+        }
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.model.now += ms;
+        self.clock.0.store(self.model.now, Ordering::SeqCst);
+    }
+
+    /// The store's id of an account the model knows; `None` while neither
+    /// knows it.
+    async fn account_id(&mut self, account: &str) -> Option<i64> {
+        if !self.model.exists(account) {
+            return None;
+        }
+        if !self.ids.contains_key(account) {
+            for summary in self.store.accounts().await.unwrap() {
+                self.ids
+                    .insert(summary.external_refs[0].id.clone(), summary.id);
+            }
+        }
+        let at = self.at();
+        Some(
+            *self
+                .ids
+                .get(account)
+                .unwrap_or_else(|| panic!("{at}: the store lost {account}")),
+        )
+    }
+
+    fn redemption(&self, id: i64) -> usize {
+        self.redemptions.iter().position(|r| *r == id).unwrap()
+    }
+
+    async fn redeem(&mut self, account: usize, reward: &str, key: &str) {
+        let account = format!("a{account}");
+        self.flush().await;
+        let Some(account_id) = self.account_id(&account).await else {
+            self.skipped += 1;
+            return;
+        };
+        let expected = self.model.redeem(&account, reward, key);
+        let request = RedeemRequest {
+            account_id,
+            reward_id: reward.to_owned(),
+            contact: None,
+            idempotency_key: key.to_owned(),
+            request_sha256: format!("{account}/{reward}"),
+            program: self.program.clone(),
+            actor: "workload".to_owned(),
+        };
+        let outcome = self.store.redeem(request).await.unwrap();
+        let actual = match &outcome {
+            RedeemOutcome::Created(r) => {
+                self.redemptions.push(r.id);
+                Redeemed::Created(self.redemptions.len() - 1)
+            }
+            RedeemOutcome::Replayed(r) => Redeemed::Replayed(self.redemption(r.id)),
+            RedeemOutcome::Conflict => Redeemed::Conflict,
+            RedeemOutcome::Refused(refused) => Redeemed::Refused(match refused {
+                RedemptionError::UnknownReward(_) => Refusal::UnknownReward,
+                RedemptionError::TierNotEligible { .. } => Refusal::TierNotEligible,
+                RedemptionError::OutOfStock(_) => Refusal::OutOfStock,
+                RedemptionError::InsufficientPoints { balance, cost } => {
+                    Refusal::InsufficientPoints {
+                        balance: *balance,
+                        cost: *cost,
+                    }
+                }
+                RedemptionError::NotMember => panic!("{}: {account} is a member", self.at()),
+            }),
+            RedeemOutcome::UnknownAccount => panic!("{}: {account} is known", self.at()),
+        };
+        let at = self.at();
+        assert_eq!(
+            actual, expected,
+            "{at}: {account} asks for {reward} with key {key}"
+        );
+        if let RedeemOutcome::Created(r) | RedeemOutcome::Replayed(r) = &outcome {
+            let want = &self.model.redemptions[self.redemption(r.id)];
+            assert_eq!(
+                (
+                    r.account_id,
+                    r.reward_id.as_str(),
+                    r.points,
+                    r.status.as_str()
+                ),
+                (account_id, want.reward, want.points, status(want.status)),
+                "{at}"
+            );
+        }
+    }
+
+    async fn settle(&mut self, pick: usize, fulfilled: bool, again: bool) {
+        self.flush().await;
+        let candidates: Vec<usize> = (0..self.model.redemptions.len())
+            .filter(|&i| (self.model.redemptions[i].status != Status::Reserved) == again)
+            .collect();
+        if candidates.is_empty() {
+            self.skipped += 1;
+            return;
+        }
+        let target = candidates[pick % candidates.len()];
+        let expected = self.model.settle(target, fulfilled);
+        let request = SettleRequest {
+            redemption_id: self.redemptions[target],
+            fulfilled,
+            detail: None,
+            actor: "workload".to_owned(),
+        };
+        let (actual, redemption) = match self.store.settle(request).await.unwrap() {
+            SettleOutcome::Settled(r) => (Settled::Settled, r),
+            SettleOutcome::AlreadySettled(r) => (Settled::AlreadySettled, r),
+            SettleOutcome::Conflict(r) => (Settled::Conflict, r),
+            SettleOutcome::Unknown => panic!("{}: redemption {target} is known", self.at()),
+        };
+        let at = self.at();
+        let want = status(self.model.redemptions[target].status);
+        assert_eq!(
+            (actual, redemption.status.as_str()),
+            (expected, want),
+            "{at}: settle redemption {target} (fulfilled: {fulfilled})"
+        );
+    }
+
+    async fn run_jobs(&mut self) {
+        self.flush().await;
+        self.jobs += 1;
+        let expected = self.model.run_jobs();
+        let report = self.store.run_jobs(self.program.clone()).await.unwrap();
+        let actual = Jobs {
+            tier_changes: report.tier_changes,
+            expirations: report.expirations,
+            points_expired: report.points_expired,
+        };
+        assert_eq!(actual, expected, "{}: scheduled jobs", self.at());
+    }
+
+    /// Every account's balance and tier agree with the model's.
+    async fn check_balances_and_tiers(&mut self) {
+        self.flush().await;
+        let accounts = self.store.accounts().await.unwrap();
+        let at = self.at();
+        assert_eq!(
+            accounts.len(),
+            self.model.accounts().count(),
+            "{at}: accounts"
+        );
+        for summary in accounts {
+            let account = &summary.external_refs[0].id;
+            assert!(
+                self.model.exists(account),
+                "{at}: {account} unknown to the model"
+            );
+            assert_eq!(
+                summary.balance,
+                self.model.balance(account),
+                "{at}: {account}'s balance"
+            );
+            let detail = self.store.account(summary.id).await.unwrap().unwrap();
+            assert_eq!(
+                (detail.tier.as_deref(), detail.tier_since),
+                self.model.tier(account),
+                "{at}: {account}'s tier and since when"
+            );
+        }
+    }
+
+    /// Everything the store recorded agrees with the model, entry by entry.
+    async fn check_everything(&mut self) -> usize {
+        self.check_balances_and_tiers().await;
+        let at = self.at();
+        for summary in self.store.accounts().await.unwrap() {
+            let account = &summary.external_refs[0].id;
+            let entries = self.store.ledger(summary.id).await.unwrap();
+            assert_eq!(
+                entries.iter().map(|e| e.points).sum::<i64>(),
+                summary.balance,
+                "{at}: {account}'s balance is the sum of its entries"
+            );
+            let entries: Vec<Entry> = entries
+                .iter()
+                .map(|e| Entry {
+                    kind: e.kind.as_str(),
+                    points: e.points,
+                    occurred_at: e.occurred_at,
+                })
+                .collect();
+            same_ledger(
+                &entries,
+                self.model.ledger(account),
+                &format!("{at}: {account}"),
+            );
+            let history = self.store.tier_history(summary.id).await.unwrap();
+            let history: Vec<Change> = history
+                .iter()
+                .map(|c| Change {
+                    from: tier_name(c.from.as_deref()),
+                    to: tier_name(c.to.as_deref()),
+                    kind: match c.kind.as_str() {
+                        "upgrade" => "upgrade",
+                        "downgrade" => "downgrade",
+                        other => panic!("{at}: a tier change of kind {other}"),
+                    },
+                    spend: c.spend.parse().unwrap(),
+                    at: c.at,
+                })
+                .collect();
+            assert_eq!(
+                history,
+                self.model.history(account),
+                "{at}: {account}'s tier history"
+            );
+        }
+        let redemptions = self.store.redemptions(None, None).await.unwrap();
+        assert_eq!(
+            redemptions.len(),
+            self.model.redemptions.len(),
+            "{at}: redemptions"
+        );
+        for r in &redemptions {
+            let want = status(self.model.redemptions[self.redemption(r.id)].status);
+            assert_eq!(r.status.as_str(), want, "{at}: redemption {}", r.id);
+        }
+        let entries = self.store.all_ledger_entries().await.unwrap();
+        assert!(verify_chain(&entries).is_empty(), "{at}: hash chains hold");
+        let mut keys: Vec<&str> = entries.iter().map(|e| e.effect_key.as_str()).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), before, "{at}: no effect applied twice");
+        entries.len()
+    }
 }
 
-fn purchase(i: usize, plan: &Plan, status: PurchaseStatus) -> Event {
-    Event::Purchase(Purchase {
-        source_id: format!("o{i}"),
-        version: plan.version,
-        account_id: Some(format!("a{}", plan.account)),
-        contact_id: None,
-        status,
-        placed_at: 0,
-        net_amount: eur(plan.net_cents),
-        lines: Vec::new(),
-        referral_code: None,
-    })
+fn status(status: Status) -> &'static str {
+    match status {
+        Status::Reserved => "reserved",
+        Status::Fulfilled => "fulfilled",
+        Status::Failed => "failed",
+    }
 }
 
-/// Reorders within windows and repeats about 6% of the deliveries later on.
-fn disorder(rng: &mut fastrand::Rng, deliveries: Vec<Vec<Event>>) -> (Vec<Vec<Event>>, usize) {
-    let mut arrived: Vec<Vec<Event>> = Vec::with_capacity(deliveries.len() * 11 / 10);
-    for chunk in deliveries.chunks(REORDER_WINDOW) {
-        let mut chunk = chunk.to_vec();
-        rng.shuffle(&mut chunk);
-        arrived.extend(chunk);
+fn tier_name(id: Option<&str>) -> Option<&'static str> {
+    id.map(|id| RULES.tiers.iter().find(|t| t.id == id).unwrap().id)
+}
+
+/// Compares two ledgers and names the first entry that differs.
+fn same_ledger(actual: &[Entry], expected: &[Entry], whose: &str) {
+    if let Some(i) =
+        (0..actual.len().max(expected.len())).find(|&i| actual.get(i) != expected.get(i))
+    {
+        let around = |l: &[Entry]| l[i.saturating_sub(3)..(i + 3).min(l.len())].to_vec();
+        panic!(
+            "{whose}'s ledger differs at entry {i}:\n store: {:?}\n model: {:?}",
+            around(actual),
+            around(expected)
+        );
     }
-    let duplicates = arrived.len() * 6 / 100;
-    for _ in 0..duplicates {
-        let copy = arrived[rng.usize(0..arrived.len())].clone();
-        let at = rng.usize(0..=arrived.len());
-        arrived.insert(at, copy);
-    }
-    (arrived, duplicates)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,68 +506,107 @@ async fn a_seeded_random_workload_matches_the_model() {
     println!("ledger workload seed: {seed} (rerun with LEDGER_WORKLOAD_SEED={seed})");
     let mut rng = fastrand::Rng::with_seed(seed);
     let planned = generate(&mut rng);
-    let (arrived, duplicates) = disorder(&mut rng, planned);
-    assert!(
-        duplicates * 100 >= arrived.len() * 5,
-        "at least 5% duplicates"
-    );
+    let (arrived, repeats) = disorder(&mut rng, planned);
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("loyalty.db"), 64).unwrap();
-    let program = fixture::program(Decimal::from(3), "workload");
-    for (n, batch) in arrived.chunks(50).enumerate() {
-        let mut completions = Vec::with_capacity(batch.len());
-        for (i, events) in batch.iter().enumerate() {
-            let inbox_id = fixture::store_delivery(&store, &format!("{n}-{i}")).await;
-            completions.push(fixture::completion(inbox_id, events.clone(), &program));
+    let mut run = Run::new(seed);
+    let (mut seen, mut newest, mut reordered, mut deliveries) = (HashSet::new(), 0, 0, 0);
+    for (step, op) in arrived.iter().cloned().enumerate() {
+        run.step = step;
+        match op {
+            Op::Deliver { seq, events } => {
+                deliveries += 1;
+                if seen.insert(seq) && seq < newest {
+                    reordered += 1;
+                }
+                newest = newest.max(seq);
+                run.deliver(events).await;
+            }
+            Op::Redeem {
+                account,
+                reward,
+                key,
+            } => run.redeem(account, reward, &key).await,
+            Op::Settle {
+                pick,
+                fulfilled,
+                again,
+            } => run.settle(pick, fulfilled, again).await,
+            Op::Advance(ms) => {
+                run.flush().await;
+                run.advance(ms);
+            }
+            Op::RunJobs => run.run_jobs().await,
         }
-        for result in store.complete(completions).await.unwrap() {
-            assert!(
-                matches!(result, CompletionResult::Applied(_)),
-                "seed {seed}: {result:?}"
-            );
+        if (step + 1) % CHECKPOINT_EVERY == 0 {
+            run.check_balances_and_tiers().await;
         }
     }
+    run.step = arrived.len();
+    let entries = run.check_everything().await;
 
-    let expected = expected_balances(&arrived, 3);
-    let accounts = store.accounts().await.unwrap();
-    let mut actual = BTreeMap::new();
-    for account in &accounts {
-        let source_id = &account.external_refs[0].id;
-        let index: usize = source_id.trim_start_matches('a').parse().unwrap();
-        let entries = store.ledger(account.id).await.unwrap();
-        assert_eq!(
-            entries.iter().map(|e| e.points).sum::<i64>(),
-            account.balance,
-            "seed {seed}: account {source_id}'s balance is the sum of its entries"
-        );
-        if account.balance != 0 || !entries.is_empty() {
-            actual.insert(index, account.balance);
-        }
-    }
-    let expected: BTreeMap<usize, i64> = expected
-        .into_iter()
-        .filter(|(i, b)| *b != 0 || actual.contains_key(i))
-        .collect();
-    let actual: BTreeMap<usize, i64> = actual
-        .into_iter()
-        .filter(|(i, b)| *b != 0 || expected.contains_key(i))
-        .collect();
-    assert_eq!(actual, expected, "seed {seed}");
-    let entries = store.all_ledger_entries().await.unwrap();
     assert!(
-        verify_chain(&entries).is_empty(),
-        "seed {seed}: hash chains hold"
+        repeats * 100 >= deliveries * 5,
+        "at least 5% repeated deliveries"
     );
-    let mut keys: Vec<&str> = entries.iter().map(|e| e.effect_key.as_str()).collect();
-    keys.sort_unstable();
-    let before = keys.len();
-    keys.dedup();
-    assert_eq!(keys.len(), before, "seed {seed}: no effect applied twice");
+    assert!(
+        reordered * 100 >= deliveries * 5,
+        "at least 5% reordered deliveries"
+    );
+    let tally = &run.model.tally;
+    let settled = |s: Status| {
+        run.model
+            .redemptions
+            .iter()
+            .filter(|r| r.status == s)
+            .count()
+    };
+    let (fulfilled, failed) = (settled(Status::Fulfilled), settled(Status::Failed));
+    let refused: usize = tally.refusals.values().sum();
     println!(
-        "{} deliveries ({duplicates} duplicates), {} entries, {} accounts: balances agree",
+        "{} operations over {} days: {deliveries} deliveries ({repeats} repeated, {reordered} \
+         reordered), {} redemptions ({fulfilled} fulfilled, {failed} failed; {} replayed, {} \
+         conflicting keys, {refused} refused: {:?}; {} settlements repeated, {} contradicted), \
+         {} job runs ({} lots expired), {} upgrades, {} downgrades, {} earnings multiplied by \
+         tier, {} skipped (no account yet / nothing to settle); {entries} entries in {} \
+         accounts: all agree",
         arrived.len(),
-        entries.len(),
-        accounts.len()
+        (run.model.now - T0) / DAY,
+        run.model.redemptions.len(),
+        tally.replays,
+        tally.conflicts,
+        tally.refusals,
+        tally.settled_again,
+        tally.settle_conflicts,
+        run.jobs,
+        tally.expirations,
+        tally.upgrades,
+        tally.downgrades,
+        tally.multiplied_earnings,
+        run.skipped,
+        run.model.accounts().count(),
+    );
+    // The run must have exercised what it claims to check.
+    let seed = run.seed;
+    assert!(
+        tally.downgrades > 0 && tally.multiplied_earnings > 0,
+        "seed {seed}: tiers moved"
+    );
+    assert!(tally.expirations > 0, "seed {seed}: points expired");
+    assert!(
+        fulfilled > 0 && failed > 0,
+        "seed {seed}: redemptions settled both ways"
+    );
+    assert!(
+        tally.refusals.len() == 4,
+        "seed {seed}: every kind of refusal: {:?}",
+        tally.refusals
+    );
+    assert!(
+        tally.replays > 0 && tally.conflicts > 0,
+        "seed {seed}: keys reused"
+    );
+    assert!(
+        tally.settled_again > 0 && tally.settle_conflicts > 0,
+        "seed {seed}: settled twice"
     );
 }

@@ -520,6 +520,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             fulfilled: false,
             detail: Some("gift card provider unavailable".to_owned()),
             actor: "token:test".to_owned(),
+            state: None,
         })
         .await
         .unwrap();
@@ -532,6 +533,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             fulfilled: true,
             detail: None,
             actor: "token:test".to_owned(),
+            state: None,
         })
         .await
         .unwrap();
@@ -547,6 +549,7 @@ async fn a_redemption_reserves_points_and_a_failed_fulfilment_releases_them() {
             fulfilled: true,
             detail: Some("code GC-7Q2".to_owned()),
             actor: "token:test".to_owned(),
+            state: None,
         })
         .await
         .unwrap();
@@ -689,6 +692,7 @@ async fn refund_after_redemption(allow_negative_balance: bool) -> Vec<(EntryKind
             fulfilled: true,
             detail: None,
             actor: "token:test".to_owned(),
+            state: None,
         })
         .await
         .unwrap();

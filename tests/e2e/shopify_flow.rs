@@ -59,6 +59,7 @@ async fn shop() -> Shop {
             webhook_secret: WEBHOOK_SECRET.to_owned(),
             admin_access_token: ACCESS_TOKEN.to_owned(),
         }),
+        extra_toml: String::new(),
     };
     let daemon = Daemon::start(&setup).await.unwrap();
     let webhooks = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);

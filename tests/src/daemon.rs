@@ -78,6 +78,9 @@ pub struct Setup {
     pub program: ProgramRules,
     /// The Shopify connector, if any.
     pub shopify: Option<ShopifySetup>,
+    /// TOML appended to the generated configuration: more program rules
+    /// (`[[program.rewards]]`), more connectors.
+    pub extra_toml: String,
 }
 
 /// A running `loyaltyd`.
@@ -364,5 +367,7 @@ fn config_toml(setup: &Setup, port: u16, base_url: &str) -> String {
             version = s(&shopify.api_version),
         );
     }
+    toml.push('\n');
+    toml.push_str(&setup.extra_toml);
     toml
 }

@@ -188,6 +188,7 @@ async fn settle(
         fulfilled,
         detail: parsed.detail,
         actor,
+        state: None,
     };
     match api.store.settle(request).await {
         Ok(SettleOutcome::Settled(r)) => axum::Json(r).into_response(),

@@ -83,6 +83,9 @@ pub struct SettleRequest {
     pub detail: Option<String>,
     /// Who settled it (an admin token, or `connector:NAME`).
     pub actor: String,
+    /// State writes of the connector that fulfilled it, committed with the
+    /// settlement: `(connector, writes)`.
+    pub state: Option<(String, crate::runtime::StateWrites)>,
 }
 
 /// What became of a settlement.

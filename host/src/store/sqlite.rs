@@ -461,7 +461,7 @@ fn complete(
     }
 }
 
-fn write_state(
+pub(crate) fn write_state(
     conn: &Connection,
     connector: &str,
     writes: &crate::runtime::StateWrites,

@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
             webhook_secret: webhook_secret.clone(),
             admin_access_token: access_token,
         }),
+        extra_toml: String::new(),
     };
     let daemon = Daemon::start_in(&dir, &setup).await?;
     println!("loyaltyd is ready at {}\n", daemon.base_url());

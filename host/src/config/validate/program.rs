@@ -871,7 +871,7 @@ fn terms(
                     at_span,
                     &element.key("effective_from"),
                     format!(
-                        "{} is not after the effective_from of the terms before it (`{previous_label}`: {}): list terms oldest first, each applying from a later moment",
+                        "`{}` is not after the effective_from of the terms before it (`{previous_label}`: {}): list terms oldest first, each applying from a later moment",
                         show(at),
                         show(*previous)
                     ),

@@ -235,6 +235,9 @@ pub(crate) fn settle(
         params![found.id, wanted.as_str(), request.detail, env.now],
     )
     .map_err(db_error)?;
+    if let Some((connector, writes)) = &request.state {
+        crate::store::sqlite::write_state(conn, connector, writes)?;
+    }
     admin::audit(
         conn,
         &request.actor,

@@ -105,6 +105,31 @@ impl Connector for Echo {
             more: end < total,
         })
     }
+
+    /// Fulfils every reward with a code derived from the idempotency key,
+    /// except rewards whose id starts with `fail` (a permanent failure) or
+    /// `flaky` (a passing one). Counts fulfilments in its state.
+    fn fulfil_reward(request: RewardRequest) -> Result<Fulfilment, Error> {
+        if request.reward_id.starts_with("fail") {
+            return Err(Error::Permanent(format!(
+                "reward `{}` cannot be delivered",
+                request.reward_id
+            )));
+        }
+        if request.reward_id.starts_with("flaky") {
+            return Err(Error::Transient("vendor busy".to_owned()));
+        }
+        let done = host::state_get_string("fulfilled")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        host::state_set("fulfilled", Some(done.to_string().as_bytes()));
+        Ok(Fulfilment {
+            external_id: format!("{}@{}", request.redemption_id, request.account_id),
+            status: FulfilmentStatus::Fulfilled,
+            code: Some(format!("CODE-{}", request.idempotency_key)),
+        })
+    }
 }
 
 loyalty_sdk::export_connector!(Echo);
