@@ -447,7 +447,7 @@ async fn submit_events(State(api): State<Arc<Api>>, headers: HeaderMap, body: By
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
     };
-    let parsed = match events::parse(&body) {
+    let parsed = match events::parse(&body, SystemClock.now_ms()) {
         Ok(parsed) => parsed,
         Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
     };

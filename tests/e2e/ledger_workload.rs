@@ -56,7 +56,7 @@ use model::{
     Change, DAY, Entry, Jobs, Model, Redeemed, Refusal, RewardRule, Rules, Settled, Status,
     TierRule,
 };
-use operations::{OPERATIONS, Op, T0};
+use operations::{Op, T0, disorder, generate};
 use rust_decimal::Decimal;
 
 /// Balances and tiers are compared every this many operations.
@@ -345,6 +345,7 @@ impl Run {
             fulfilled,
             detail: None,
             actor: "workload".to_owned(),
+            state: None,
         };
         let (actual, redemption) = match self.store.settle(request).await.unwrap() {
             SettleOutcome::Settled(r) => (Settled::Settled, r),

@@ -408,3 +408,79 @@ async fn an_invited_account_enrolls_by_accepting_the_terms_in_force() {
         .collect();
     assert_eq!(actions, ["tags", "terms", "membership"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_lines_and_engagements_arrive_through_the_events_api() {
+    let mut rules = program(Enrollment::Contract);
+    rules.earning.multipliers = vec![loyaltyd::core::program::Multiplier {
+        target: loyaltyd::core::program::MultiplierTarget::Category("service".to_owned()),
+        factor: Decimal::TWO,
+    }];
+    rules.engagement = vec![loyaltyd::core::program::EngagementRule {
+        kind: loyaltyd::core::program::EngagementKind::NpsResponse,
+        points: 25,
+        limit: None,
+    }];
+    let server = serve(rules).await;
+    let now = 1_790_000_000_000_i64;
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            Some("erp-1"),
+            json!({"source": "erp", "events": [
+                {"type": "account", "id": "C-7", "version": 1, "name": "Kappa AG",
+                 "external_refs": [{"system": "shop", "id": "k-7"}]},
+                {"type": "contract", "id": "K-7", "version": 1, "account_id": "C-7", "status": "active",
+                 "name": "Service plan", "starts_at": now - 1_000, "ends_at": now + 86_400_000_000_i64,
+                 "value": {"amount": "24000.00", "currency": "EUR"}},
+                {"type": "purchase", "id": "SO-7", "version": 1, "account_id": "C-7", "status": "paid",
+                 "net_amount": {"amount": "300.00", "currency": "EUR"},
+                 "lines": [
+                    {"id": "1", "sku": "SRV-1", "category": "service", "net_amount": {"amount": "100.00", "currency": "EUR"}},
+                    {"id": "2", "sku": "PRT-1", "category": "parts", "quantity": 4, "net_amount": {"amount": "200.00", "currency": "EUR"}}
+                 ]},
+                {"type": "engagement", "id": "NPS-1", "version": 1, "account_id": "C-7", "kind": "nps_response", "score": 9}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let account = server.account_of("erp", "C-7").await;
+    let detail = server.get(&format!("/api/v1/accounts/{account}")).await;
+    assert_eq!(detail["membership"], "active");
+    // 100 x 2 (service) + 200 x 1 = 400 for the purchase, 25 for the answer.
+    let entries: Vec<(String, i64)> = server
+        .get(&format!("/api/v1/accounts/{account}/ledger"))
+        .await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [("earn".to_owned(), 400), ("bonus".to_owned(), 25)]
+    );
+
+    let (status, refused) = server
+        .post(
+            "/api/v1/events",
+            Some("erp-2"),
+            json!({"source": "erp", "events": [
+                {"type": "engagement", "id": "NPS-2", "version": 1, "account_id": "C-7", "kind": "nps_response", "score": 11}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("NPS score 11 is not between 0 and 10"),
+        "{refused}"
+    );
+}

@@ -54,6 +54,80 @@ struct AccountBody {
     industry: Option<String>,
     employees: Option<u32>,
     country: Option<String>,
+    #[serde(default)]
+    external_refs: Vec<ExternalRefBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExternalRefBody {
+    system: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    id: String,
+    sku: Option<String>,
+    title: Option<String>,
+    category: Option<String>,
+    #[serde(default = "one")]
+    quantity: u32,
+    net_amount: MoneyBody,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ContractStatusBody {
+    Draft,
+    Active,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContractBody {
+    id: String,
+    version: u64,
+    account_id: String,
+    status: ContractStatusBody,
+    name: Option<String>,
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+    value: Option<MoneyBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EngagementKindBody {
+    NpsResponse,
+    SurveyAnswered,
+    EventAttended,
+    SocialAction,
+    FormSubmitted,
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngagementBody {
+    id: String,
+    version: u64,
+    account_id: Option<String>,
+    contact_id: Option<String>,
+    kind: EngagementKindBody,
+    /// The NPS score, for `nps_response`.
+    score: Option<u8>,
+    /// The survey, event, action or form, for the other kinds.
+    name: Option<String>,
+    occurred_at: Option<i64>,
+    comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,10 +158,12 @@ struct PurchaseBody {
     account_id: Option<String>,
     contact_id: Option<String>,
     status: StatusBody,
-    #[serde(default)]
-    placed_at: i64,
+    placed_at: Option<i64>,
     net_amount: MoneyBody,
     total_amount: Option<MoneyBody>,
+    #[serde(default)]
+    lines: Vec<LineBody>,
+    referral_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,8 +173,7 @@ struct RefundBody {
     version: u64,
     purchase_id: String,
     net_amount: MoneyBody,
-    #[serde(default)]
-    refunded_at: i64,
+    refunded_at: Option<i64>,
 }
 
 /// A parsed submission: the source name and its validated events.
@@ -118,8 +193,8 @@ pub(crate) fn valid_source(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// Parses and validates a submission body.
-pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
+/// Parses and validates a submission body; times left out are `now`.
+pub(crate) fn parse(body: &[u8], now: i64) -> Result<Parsed, String> {
     let submission: Submission =
         serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?;
     if !valid_source(&submission.source) {
@@ -138,7 +213,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
             .and_then(|o| o.remove("type"))
             .and_then(|t| t.as_str().map(str::to_owned))
             .ok_or_else(|| {
-                format!("events[{index}]: `type` is missing (account, contact, purchase or refund)")
+                format!(
+                    "events[{index}]: `type` is missing (account, contact, purchase, refund, contract or engagement)"
+                )
             })?;
         let event = match kind.as_str() {
             "account" => {
@@ -154,7 +231,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
                     annual_revenue: None,
                     parent_id: None,
                     country: a.country,
-                    external_refs: Vec::new(),
+                    external_refs: a
+                        .external_refs
+                        .into_iter()
+                        .map(|r| wit::ExternalRef {
+                            system: r.system,
+                            id: r.id,
+                        })
+                        .collect(),
                     attributes: Vec::new(),
                 })
             }
@@ -184,14 +268,33 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
                         StatusBody::Paid => wit::PurchaseStatus::Paid,
                         StatusBody::Cancelled => wit::PurchaseStatus::Cancelled,
                     },
-                    placed_at: p.placed_at,
+                    placed_at: p.placed_at.unwrap_or(now),
                     total_amount: p
                         .total_amount
                         .map_or_else(|| net_amount.clone(), Into::into),
+                    lines: p
+                        .lines
+                        .into_iter()
+                        .map(|l| wit::PurchaseLine {
+                            id: l.id,
+                            sku: l.sku,
+                            title: l.title.unwrap_or_default(),
+                            category: l.category,
+                            quantity: l.quantity,
+                            unit_price: wit::Money {
+                                amount: "0".to_owned(),
+                                currency: net_amount.currency.clone(),
+                            },
+                            discount: wit::Money {
+                                amount: "0".to_owned(),
+                                currency: net_amount.currency.clone(),
+                            },
+                            net_amount: l.net_amount.into(),
+                        })
+                        .collect(),
                     net_amount,
-                    lines: Vec::new(),
                     discount_codes: Vec::new(),
-                    referral_code: None,
+                    referral_code: p.referral_code,
                     attributes: Vec::new(),
                 })
             }
@@ -202,12 +305,66 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
                     version: r.version,
                     purchase_id: r.purchase_id,
                     net_amount: r.net_amount.into(),
-                    refunded_at: r.refunded_at,
+                    refunded_at: r.refunded_at.unwrap_or(now),
+                })
+            }
+            "contract" => {
+                let c: ContractBody = field(index, value)?;
+                wit::Event::Contract(wit::Contract {
+                    id: c.id,
+                    version: c.version,
+                    account_id: c.account_id,
+                    status: match c.status {
+                        ContractStatusBody::Draft => wit::ContractStatus::Draft,
+                        ContractStatusBody::Active => wit::ContractStatus::Active,
+                        ContractStatusBody::Expired => wit::ContractStatus::Expired,
+                        ContractStatusBody::Cancelled => wit::ContractStatus::Cancelled,
+                    },
+                    name: c.name,
+                    starts_at: c.starts_at,
+                    ends_at: c.ends_at,
+                    value: c.value.map(Into::into),
+                })
+            }
+            "engagement" => {
+                let e: EngagementBody = field(index, value)?;
+                let named = |name: Option<String>| {
+                    name.ok_or_else(|| format!("events[{index}]: `name` is required for this kind"))
+                };
+                let kind = match e.kind {
+                    EngagementKindBody::NpsResponse => {
+                        wit::EngagementKind::NpsResponse(e.score.ok_or_else(|| {
+                            format!("events[{index}]: `score` is required for nps_response")
+                        })?)
+                    }
+                    EngagementKindBody::SurveyAnswered => {
+                        wit::EngagementKind::SurveyAnswered(named(e.name)?)
+                    }
+                    EngagementKindBody::EventAttended => {
+                        wit::EngagementKind::EventAttended(named(e.name)?)
+                    }
+                    EngagementKindBody::SocialAction => {
+                        wit::EngagementKind::SocialAction(named(e.name)?)
+                    }
+                    EngagementKindBody::FormSubmitted => {
+                        wit::EngagementKind::FormSubmitted(named(e.name)?)
+                    }
+                    EngagementKindBody::Other => wit::EngagementKind::Other(named(e.name)?),
+                };
+                wit::Event::Engagement(wit::Engagement {
+                    id: e.id,
+                    version: e.version,
+                    account_id: e.account_id,
+                    contact_id: e.contact_id,
+                    kind,
+                    occurred_at: e.occurred_at.unwrap_or(now),
+                    comment: e.comment,
+                    attributes: Vec::new(),
                 })
             }
             other => {
                 return Err(format!(
-                    "events[{index}]: unknown type `{other}` (expected account, contact, purchase or refund)"
+                    "events[{index}]: unknown type `{other}` (expected account, contact, purchase, refund, contract or engagement)"
                 ));
             }
         };

@@ -10,7 +10,7 @@ use crate::{RULES, UNKNOWN_REWARD, fixture};
 
 /// Operations besides clock moves and job runs: deliveries, redemption
 /// requests and settlements.
-pub const OPERATIONS: usize = 10_000;
+const OPERATIONS: usize = 10_000;
 const ACCOUNTS: usize = 40;
 /// Deliveries are shuffled within windows of this many operations: out of
 /// order, but not unboundedly so, as with real vendors.
