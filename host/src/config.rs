@@ -3,9 +3,10 @@
 //!
 //! [`schema`] documents every table and key. Loading reports every problem
 //! at once, each with its file, line, column and dotted key; it resolves
-//! relative paths against the configuration file's directory and reads the
-//! secret values from the environment or from files, so that a daemon that
-//! starts has everything it needs.
+//! relative paths against the configuration file's directory, reads the
+//! secret values from the environment or from files and the terms texts from
+//! their files, and versions the program by its content, so that a daemon
+//! that starts has everything it needs.
 
 mod document;
 mod errors;

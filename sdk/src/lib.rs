@@ -72,7 +72,7 @@ pub mod types {
     pub use crate::bindings::loyalty::connector::types::{
         Account, Attribute, Contact, Contract, ContractStatus, Deletion, Delivery, Engagement,
         EngagementKind, EntityKind, Error, Event, ExternalRef, Header, Money, Purchase,
-        PurchaseLine, PurchaseStatus, Refund, RetryAfter, TimestampMs, WebhookRequest,
+        PurchaseLine, PurchaseStatus, Refund, RefundLine, RetryAfter, TimestampMs, WebhookRequest,
     };
 }
 

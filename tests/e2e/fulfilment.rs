@@ -34,7 +34,7 @@ connector = "echo"
 [connectors.echo]
 plugin = {plugin}
 "#,
-        plugin = Value::from(echo.to_string_lossy()).to_string()
+        plugin = Value::from(echo.to_string_lossy())
     )
 }
 

@@ -72,6 +72,7 @@ async fn populate(db: &Path) -> i64 {
             currency: "EUR".to_owned(),
         },
         refunded_at: 0,
+        lines: Vec::new(),
     });
     let batches = [
         vec![

@@ -1,9 +1,10 @@
 //! `openapi.json` kept honest. Statically, against the router's source
 //! (`host/src/api.rs` and `host/src/api/*.rs`): every `.route(...)` is
 //! documented with each of its methods and the document has nothing else;
-//! path and query parameters, request bodies, the bearer token and the
-//! `Idempotency-Key` header match the handlers; every `$ref` resolves and
-//! every example fits its schema. Live, against the real router and SQLite
+//! path and query parameters, request bodies, the bearer token, the
+//! `Idempotency-Key` header and the statuses each handler can answer match
+//! the handlers; every `$ref` resolves and every example fits its schema;
+//! the program example is exactly what the `Program` type serializes. Live, against the real router and SQLite
 //! store: every documented operation is called, and each answer must be a
 //! documented status whose body and headers fit the document's schemas.
 //!
@@ -180,8 +181,8 @@ fn is_ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// Each `name(` call in `code` that is not nested in another call's
-/// arguments: the name, the argument text, and where the call ends.
+/// Each `name(...)` call in `code` that is not nested in another call's
+/// arguments: the name and the argument text.
 fn calls(code: &str) -> Vec<(String, String)> {
     let chars: Vec<char> = code.chars().collect();
     let mut found = Vec::new();
@@ -278,24 +279,97 @@ fn functions(sources: &[(String, String)]) -> BTreeMap<String, String> {
     found
 }
 
-/// A handler's source and that of the functions of the router's sources it
-/// calls directly (`fulfil` is `settle(...)`).
+/// A handler's source and that of every function of the router's sources it
+/// calls, directly or not (`fulfil` is `settle(...)`, which answers through
+/// `store_failure`, which is `unavailable(...)`). Method calls count too, by
+/// name, which may pull in a namesake: harmless for what is looked for.
 fn handler_source(handler: &str, functions: &BTreeMap<String, String>) -> String {
-    let Some(own) = functions.get(handler) else {
+    if !functions.contains_key(handler) {
         // A closure, e.g. `|| async { "ok" }`.
         return handler.to_owned();
-    };
-    let mut text = own.clone();
-    let body = own.split_once('{').map_or("", |(_, body)| body);
-    for (name, _) in calls(body) {
-        if name != handler
-            && let Some(callee) = functions.get(&name)
-        {
-            text.push('\n');
-            text.push_str(callee);
+    }
+    let mut text = String::new();
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![handler.to_owned()];
+    while let Some(name) = queue.pop() {
+        let Some(source) = functions.get(&name) else {
+            continue;
+        };
+        if !seen.insert(name) {
+            continue;
         }
+        text.push_str(source);
+        text.push('\n');
+        let body = source.split_once('{').map_or("", |(_, body)| body);
+        queue.extend(called_names(body));
     }
     text
+}
+
+/// Every `name(` in `code`, nested or not.
+fn called_names(code: &str) -> Vec<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '"' {
+            i = string_end(&chars, i);
+            continue;
+        }
+        if is_ident(chars[i]) && (i == 0 || !is_ident(chars[i - 1])) {
+            let start = i;
+            while i < chars.len() && is_ident(chars[i]) {
+                i += 1;
+            }
+            if chars.get(i) == Some(&'(') {
+                found.push(chars[start..i].iter().collect());
+            }
+            continue;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The statuses a handler answers: the `StatusCode::NAME`s of its source,
+/// and 400 when an extractor can refuse the request before it runs (an
+/// integer path parameter, a query string).
+fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTreeSet<u16> {
+    const NAMES: [(&str, u16); 10] = [
+        ("OK", 200),
+        ("CREATED", 201),
+        ("BAD_REQUEST", 400),
+        ("UNAUTHORIZED", 401),
+        ("NOT_FOUND", 404),
+        ("CONFLICT", 409),
+        ("PAYLOAD_TOO_LARGE", 413),
+        ("UNPROCESSABLE_ENTITY", 422),
+        ("INTERNAL_SERVER_ERROR", 500),
+        ("SERVICE_UNAVAILABLE", 503),
+    ];
+    let source = handler_source(handler, functions);
+    let mut statuses = BTreeSet::new();
+    for (_, rest) in source
+        .match_indices("StatusCode::")
+        .map(|(i, m)| (i, &source[i + m.len()..]))
+    {
+        let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+        let code = NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, code)| *code)
+            .unwrap_or_else(|| panic!("StatusCode::{name}: add it to tests/e2e/openapi.rs"));
+        statuses.insert(code);
+    }
+    let signature = functions
+        .get(handler)
+        .and_then(|f| f.split_once('{'))
+        .map_or("", |(signature, _)| signature);
+    let refusing_query = signature.contains("Query<") && !signature.contains("Result<Query<");
+    if signature.contains("Path<i64>") || refusing_query {
+        statuses.insert(400);
+    }
+    statuses
 }
 
 /// The query fields a handler's `Query<T>` extractor reads: `T`'s fields.
@@ -530,6 +604,29 @@ fn parameters_bodies_and_security_match_the_handlers() {
             }
             if !token && operation.get("security") != Some(&json!([])) {
                 problems.push(format!("{at}: open to all, so `security: []`"));
+            }
+
+            let mut answered = handler_statuses(handler, &functions);
+            let documented: BTreeSet<u16> = operation["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(status, _)| status.parse().ok())
+                .collect();
+            // A plain `axum::Json(...)` answers 200 without naming it.
+            if documented.contains(&200) {
+                answered.insert(200);
+            }
+            if answered != documented {
+                problems.push(format!(
+                    "{at}: the handler answers {answered:?}, the document lists {documented:?}"
+                ));
+            }
+            if let Some(unavailable) = operation["responses"].get("503") {
+                let unavailable = resolve(&doc, unavailable);
+                if resolve(&doc, &unavailable["headers"]["Retry-After"])["required"] != true {
+                    problems.push(format!("{at}: 503 without a required Retry-After"));
+                }
             }
 
             let key = source.contains("idempotency_key(");
@@ -1134,19 +1231,33 @@ async fn the_daemon_answers_as_documented() {
     const EVENTS: &str = "/api/v1/events";
     let submission = json!({ "source": "erp", "events": [
         { "type": "account", "id": "C-1001", "version": 3, "name": "Acme GmbH", "domain": "acme.example",
-          "tax_id": "DE811907980", "industry": "machinery", "employees": 120, "country": "DE" },
+          "tax_id": "DE811907980", "industry": "machinery", "employees": 120, "country": "DE",
+          "external_refs": [{ "system": "crm", "id": "0013000000Acme" }] },
         { "type": "account", "id": "C-2002", "version": 1, "name": "Acme Logistics" },
         { "type": "contact", "id": "P-1", "version": 1, "account_id": "C-1001", "email": "Anna@Acme.example",
           "first_name": "Anna", "last_name": "Weber", "role": "buyer" },
         { "type": "purchase", "id": "SO-1", "version": 1, "account_id": "C-1001", "status": "paid",
           "placed_at": now - 700 * DAY_MS, "net_amount": { "amount": "1250.00", "currency": "EUR" } },
-        { "type": "purchase", "id": "SO-2", "version": 1, "account_id": "C-1001", "status": "paid",
-          "placed_at": now - DAY_MS, "net_amount": { "amount": "400.00", "currency": "EUR" },
-          "total_amount": { "amount": "476.00", "currency": "EUR" } },
+        { "type": "purchase", "id": "SO-2", "version": 1, "account_id": "C-1001", "contact_id": "P-1",
+          "status": "paid", "placed_at": now - DAY_MS, "net_amount": { "amount": "400.00", "currency": "EUR" },
+          "total_amount": { "amount": "476.00", "currency": "EUR" }, "referral_code": "FRIEND-7",
+          "lines": [
+            { "id": "L1", "sku": "RW-VALVE-DN50-PN40", "title": "Ball valve", "category": "valves", "quantity": 2,
+              "net_amount": { "amount": "300.00", "currency": "EUR" } },
+            { "id": "L2", "category": "spare-parts", "net_amount": { "amount": "100.00", "currency": "EUR" } }
+          ] },
         { "type": "refund", "id": "CR-1", "version": 1, "purchase_id": "SO-2",
-          "net_amount": { "amount": "1E2", "currency": "eur" }, "refunded_at": now - DAY_MS / 2 },
+          "net_amount": { "amount": "1E2", "currency": "eur" }, "refunded_at": now - DAY_MS / 2,
+          "lines": [{ "line_id": "L2", "quantity": 1, "net_amount": { "amount": "100.00", "currency": "EUR" } }] },
         { "type": "purchase", "id": "SO-3", "version": 1, "account_id": "C-2002", "status": "paid",
-          "placed_at": now - DAY_MS, "net_amount": { "amount": "300.00", "currency": "USD" } }
+          "placed_at": now - DAY_MS, "net_amount": { "amount": "300.00", "currency": "USD" } },
+        { "type": "contract", "id": "K-1", "version": 1, "account_id": "C-1001", "status": "active",
+          "name": "Framework agreement 2026", "starts_at": now - 30 * DAY_MS, "ends_at": null,
+          "value": { "amount": "50000.00", "currency": "EUR" } },
+        { "type": "engagement", "id": "NPS-1", "version": 1, "account_id": "C-1001", "contact_id": "P-1",
+          "kind": "nps_response", "score": 9, "occurred_at": now - DAY_MS, "comment": "fast delivery" },
+        { "type": "engagement", "id": "EV-1", "version": 1, "account_id": "C-1001",
+          "kind": "event_attended", "name": "Hannover Messe 2026" }
     ]});
     let applied = live
         .expect(
@@ -1181,6 +1292,16 @@ async fn the_daemon_answers_as_documented() {
         Call::new("POST", EVENTS, EVENTS)
             .key("erp-2")
             .json(json!({ "source": "erp", "events": [{ "type": "order" }] })),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", EVENTS, EVENTS)
+            .key("erp-4")
+            .json(json!({ "source": "erp", "events": [
+                { "type": "engagement", "id": "NPS-2", "version": 1, "account_id": "C-1001",
+                  "kind": "nps_response", "score": 11 }
+            ]})),
     )
     .await;
     let no_rate = json!({ "source": "erp", "events": [

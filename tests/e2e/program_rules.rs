@@ -364,6 +364,7 @@ async fn earning_rules_tiers_milestones_caps_and_expiry_follow_the_program() {
             purchase_id: "o6".to_owned(),
             net_amount: money("4000", "EUR"),
             refunded_at: T0 + 1,
+            lines: Vec::new(),
         })],
     )
     .await;
@@ -704,6 +705,7 @@ async fn refund_after_redemption(allow_negative_balance: bool) -> Vec<(EntryKind
             purchase_id: "o1".to_owned(),
             net_amount: money("1000", "EUR"),
             refunded_at: T0 + DAY,
+            lines: Vec::new(),
         })],
     )
     .await;

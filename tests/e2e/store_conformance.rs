@@ -322,6 +322,7 @@ async fn refunds_reverse_once_and_contacts_follow_versions_across_deliveries() {
             purchase_id: "o1".to_owned(),
             net_amount: eur("25"),
             refunded_at: 0,
+            lines: Vec::new(),
         });
         let steps = [
             vec![

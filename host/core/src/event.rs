@@ -133,6 +133,19 @@ pub struct Refund {
     pub net_amount: Money,
     /// When the refund happened.
     pub refunded_at: TimestampMs,
+    /// The refunded lines, when the source itemizes; part of `net_amount`.
+    pub lines: Vec<RefundLine>,
+}
+
+/// One refunded line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefundLine {
+    /// The purchase line's id.
+    pub line_id: String,
+    /// Units refunded.
+    pub quantity: u32,
+    /// Merchandise refunded for the line, in the purchase's currency.
+    pub net_amount: Money,
 }
 
 /// Where a contract stands.

@@ -11,7 +11,7 @@ use crate::CoreError;
 use crate::event::{Money, Purchase, PurchaseStatus, Refund, TimestampMs};
 use crate::ledger::{EntryKind, NewEntry};
 use crate::program::Program;
-use crate::rules::{self, EarnContext};
+use crate::rules::{self, EarnContext, LineWeight};
 
 /// Everything the core remembers about one purchase.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +40,12 @@ pub struct PurchaseRecord {
     pub rate: Option<Decimal>,
     /// Refunds applied, by refund id, with their net amounts.
     pub refunds: BTreeMap<String, Money>,
+    /// What each line contributed to the points earned.
+    #[serde(default)]
+    pub line_weights: Vec<LineWeight>,
+    /// Net refunded per line id, from itemized refunds.
+    #[serde(default)]
+    pub refunded_lines: BTreeMap<String, Money>,
     /// Points reversed so far (positive).
     pub reversed_points: i64,
 }
@@ -58,6 +64,8 @@ impl PurchaseRecord {
             earned_points: 0,
             rate: None,
             refunds: BTreeMap::new(),
+            line_weights: Vec::new(),
+            refunded_lines: BTreeMap::new(),
             reversed_points: 0,
         }
     }
@@ -134,6 +142,7 @@ pub fn on_purchase(
         record.earned = true;
         record.earned_points = earned.points;
         record.rate = Some(earned.rate);
+        record.line_weights = earned.lines;
         if earned.points != 0 {
             entries.push(NewEntry {
                 kind: EntryKind::Earn,
@@ -189,6 +198,39 @@ pub fn on_refund(
             purchase_currency: net.currency.clone(),
         });
     }
+    let itemized: Decimal = event.lines.iter().map(|l| l.net_amount.amount).sum();
+    for line in &event.lines {
+        if line.net_amount.currency != event.net_amount.currency {
+            return Err(CoreError::CurrencyMismatch {
+                refund: format!("{}` line `{}", event.source_id, line.line_id),
+                refund_currency: line.net_amount.currency.clone(),
+                purchase: record.id.clone(),
+                purchase_currency: event.net_amount.currency.clone(),
+            });
+        }
+        if line.net_amount.amount.is_sign_negative() && !line.net_amount.amount.is_zero() {
+            return Err(CoreError::NegativeAmount {
+                what: format!("refund `{}` line `{}`", event.source_id, line.line_id),
+                amount: line.net_amount.amount.to_string(),
+            });
+        }
+    }
+    if itemized > event.net_amount.amount {
+        return Err(CoreError::NegativeAmount {
+            what: format!(
+                "refund `{}`'s amount less its lines ({} < {itemized})",
+                event.source_id, event.net_amount.amount
+            ),
+            amount: (event.net_amount.amount - itemized).to_string(),
+        });
+    }
+    for line in &event.lines {
+        record
+            .refunded_lines
+            .entry(line.line_id.clone())
+            .and_modify(|m| m.amount += line.net_amount.amount)
+            .or_insert_with(|| line.net_amount.clone());
+    }
     record
         .refunds
         .insert(event.source_id.clone(), event.net_amount.clone());
@@ -203,6 +245,40 @@ pub fn on_refund(
         changed: true,
         entries: entries.into_iter().collect(),
     })
+}
+
+/// The share of a purchase's points its refunds take back, between 0 and
+/// 1. Itemized refunds of lines the purchase earned on take back each
+/// line's share of the points (its weight) in proportion to how much of the
+/// line was refunded; whatever is refunded for the purchase as a whole (or
+/// for lines it did not earn on) takes back points in proportion to the
+/// purchase's net amount.
+fn refunded_share(record: &PurchaseRecord) -> Decimal {
+    let base = record
+        .net_amount
+        .as_ref()
+        .map_or(Decimal::ZERO, |m| m.amount);
+    let total_weight: Decimal = record.line_weights.iter().map(|l| l.weight).sum();
+    let mut whole = record.refunded();
+    let mut share = Decimal::ZERO;
+    if total_weight > Decimal::ZERO {
+        for line in &record.line_weights {
+            let Some(refunded) = record.refunded_lines.get(&line.id) else {
+                continue;
+            };
+            whole -= refunded.amount;
+            if line.net > Decimal::ZERO {
+                let part = (refunded.amount / line.net).min(Decimal::ONE);
+                share += line.weight * part / total_weight;
+            }
+        }
+    }
+    if base > Decimal::ZERO && whole > Decimal::ZERO {
+        share += whole / base;
+    } else if base.is_zero() && record.refunded() > Decimal::ZERO {
+        share = Decimal::ONE;
+    }
+    share.min(Decimal::ONE)
 }
 
 /// Brings the reversed points up to what the refunds and status call for.
@@ -222,17 +298,13 @@ fn reconcile(
     let target = if record.status == Some(PurchaseStatus::Cancelled) {
         earned
     } else {
-        let refunded = record.refunded();
-        let base = record
-            .net_amount
-            .as_ref()
-            .map_or(Decimal::ZERO, |m| m.amount);
-        if refunded.is_zero() {
+        let share = refunded_share(record);
+        if share.is_zero() {
             0
-        } else if refunded >= base {
+        } else if share >= Decimal::ONE {
             earned
         } else {
-            (Decimal::from(earned) * refunded / base)
+            (Decimal::from(earned) * share)
                 .floor()
                 .to_i64()
                 .ok_or_else(|| CoreError::PointsOutOfRange(earned.to_string()))?
@@ -305,6 +377,7 @@ mod tests {
             purchase_id: "o1".to_owned(),
             net_amount: eur(net),
             refunded_at: 0,
+            lines: Vec::new(),
         }
     }
 
@@ -478,6 +551,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(points(&attributed.entries), [40]);
+    }
+
+    #[test]
+    fn a_refunded_line_reverses_what_that_line_earned() {
+        let mut p = program();
+        p.earning.multipliers = vec![crate::program::Multiplier {
+            target: crate::program::MultiplierTarget::Sku("DRILL".to_owned()),
+            factor: "3".parse().unwrap(),
+        }];
+        let line = |id: &str, sku: &str| crate::event::PurchaseLine {
+            id: id.to_owned(),
+            sku: Some(sku.to_owned()),
+            category: None,
+            quantity: 2,
+            net_amount: eur("100"),
+        };
+        let mut order = purchase(1, PurchaseStatus::Paid, "200");
+        order.lines = vec![line("l1", "DRILL"), line("l2", "GLOVE")];
+        // 100 x 3 + 100 = 400.
+        let paid = on_purchase(None, "shop", &order, Some(&member()), &p).unwrap();
+        assert_eq!(points(&paid.entries), [400]);
+        let itemized = |id: &str, line_id: &str, net: &str| {
+            let mut r = refund(id, net);
+            r.lines = vec![crate::event::RefundLine {
+                line_id: line_id.to_owned(),
+                quantity: 1,
+                net_amount: eur(net),
+            }];
+            r
+        };
+        // Half the drill line: half of its 300.
+        let r1 = on_refund(Some(paid.record), "shop", &itemized("r1", "l1", "50")).unwrap();
+        assert_eq!(points(&r1.entries), [-150]);
+        // The whole glove line: its 100.
+        let r2 = on_refund(Some(r1.record), "shop", &itemized("r2", "l2", "100")).unwrap();
+        assert_eq!(points(&r2.entries), [-100]);
+        // 25 refunded for the order as a whole: 25/200 of 400 = 50 more.
+        let r3 = on_refund(Some(r2.record), "shop", &refund("r3", "25")).unwrap();
+        assert_eq!(points(&r3.entries), [-50]);
+        assert_eq!(r3.record.reversed_points, 300);
+        let mut odd = itemized("r4", "l1", "10");
+        odd.lines[0].net_amount.currency = "USD".to_owned();
+        assert!(matches!(
+            on_refund(Some(r3.record), "shop", &odd),
+            Err(CoreError::CurrencyMismatch { .. })
+        ));
     }
 
     #[test]

@@ -49,6 +49,22 @@ pub struct Earned {
     pub rate: Decimal,
     /// How the points were computed, for the ledger and statements.
     pub explanation: String,
+    /// What each line contributed, so that a refund of a line reverses what
+    /// that line earned; empty for a purchase earned on its total.
+    pub lines: Vec<LineWeight>,
+}
+
+/// A line's share of a purchase's points.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineWeight {
+    /// The line id.
+    pub id: String,
+    /// Its exact points before account multipliers and caps.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub weight: Decimal,
+    /// Its net amount.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub net: Decimal,
 }
 
 fn strategy(rounding: Rounding) -> RoundingStrategy {
@@ -125,6 +141,7 @@ pub fn earn_purchase(
             points: 0,
             rate,
             explanation,
+            lines: Vec::new(),
         });
     }
     let per_unit = rate
@@ -137,6 +154,7 @@ pub fn earn_purchase(
     );
 
     let mut exact = Decimal::ZERO;
+    let mut weights = Vec::new();
     let line_total: Decimal = purchase.lines.iter().map(|l| l.net_amount.amount).sum();
     if purchase.lines.is_empty() || line_total <= Decimal::ZERO {
         exact = net
@@ -167,10 +185,17 @@ pub fn earn_purchase(
                 }
                 None => Decimal::ONE,
             };
-            exact = share
+            let weight = share
                 .checked_mul(factor)
-                .and_then(|v| exact.checked_add(v))
                 .ok_or_else(|| out_of_range(share))?;
+            exact = exact
+                .checked_add(weight)
+                .ok_or_else(|| out_of_range(weight))?;
+            weights.push(LineWeight {
+                id: line.id.clone(),
+                weight,
+                net: line.net_amount.amount,
+            });
         }
     }
     if let Some(tier) = context.tier
@@ -222,6 +247,7 @@ pub fn earn_purchase(
         points,
         rate,
         explanation,
+        lines: weights,
     })
 }
 

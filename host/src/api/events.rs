@@ -174,6 +174,17 @@ struct RefundBody {
     purchase_id: String,
     net_amount: MoneyBody,
     refunded_at: Option<i64>,
+    #[serde(default)]
+    lines: Vec<RefundLineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundLineBody {
+    line_id: String,
+    #[serde(default = "one")]
+    quantity: u32,
+    net_amount: MoneyBody,
 }
 
 /// A parsed submission: the source name and its validated events.
@@ -306,6 +317,15 @@ pub(crate) fn parse(body: &[u8], now: i64) -> Result<Parsed, String> {
                     purchase_id: r.purchase_id,
                     net_amount: r.net_amount.into(),
                     refunded_at: r.refunded_at.unwrap_or(now),
+                    lines: r
+                        .lines
+                        .into_iter()
+                        .map(|l| wit::RefundLine {
+                            line_id: l.line_id,
+                            quantity: l.quantity,
+                            net_amount: l.net_amount.into(),
+                        })
+                        .collect(),
                 })
             }
             "contract" => {

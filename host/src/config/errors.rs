@@ -69,11 +69,33 @@ pub(crate) fn humanize(message: &str) -> String {
         let (expected, hint) = expected_noun(expected);
         return format!("expected {expected}, found {}{hint}", found_noun(found));
     }
+    if let Some(rest) = message.strip_prefix("invalid value: integer ")
+        && let Some((value, expected)) = rest.rsplit_once(", expected ")
+        && let Some(max) = unsigned_max(expected)
+    {
+        return if value.starts_with("`-") {
+            format!("{value} must not be negative: write a whole number, zero or more")
+        } else {
+            format!("{value} is too large: at most {max}")
+        };
+    }
     match message {
         "wanted string or table" => "expected a string".to_owned(),
         "wanted exactly 1 element, more than 1 element" => "expected a single value".to_owned(),
         other => other.to_owned(),
     }
+}
+
+/// The largest value of an unsigned integer type serde names.
+fn unsigned_max(name: &str) -> Option<u64> {
+    Some(match name {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" => u64::MAX,
+        "usize" => usize::MAX.try_into().unwrap_or(u64::MAX),
+        _ => return None,
+    })
 }
 
 /// `` `listn`, expected one of `listen`, `public_base_url` `` (serde's text
@@ -220,6 +242,18 @@ mod tests {
         assert_eq!(
             humanize("unknown variant `heder`, expected one of `bearer`, `header`, `basic`"),
             "unknown value `heder`: did you mean `header`? (expected one of `bearer`, `header`, `basic`)"
+        );
+    }
+
+    #[test]
+    fn out_of_range_integers_say_the_range() {
+        assert_eq!(
+            humanize("invalid value: integer `-1`, expected u32"),
+            "`-1` must not be negative: write a whole number, zero or more"
+        );
+        assert_eq!(
+            humanize("invalid value: integer `70000`, expected u16"),
+            "`70000` is too large: at most 65535"
         );
     }
 

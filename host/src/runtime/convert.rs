@@ -154,6 +154,17 @@ pub fn to_core(event: &wit::Event) -> Result<core::Event, InvalidEvent> {
                 purchase_id: r.purchase_id.clone(),
                 net_amount: money("refund", &r.id, "net-amount", &r.net_amount)?,
                 refunded_at: r.refunded_at,
+                lines: r
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        Ok(core::RefundLine {
+                            line_id: l.line_id.clone(),
+                            quantity: l.quantity,
+                            net_amount: money("refund", &r.id, "lines.net-amount", &l.net_amount)?,
+                        })
+                    })
+                    .collect::<Result<_, InvalidEvent>>()?,
             })
         }
         wit::Event::Contract(c) => {
@@ -250,6 +261,7 @@ mod tests {
                 currency: currency.to_owned(),
             },
             refunded_at: 0,
+            lines: Vec::new(),
         })
     }
 

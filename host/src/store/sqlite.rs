@@ -182,7 +182,7 @@ impl SqliteStore {
                     let commit = commit
                         .as_ref()
                         .map_err(|e| StoreError::Database(format!("commit failed: {e}")));
-                    drop(reply.send(commit.and_then(|()| result)));
+                    drop(reply.send(commit.and(result)));
                 }) as Deferred;
                 (ok, deferred)
             }))

@@ -7,7 +7,7 @@
 //! Shipping refunds and order adjustments (`order_adjustments`) earn nothing,
 //! so they refund nothing either; a refund made only of them is worth 0.
 
-use loyalty_sdk::types::{Error, Event, Refund as RefundEvent};
+use loyalty_sdk::types::{Error, Event, Refund as RefundEvent, RefundLine};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -42,6 +42,12 @@ pub struct Refund {
 /// One refunded line.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefundLineItem {
+    /// The order line refunded.
+    #[serde(default)]
+    pub line_item_id: Option<Id>,
+    /// Units refunded.
+    #[serde(default)]
+    pub quantity: Option<u32>,
     /// The line's refunded value after discounts, before tax.
     #[serde(default)]
     pub subtotal_set: Option<MoneySet>,
@@ -74,6 +80,7 @@ pub fn event(
     path: &str,
 ) -> Result<RefundEvent, Error> {
     let mut net: Option<Amount> = None;
+    let mut lines = Vec::new();
     for (i, line) in refund.refund_line_items.iter().flatten().enumerate() {
         let field = format!("{path}refund_line_items[{i}].subtotal");
         let amount = money::shop_amount(
@@ -82,6 +89,13 @@ pub fn event(
             shop_currency,
             &field,
         )?;
+        if let Some(line_id) = &line.line_item_id {
+            lines.push(RefundLine {
+                line_id: line_id.to_string(),
+                quantity: line.quantity.unwrap_or(0),
+                net_amount: amount.to_money(),
+            });
+        }
         money::add(&mut net, amount, &format!("{path}refund_line_items"))?;
     }
     let net = match net {
@@ -105,6 +119,7 @@ pub fn event(
         purchase_id: refund.order_id.to_string(),
         net_amount: net.to_money(),
         refunded_at: timestamp_ms(&created_at, &refund.created_at)?,
+        lines,
     })
 }
 

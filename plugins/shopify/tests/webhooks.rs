@@ -707,6 +707,20 @@ mod refunds {
         // 2024-04-05T09:12:30+02:00.
         assert_eq!(r.refunded_at, 1_712_301_150_000);
         assert_eq!(r.version, 1_712_301_150_000);
+        // Each refunded line names its order line, so the host reverses what
+        // that line earned.
+        let lines: Vec<(&str, u32, (&str, &str))> = r
+            .lines
+            .iter()
+            .map(|l| (l.line_id.as_str(), l.quantity, money_of(&l.net_amount)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("9007199254741005", 1, ("113.75", "EUR")),
+                ("9007199254741001", 2, ("39.52", "EUR")),
+            ]
+        );
     }
 
     #[test]
@@ -734,6 +748,11 @@ mod refunds {
             money_of(&standalone.net_amount)
         );
         assert_eq!(embedded.refunded_at, standalone.refunded_at);
+        let ids = |r: &Refund| -> Vec<String> {
+            r.lines.iter().map(|l| l.line_id.clone()).collect()
+        };
+        assert_eq!(ids(&embedded), ids(standalone));
+        assert_eq!(ids(&embedded), ["9007199254741003"]);
     }
 
     #[test]

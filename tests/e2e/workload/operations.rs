@@ -185,6 +185,7 @@ pub fn generate(rng: &mut fastrand::Rng) -> Vec<Op> {
                         purchase_id: format!("o{i}"),
                         net_amount: eur(cents),
                         refunded_at: now,
+                        lines: Vec::new(),
                     }),
                 );
             }

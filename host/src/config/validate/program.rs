@@ -93,6 +93,7 @@ pub(super) fn program(
     let expiry = expiry(document, &key.key("expiry"), program.expiry);
     let terms = terms(document, &key.key("terms"), program.terms, dir);
 
+    let membership = Membership::default();
     let mut program = Program {
         currency: currency?.0,
         points_per_unit: exact(points_per_unit?.0),
@@ -107,10 +108,10 @@ pub(super) fn program(
         rewards: rewards?,
         expiry: expiry?,
         membership: Membership {
-            enrollment: program
-                .enrollment
-                .unwrap_or(crate::core::program::Enrollment::Open),
-            allow_negative_balance: program.allow_negative_balance.unwrap_or(true),
+            enrollment: program.enrollment.unwrap_or(membership.enrollment),
+            allow_negative_balance: program
+                .allow_negative_balance
+                .unwrap_or(membership.allow_negative_balance),
         },
         terms: terms?,
     };
