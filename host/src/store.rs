@@ -21,8 +21,9 @@ use crate::runtime::{Clock, StateWrites, SystemClock};
 pub use apply::Applied;
 pub use program_ops::{
     AcceptanceOutcome, AccountChange, AuditEntry, ChangeOutcome, Expiring, JobReport, Merge,
-    MergeOutcome, MergeRequest, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption,
-    SettleOutcome, SettleRequest, TermsAcceptance, TierHistoryEntry,
+    MergeOutcome, MergeRequest, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
+    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, TermsAcceptance,
+    TierHistoryEntry,
 };
 
 /// How a store is set up.
@@ -469,6 +470,15 @@ pub trait Store: Send + Sync {
         &self,
         account: AccountId,
     ) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Records that one account referred another.
+    async fn record_referral(
+        &self,
+        request: ReferralRequest,
+    ) -> Result<ReferralOutcome, StoreError>;
+
+    /// The referrals an account made, newest first.
+    async fn referrals(&self, referrer: AccountId) -> Result<Vec<Referral>, StoreError>;
 
     /// The newest `limit` admin mutations, newest first.
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;

@@ -25,8 +25,9 @@ use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
     DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
-    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, SettleOutcome,
-    SettleRequest, Store, StoreError, StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
+    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
+    StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -116,6 +117,12 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn audit_log(&self, _: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        Err(broken())
+    }
+    async fn record_referral(&self, _: ReferralRequest) -> Result<ReferralOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn referrals(&self, _: AccountId) -> Result<Vec<Referral>, StoreError> {
         Err(broken())
     }
     async fn run_jobs(&self, _: Arc<Program>) -> Result<JobReport, StoreError> {

@@ -304,7 +304,11 @@ fn reconcile(
         } else if share >= Decimal::ONE {
             earned
         } else {
+            // The share is a quotient of decimals and may fall a hair short
+            // of the exact rational (600/1700 x 1700 = 599.99...); amounts
+            // have far fewer places than 9, so snapping there is exact.
             (Decimal::from(earned) * share)
+                .round_dp(9)
                 .floor()
                 .to_i64()
                 .ok_or_else(|| CoreError::PointsOutOfRange(earned.to_string()))?
@@ -597,6 +601,30 @@ mod tests {
             on_refund(Some(r3.record), "shop", &odd),
             Err(CoreError::CurrencyMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_line_share_that_is_a_repeating_decimal_reverses_exactly() {
+        let p = program();
+        let line = |id: &str, net: &str| crate::event::PurchaseLine {
+            id: id.to_owned(),
+            sku: None,
+            category: None,
+            quantity: 1,
+            net_amount: eur(net),
+        };
+        let mut order = purchase(1, PurchaseStatus::Paid, "1700");
+        order.lines = vec![line("l1", "600"), line("l2", "1100")];
+        let paid = on_purchase(None, "shop", &order, Some(&member()), &p).unwrap();
+        let mut r = refund("r1", "600");
+        r.lines = vec![crate::event::RefundLine {
+            line_id: "l1".to_owned(),
+            quantity: 1,
+            net_amount: eur("600"),
+        }];
+        // 1700 x 600/1700 is 600, not 599.
+        let refunded = on_refund(Some(paid.record), "shop", &r).unwrap();
+        assert_eq!(points(&refunded.entries), [-600]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::core::rewards::{RedemptionError, RedemptionStatus};
 use crate::runtime::{Clock, SystemClock};
 use crate::store::{
     AcceptanceOutcome, AccountChange, ChangeOutcome, MergeOutcome, MergeRequest, RedeemOutcome,
-    RedeemRequest, SettleOutcome, SettleRequest, TermsAcceptance,
+    RedeemRequest, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, TermsAcceptance,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -52,6 +52,10 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route(
             "/api/v1/accounts/{id}/terms-acceptances",
             post(accept_terms).get(accepted_terms),
+        )
+        .route(
+            "/api/v1/accounts/{id}/referrals",
+            post(record_referral).get(referrals),
         )
         .route("/api/v1/audit-log", get(audit_log))
 }
@@ -563,6 +567,78 @@ async fn audit_log(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     match api.store.audit_log(limit).await {
         Ok(entries) => axum::Json(json!({ "entries": entries })).into_response(),
+        Err(e) => store_failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferralBody {
+    referred: i64,
+}
+
+async fn record_referral(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let Some(actor) = admin_actor(&api, &headers) else {
+        return unauthorized();
+    };
+    let parsed = match serde_json::from_slice::<ReferralBody>(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid referral: {e}"),
+            );
+        }
+    };
+    let request = ReferralRequest {
+        referrer: id,
+        referred: parsed.referred,
+        actor,
+        program: api.program.clone(),
+    };
+    match api.store.record_referral(request).await {
+        Ok(ReferralOutcome::Recorded(referral)) => {
+            (StatusCode::CREATED, axum::Json(referral)).into_response()
+        }
+        Ok(ReferralOutcome::AlreadyReferred(referral)) if referral.referrer == id => (
+            StatusCode::OK,
+            [("idempotent-replayed", "true")],
+            axum::Json(referral),
+        )
+            .into_response(),
+        Ok(ReferralOutcome::AlreadyReferred(referral)) => error(
+            StatusCode::CONFLICT,
+            format!(
+                "account {} was referred by account {} already",
+                referral.referred, referral.referrer
+            ),
+        ),
+        Ok(ReferralOutcome::UnknownAccount(account)) => {
+            error(StatusCode::NOT_FOUND, format!("no account {account}"))
+        }
+        Ok(ReferralOutcome::SelfReferral) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "an account cannot refer itself",
+        ),
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn referrals(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+        return denied;
+    }
+    match api.store.referrals(id).await {
+        Ok(list) => axum::Json(json!({ "account_id": id, "referrals": list })).into_response(),
         Err(e) => store_failure(&e),
     }
 }

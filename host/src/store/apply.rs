@@ -177,6 +177,20 @@ pub(crate) trait Book {
     fn contracts_of(&mut self, account: AccountId) -> Result<Vec<Contract>, StoreError>;
     /// The account's balance.
     fn balance(&mut self, account: AccountId) -> Result<i64, StoreError>;
+    /// A referral of this account not qualified yet: its id and referrer.
+    fn pending_referral(
+        &mut self,
+        referred: AccountId,
+    ) -> Result<Option<(i64, AccountId)>, StoreError>;
+    /// Marks a referral qualified, with the bonus paid for it.
+    fn qualify_referral(&mut self, id: i64, at: i64, points: i64) -> Result<(), StoreError>;
+    /// How many of a referrer's referrals earned a bonus in `[from, to)`.
+    fn referral_bonuses_between(
+        &mut self,
+        referrer: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u32, StoreError>;
     /// Appends a ledger entry unless its effect key exists; says whether it did.
     fn append_entry(
         &mut self,
@@ -592,10 +606,66 @@ fn finish(
             if entry.kind == EntryKind::Reverse && !cx.program.membership.allow_negative_balance {
                 applied.entries += write_off(book, cx, account, entry)?;
             }
+            if entry.kind == EntryKind::Earn {
+                applied.entries += qualify_referral(book, cx, account, entry.occurred_at)?;
+            }
         }
     }
     applied.entries += after_spend_change(book, cx, account, state)?;
     Ok(true)
+}
+
+/// Qualifies the referral of `referred`, if one waits: its first earning
+/// purchase pays the referrer the program's referral bonus (an engagement
+/// rule of kind `referral`), within the rule's limit, once. Returns the
+/// number of entries appended.
+pub(crate) fn qualify_referral(
+    book: &mut impl Book,
+    cx: &Context<'_>,
+    referred: AccountId,
+    at: i64,
+) -> Result<usize, StoreError> {
+    let Some((referral, referrer)) = book.pending_referral(referred)? else {
+        return Ok(0);
+    };
+    let program = cx.program_at(at);
+    let member = book.account_state(referrer)?.membership == Some(MembershipStatus::Active);
+    let points = match rules::engagement_rule(program, EngagementKind::Referral) {
+        Some(rule) if member => {
+            let rewarded = match rule.limit {
+                Some(limit) => {
+                    let (from, to) = limit.period.bounds(at);
+                    book.referral_bonuses_between(referrer, from, to)?
+                }
+                None => 0,
+            };
+            rules::engagement_points(program, EngagementKind::Referral, rewarded).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    book.qualify_referral(referral, at, points)?;
+    if points == 0 {
+        return Ok(0);
+    }
+    let entry = NewEntry {
+        kind: EntryKind::Bonus,
+        points,
+        effect_key: format!("referral/{referred}"),
+        source: "program".to_owned(),
+        reference: referred.to_string(),
+        amount: None,
+        rate: None,
+        reason: Some(format!(
+            "referral: account {referred} placed its first qualifying order"
+        )),
+        occurred_at: at,
+    };
+    Ok(usize::from(book.append_entry(
+        referrer,
+        &entry,
+        &program.version,
+        cx.now,
+    )?))
 }
 
 /// Brings a balance a reversal took below zero back to zero with an

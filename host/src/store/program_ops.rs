@@ -281,3 +281,48 @@ pub struct AuditEntry {
     /// When.
     pub at: i64,
 }
+
+/// An admin's record that one account referred another.
+#[derive(Debug, Clone)]
+pub struct ReferralRequest {
+    /// The referring account.
+    pub referrer: AccountId,
+    /// The referred account.
+    pub referred: AccountId,
+    /// The admin.
+    pub actor: String,
+    /// The program in force.
+    pub program: Arc<Program>,
+}
+
+/// A referral as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Referral {
+    /// Id.
+    pub id: i64,
+    /// The referring account.
+    pub referrer: AccountId,
+    /// The referred account.
+    pub referred: AccountId,
+    /// `admin` (recorded through the API).
+    pub source: String,
+    /// When it was recorded.
+    pub created_at: i64,
+    /// When the referred account's first earning purchase qualified it.
+    pub qualified_at: Option<i64>,
+    /// The bonus the referrer got for it.
+    pub points: i64,
+}
+
+/// What became of a referral record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferralOutcome {
+    /// Recorded (and qualified at once if the referred account has earned already).
+    Recorded(Referral),
+    /// The referred account was referred already, by this referral.
+    AlreadyReferred(Referral),
+    /// No such account.
+    UnknownAccount(AccountId),
+    /// An account cannot refer itself.
+    SelfReferral,
+}

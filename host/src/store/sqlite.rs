@@ -33,9 +33,9 @@ use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
     DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
-    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, SettleOutcome,
-    SettleRequest, Store, StoreError, StoreOptions, StoredDelivery, TermsAcceptance,
-    TierHistoryEntry,
+    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
+    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
+    StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -718,6 +718,18 @@ impl Store for SqliteStore {
         account: AccountId,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         self.read(move |c| admin::accepted_terms(c, account)).await
+    }
+
+    async fn record_referral(
+        &self,
+        request: ReferralRequest,
+    ) -> Result<ReferralOutcome, StoreError> {
+        self.write(move |c, env| admin::record_referral(c, env, &request))
+            .await
+    }
+
+    async fn referrals(&self, referrer: AccountId) -> Result<Vec<Referral>, StoreError> {
+        self.read(move |c| admin::referrals(c, referrer)).await
     }
 
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -538,7 +538,7 @@ impl Model {
         for account in &buyers {
             jobs.tier_changes += usize::from(self.evaluate_tier(account));
         }
-        let after = self.rules.expiry_days * DAY;
+        let after = (self.rules.expiry_days + 1) * DAY;
         let ids: Vec<String> = self.accounts.keys().cloned().collect();
         for account in ids {
             let due: Vec<(i64, i64)> = self.accounts[&account]

@@ -12,7 +12,8 @@ use crate::core::program::Enrollment;
 use crate::store::StoreError;
 use crate::store::apply::{self, Book, Context};
 use crate::store::program_ops::{
-    AcceptanceOutcome, AuditEntry, Merge, MergeOutcome, MergeRequest, TermsAcceptance,
+    AcceptanceOutcome, AuditEntry, Merge, MergeOutcome, MergeRequest, Referral, ReferralOutcome,
+    ReferralRequest, TermsAcceptance,
 };
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::program::balance;
@@ -312,5 +313,110 @@ pub(crate) fn accepted_terms(
             }))
         })
         .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+fn referral_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Referral> {
+    Ok(Referral {
+        id: row.get(0)?,
+        referrer: row.get(1)?,
+        referred: row.get(2)?,
+        source: row.get(3)?,
+        created_at: row.get(4)?,
+        qualified_at: row.get(5)?,
+        points: row.get(6)?,
+    })
+}
+
+const REFERRAL_COLUMNS: &str = "id, referrer, referred, source, created_at, qualified_at, points";
+
+/// Records that `referrer` referred `referred`; qualifies it at once when
+/// the referred account has earned already.
+pub(crate) fn record_referral(
+    conn: &Connection,
+    env: &Env,
+    request: &ReferralRequest,
+) -> Result<ReferralOutcome, StoreError> {
+    if request.referrer == request.referred {
+        return Ok(ReferralOutcome::SelfReferral);
+    }
+    for account in [request.referrer, request.referred] {
+        let known: Option<i64> = conn
+            .query_row("SELECT id FROM accounts WHERE id = ?1", [account], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(db_error)?;
+        if known.is_none() {
+            return Ok(ReferralOutcome::UnknownAccount(account));
+        }
+    }
+    let existing = conn
+        .query_row(
+            &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referred = ?1"),
+            [request.referred],
+            referral_row,
+        )
+        .optional()
+        .map_err(db_error)?;
+    if let Some(existing) = existing {
+        return Ok(ReferralOutcome::AlreadyReferred(existing));
+    }
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO referrals (referrer, referred, source, actor, created_at) VALUES (?1, ?2, 'admin', ?3, ?4)
+             RETURNING id",
+            params![request.referrer, request.referred, request.actor, env.now],
+            |row| row.get(0),
+        )
+        .map_err(db_error)?;
+    let earned: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(occurred_at) FROM ledger WHERE account_id = ?1 AND kind = 'earn'",
+            [request.referred],
+            |row| row.get(0),
+        )
+        .map_err(db_error)?;
+    if earned.is_some() {
+        let cx = Context {
+            program: &request.program,
+            history: &env.history,
+            identity: &env.identity,
+            source: "admin",
+            now: env.now,
+        };
+        let mut book = SqlBook::new(conn, env.now);
+        apply::qualify_referral(&mut book, &cx, request.referred, env.now)?;
+    }
+    let referral = conn
+        .query_row(
+            &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = ?1"),
+            [id],
+            referral_row,
+        )
+        .map_err(db_error)?;
+    audit(
+        conn,
+        &request.actor,
+        "referral",
+        &format!("account:{}", request.referrer),
+        None,
+        Some(&serde_json::json!(referral)),
+        env.now,
+    )?;
+    Ok(ReferralOutcome::Recorded(referral))
+}
+
+/// The referrals an account made, newest first.
+pub(crate) fn referrals(
+    conn: &Connection,
+    referrer: AccountId,
+) -> Result<Vec<Referral>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ?1 ORDER BY id DESC"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([referrer], referral_row).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }

@@ -514,6 +514,46 @@ impl Book for SqlBook<'_> {
         .collect()
     }
 
+    fn pending_referral(
+        &mut self,
+        referred: AccountId,
+    ) -> Result<Option<(i64, AccountId)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, referrer FROM referrals WHERE referred = ?1 AND qualified_at IS NULL",
+                [referred],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn qualify_referral(&mut self, id: i64, at: i64, points: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE referrals SET qualified_at = ?2, points = ?3 WHERE id = ?1",
+                params![id, at, points],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn referral_bonuses_between(
+        &mut self,
+        referrer: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM referrals WHERE referrer = ?1 AND points > 0
+                     AND qualified_at >= ?2 AND qualified_at < ?3",
+                params![referrer, from, to],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
     fn balance(&mut self, account: AccountId) -> Result<i64, StoreError> {
         crate::store::sqlite::program::balance(self.conn, account)
     }

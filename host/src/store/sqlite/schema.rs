@@ -191,6 +191,20 @@ CREATE TABLE idempotency_keys (
     created_at INTEGER NOT NULL
 );
 
+-- Who referred whom. A referral qualifies with the referred account's
+-- first earning purchase; the referrer's bonus is then paid once.
+CREATE TABLE referrals (
+    id INTEGER PRIMARY KEY,
+    referrer INTEGER NOT NULL REFERENCES accounts (id),
+    referred INTEGER NOT NULL UNIQUE REFERENCES accounts (id),
+    source TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    qualified_at INTEGER,
+    points INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX referrals_referrer ON referrals (referrer, qualified_at);
+
 CREATE TABLE account_merges (
     id INTEGER PRIMARY KEY,
     from_account INTEGER NOT NULL REFERENCES accounts (id),
