@@ -1234,6 +1234,7 @@ async fn the_daemon_answers_as_documented() {
           "tax_id": "DE811907980", "industry": "machinery", "employees": 120, "country": "DE",
           "external_refs": [{ "system": "crm", "id": "0013000000Acme" }] },
         { "type": "account", "id": "C-2002", "version": 1, "name": "Acme Logistics" },
+        { "type": "account", "id": "C-3003", "version": 1, "name": "Acme Service" },
         { "type": "contact", "id": "P-1", "version": 1, "account_id": "C-1001", "email": "Anna@Acme.example",
           "first_name": "Anna", "last_name": "Weber", "role": "buyer" },
         { "type": "purchase", "id": "SO-1", "version": 1, "account_id": "C-1001", "status": "paid",
@@ -1323,6 +1324,7 @@ async fn the_daemon_answers_as_documented() {
         .await;
     let acme = id_of(&accounts, "Acme GmbH");
     let logistics = id_of(&accounts, "Acme Logistics");
+    let service = id_of(&accounts, "Acme Service");
     const ACCOUNT: &str = "/api/v1/accounts/{id}";
     let detail = live
         .expect(
@@ -1679,6 +1681,52 @@ async fn the_daemon_answers_as_documented() {
             .as_array()
             .is_some_and(|a| a.len() == 1),
         "{accepted}"
+    );
+
+    const REFERRALS: &str = "/api/v1/accounts/{id}/referrals";
+    let referrals_path = format!("/api/v1/accounts/{acme}/referrals");
+    let referral = json!({ "referred": logistics });
+    let recorded = live
+        .expect(
+            201,
+            Call::new("POST", REFERRALS, &referrals_path).json(referral.clone()),
+        )
+        .await;
+    assert!(
+        recorded["qualified_at"].is_i64(),
+        "it has earned already: {recorded}"
+    );
+    live.expect(
+        200,
+        Call::new("POST", REFERRALS, &referrals_path).json(referral.clone()),
+    )
+    .await;
+    live.expect(
+        409,
+        Call::new(
+            "POST",
+            REFERRALS,
+            format!("/api/v1/accounts/{service}/referrals"),
+        )
+        .json(referral),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", REFERRALS, &referrals_path).json(json!({ "referred": acme })),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("POST", REFERRALS, &referrals_path).json(json!({ "referred": 999_999 })),
+    )
+    .await;
+    let made = live
+        .expect(200, Call::new("GET", REFERRALS, &referrals_path))
+        .await;
+    assert!(
+        made["referrals"].as_array().is_some_and(|r| r.len() == 1),
+        "{made}"
     );
 
     const MERGE: &str = "/api/v1/accounts/{id}/merge";

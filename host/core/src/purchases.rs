@@ -247,8 +247,8 @@ pub fn on_refund(
     })
 }
 
-/// The share of a purchase's points its refunds take back, between 0 and
-/// 1. Itemized refunds of lines the purchase earned on take back each
+/// The share of a purchase's points its refunds take back, from 0 to 1.
+/// Itemized refunds of lines the purchase earned on take back each
 /// line's share of the points (its weight) in proportion to how much of the
 /// line was refunded; whatever is refunded for the purchase as a whole (or
 /// for lines it did not earn on) takes back points in proportion to the
