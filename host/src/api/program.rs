@@ -60,6 +60,15 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/audit-log", get(audit_log))
 }
 
+/// The answer for an account that does not exist, or `None` when it does.
+async fn unknown_account(api: &Api, id: i64) -> Option<Response> {
+    match api.store.account(id).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(error(StatusCode::NOT_FOUND, format!("no account {id}"))),
+        Err(e) => Some(store_failure(&e)),
+    }
+}
+
 async fn program(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
@@ -275,6 +284,9 @@ async fn account_redemptions(
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
     }
+    if let Some(missing) = unknown_account(&api, id).await {
+        return missing;
+    }
     list_redemptions(&api, Some(id), filter).await
 }
 
@@ -369,6 +381,9 @@ async fn tier_history(
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
     }
+    if let Some(missing) = unknown_account(&api, id).await {
+        return missing;
+    }
     match api.store.tier_history(id).await {
         Ok(history) => axum::Json(json!({ "account_id": id, "history": history })).into_response(),
         Err(e) => store_failure(&e),
@@ -388,6 +403,9 @@ async fn expiring(
 ) -> Response {
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
+    }
+    if let Some(missing) = unknown_account(&api, id).await {
+        return missing;
     }
     let days = query.days.unwrap_or(90);
     match api
@@ -545,6 +563,9 @@ async fn accepted_terms(
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
     }
+    if let Some(missing) = unknown_account(&api, id).await {
+        return missing;
+    }
     match api.store.accepted_terms(id).await {
         Ok(list) => axum::Json(json!({ "account_id": id, "acceptances": list })).into_response(),
         Err(e) => store_failure(&e),
@@ -636,6 +657,9 @@ async fn referrals(
 ) -> Response {
     if let Some(denied) = refuse_unauthorized(&api, &headers) {
         return denied;
+    }
+    if let Some(missing) = unknown_account(&api, id).await {
+        return missing;
     }
     match api.store.referrals(id).await {
         Ok(list) => axum::Json(json!({ "account_id": id, "referrals": list })).into_response(),
