@@ -21,7 +21,9 @@
 //! status must agree, every balance must equal the sum of its entries,
 //! every hash chain must hold and no effect may be applied twice.
 //!
-//! The seed is printed; rerun one with `LEDGER_WORKLOAD_SEED=<seed>`.
+//! The seed is printed; rerun one with `LEDGER_WORKLOAD_SEED=<seed>`, and
+//! add `LEDGER_WORKLOAD_CHECK_EVERY=1` to compare balances and tiers after
+//! every operation.
 
 #![allow(
     clippy::unwrap_used,
@@ -53,7 +55,7 @@ use loyaltyd::store::{
     StoreOptions, verify_chain,
 };
 use model::{
-    Change, DAY, Entry, Jobs, Model, Redeemed, Refusal, RewardRule, Rules, Settled, Status,
+    Change, DAY, Entry, Jobs, Model, Redeemed, Refusal, RewardRule, Rules, Settlement, Status,
     TierRule,
 };
 use operations::{Op, T0, disorder, generate};
@@ -174,7 +176,8 @@ struct Run {
     /// Deliveries not handed to the store yet.
     batch: Vec<Vec<Event>>,
     delivered: usize,
-    skipped: usize,
+    /// Requests of accounts not known yet, settlements with nothing to settle.
+    skipped: (usize, usize),
     jobs: usize,
     _dir: tempfile::TempDir,
 }
@@ -199,7 +202,7 @@ impl Run {
             redemptions: Vec::new(),
             batch: Vec::new(),
             delivered: 0,
-            skipped: 0,
+            skipped: (0, 0),
             jobs: 0,
             _dir: dir,
         }
@@ -274,7 +277,7 @@ impl Run {
         let account = format!("a{account}");
         self.flush().await;
         let Some(account_id) = self.account_id(&account).await else {
-            self.skipped += 1;
+            self.skipped.0 += 1;
             return;
         };
         let expected = self.model.redeem(&account, reward, key);
@@ -331,11 +334,14 @@ impl Run {
 
     async fn settle(&mut self, pick: usize, fulfilled: bool, again: bool) {
         self.flush().await;
-        let candidates: Vec<usize> = (0..self.model.redemptions.len())
-            .filter(|&i| (self.model.redemptions[i].status != Status::Reserved) == again)
-            .collect();
+        let settled = |i: &usize| self.model.redemptions[*i].status != Status::Reserved;
+        let (mut candidates, others): (Vec<usize>, Vec<usize>) =
+            (0..self.model.redemptions.len()).partition(|i| settled(i) == again);
         if candidates.is_empty() {
-            self.skipped += 1;
+            candidates = others;
+        }
+        if candidates.is_empty() {
+            self.skipped.1 += 1;
             return;
         }
         let target = candidates[pick % candidates.len()];
@@ -348,9 +354,9 @@ impl Run {
             state: None,
         };
         let (actual, redemption) = match self.store.settle(request).await.unwrap() {
-            SettleOutcome::Settled(r) => (Settled::Settled, r),
-            SettleOutcome::AlreadySettled(r) => (Settled::AlreadySettled, r),
-            SettleOutcome::Conflict(r) => (Settled::Conflict, r),
+            SettleOutcome::Settled(r) => (Settlement::Settled, r),
+            SettleOutcome::AlreadySettled(r) => (Settlement::AlreadySettled, r),
+            SettleOutcome::Conflict(r) => (Settlement::Conflict, r),
             SettleOutcome::Unknown => panic!("{}: redemption {target} is known", self.at()),
         };
         let at = self.at();
@@ -509,6 +515,12 @@ async fn a_seeded_random_workload_matches_the_model() {
     let planned = generate(&mut rng);
     let (arrived, repeats) = disorder(&mut rng, planned);
 
+    // Balances and tiers are compared at checkpoints; `1` compares them
+    // after every operation, to find the first one that goes wrong.
+    let every = std::env::var("LEDGER_WORKLOAD_CHECK_EVERY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(CHECKPOINT_EVERY);
     let mut run = Run::new(seed);
     let (mut seen, mut newest, mut reordered, mut deliveries) = (HashSet::new(), 0, 0, 0);
     for (step, op) in arrived.iter().cloned().enumerate() {
@@ -538,7 +550,7 @@ async fn a_seeded_random_workload_matches_the_model() {
             }
             Op::RunJobs => run.run_jobs().await,
         }
-        if (step + 1) % CHECKPOINT_EVERY == 0 {
+        if (step + 1) % every == 0 {
             run.check_balances_and_tiers().await;
         }
     }
@@ -547,11 +559,11 @@ async fn a_seeded_random_workload_matches_the_model() {
 
     assert!(
         repeats * 100 >= deliveries * 5,
-        "at least 5% repeated deliveries"
+        "seed {seed}: at least 5% repeated deliveries"
     );
     assert!(
         reordered * 100 >= deliveries * 5,
-        "at least 5% reordered deliveries"
+        "seed {seed}: at least 5% reordered deliveries"
     );
     let tally = &run.model.tally;
     let settled = |s: Status| {
@@ -564,30 +576,37 @@ async fn a_seeded_random_workload_matches_the_model() {
     let (fulfilled, failed) = (settled(Status::Fulfilled), settled(Status::Failed));
     let refused: usize = tally.refusals.values().sum();
     println!(
-        "{} operations over {} days: {deliveries} deliveries ({repeats} repeated, {reordered} \
-         reordered), {} redemptions ({fulfilled} fulfilled, {failed} failed; {} replayed, {} \
-         conflicting keys, {refused} refused: {:?}; {} settlements repeated, {} contradicted), \
-         {} job runs ({} lots expired), {} upgrades, {} downgrades, {} earnings multiplied by \
-         tier, {} skipped (no account yet / nothing to settle); {entries} entries in {} \
-         accounts: all agree",
+        "{} operations over {} days, {entries} entries in {} accounts: all agree",
         arrived.len(),
         (run.model.now - T0) / DAY,
+        run.model.accounts().count(),
+    );
+    println!("  {deliveries} deliveries: {repeats} repeated, {reordered} reordered");
+    println!(
+        "  {} redemptions: {fulfilled} fulfilled, {failed} failed; {} replayed, {} conflicting \
+         keys, {refused} refused {:?}; {} settlements repeated, {} contradicted",
         run.model.redemptions.len(),
         tally.replays,
         tally.conflicts,
         tally.refusals,
         tally.settled_again,
         tally.settle_conflicts,
+    );
+    println!(
+        "  {} job runs: {} lots expired; {} upgrades, {} downgrades, {} earnings multiplied by \
+         tier, {} debits beyond the unspent points",
         run.jobs,
         tally.expirations,
         tally.upgrades,
         tally.downgrades,
         tally.multiplied_earnings,
-        run.skipped,
-        run.model.accounts().count(),
+        tally.overdrafts,
+    );
+    println!(
+        "  skipped: {} requests of accounts not known yet, {} settlements before any redemption",
+        run.skipped.0, run.skipped.1
     );
     // The run must have exercised what it claims to check.
-    let seed = run.seed;
     assert!(
         tally.downgrades > 0 && tally.multiplied_earnings > 0,
         "seed {seed}: tiers moved"

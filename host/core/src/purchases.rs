@@ -72,16 +72,21 @@ impl PurchaseRecord {
 
     /// Total merchandise refunded so far.
     pub fn refunded(&self) -> Decimal {
-        self.refunds.values().map(|m| m.amount).sum()
+        self.refunds
+            .values()
+            .fold(Decimal::ZERO, |sum, m| sum.saturating_add(m.amount))
     }
 
     /// What the purchase adds to qualifying spend, in the program currency:
     /// its net amount less refunds while paid, nothing otherwise.
     pub fn qualifying_amount(&self) -> Decimal {
         match (&self.status, &self.net_amount, self.rate) {
-            (Some(PurchaseStatus::Paid), Some(net), Some(rate)) => {
-                (net.amount - self.refunded()).max(Decimal::ZERO) * rate
-            }
+            (Some(PurchaseStatus::Paid), Some(net), Some(rate)) => net
+                .amount
+                .checked_sub(self.refunded())
+                .map(|left| left.max(Decimal::ZERO))
+                .and_then(|left| left.checked_mul(rate))
+                .unwrap_or(Decimal::MAX),
             _ => Decimal::ZERO,
         }
     }
@@ -247,20 +252,29 @@ pub fn on_refund(
     })
 }
 
-/// The share of a purchase's points its refunds take back, from 0 to 1.
-/// Itemized refunds of lines the purchase earned on take back each
-/// line's share of the points (its weight) in proportion to how much of the
-/// line was refunded; whatever is refunded for the purchase as a whole (or
-/// for lines it did not earn on) takes back points in proportion to the
-/// purchase's net amount.
-fn refunded_share(record: &PurchaseRecord) -> Decimal {
+/// The points a purchase's refunds take back, exactly (before rounding),
+/// at most `earned`. Itemized refunds of lines the purchase earned on take
+/// back each line's share of the points (its weight) in proportion to how
+/// much of the line was refunded; whatever is refunded for the purchase as a
+/// whole (or for lines it did not earn on) takes back points in proportion
+/// to the purchase's net amount. Each term multiplies before it divides, so
+/// that a whole refund of a part lands on its exact points.
+fn refunded_points(record: &PurchaseRecord, earned: Decimal) -> Result<Decimal, CoreError> {
+    let overflow = || CoreError::PointsOutOfRange(format!("reversal of {earned} points"));
     let base = record
         .net_amount
         .as_ref()
         .map_or(Decimal::ZERO, |m| m.amount);
+    if base.is_zero() {
+        return Ok(if record.refunded() > Decimal::ZERO {
+            earned
+        } else {
+            Decimal::ZERO
+        });
+    }
     let total_weight: Decimal = record.line_weights.iter().map(|l| l.weight).sum();
     let mut whole = record.refunded();
-    let mut share = Decimal::ZERO;
+    let mut points = Decimal::ZERO;
     if total_weight > Decimal::ZERO {
         for line in &record.line_weights {
             let Some(refunded) = record.refunded_lines.get(&line.id) else {
@@ -268,17 +282,24 @@ fn refunded_share(record: &PurchaseRecord) -> Decimal {
             };
             whole -= refunded.amount;
             if line.net > Decimal::ZERO {
-                let part = (refunded.amount / line.net).min(Decimal::ONE);
-                share += line.weight * part / total_weight;
+                let refunded = refunded.amount.min(line.net);
+                let part = earned
+                    .checked_mul(line.weight)
+                    .and_then(|v| v.checked_mul(refunded))
+                    .and_then(|v| v.checked_div(line.net.checked_mul(total_weight)?))
+                    .ok_or_else(overflow)?;
+                points = points.checked_add(part).ok_or_else(overflow)?;
             }
         }
     }
-    if base > Decimal::ZERO && whole > Decimal::ZERO {
-        share += whole / base;
-    } else if base.is_zero() && record.refunded() > Decimal::ZERO {
-        share = Decimal::ONE;
+    if whole > Decimal::ZERO {
+        let part = earned
+            .checked_mul(whole)
+            .and_then(|v| v.checked_div(base))
+            .ok_or_else(overflow)?;
+        points = points.checked_add(part).ok_or_else(overflow)?;
     }
-    share.min(Decimal::ONE)
+    Ok(points.min(earned))
 }
 
 /// Brings the reversed points up to what the refunds and status call for.
@@ -298,21 +319,14 @@ fn reconcile(
     let target = if record.status == Some(PurchaseStatus::Cancelled) {
         earned
     } else {
-        let share = refunded_share(record);
-        if share.is_zero() {
-            0
-        } else if share >= Decimal::ONE {
-            earned
-        } else {
-            // The share is a quotient of decimals and may fall a hair short
-            // of the exact rational (600/1700 x 1700 = 599.99...); amounts
-            // have far fewer places than 9, so snapping there is exact.
-            (Decimal::from(earned) * share)
-                .round_dp(9)
-                .floor()
-                .to_i64()
-                .ok_or_else(|| CoreError::PointsOutOfRange(earned.to_string()))?
-        }
+        // A sum of quotients may fall a hair short of the exact rational
+        // (1/3 + 2/3 = 0.99...); amounts have far fewer places than 9, so
+        // snapping there before the floor is exact.
+        refunded_points(record, Decimal::from(earned))?
+            .round_dp(9)
+            .floor()
+            .to_i64()
+            .ok_or_else(|| CoreError::PointsOutOfRange(earned.to_string()))?
     };
     let delta = target - record.reversed_points;
     if delta <= 0 {

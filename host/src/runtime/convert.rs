@@ -8,6 +8,11 @@ use rust_decimal::Decimal;
 use crate::core::event::{self as core, Money};
 use crate::runtime::wit::latest::loyalty::connector::types as wit;
 
+/// The largest amount an event may carry, in currency units. Far above any
+/// real order, and low enough that sums and products of amounts, rates and
+/// point factors never overflow exact decimal arithmetic.
+pub const AMOUNT_MAX: i64 = 1_000_000_000_000_000;
+
 /// Why an event from a connector is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {kind} `{id}`: {field}: {problem}")]
@@ -46,6 +51,11 @@ fn money(
         problem,
     };
     let amount = parse_decimal(&m.amount).map_err(fail)?;
+    if amount.abs() > Decimal::from(AMOUNT_MAX) {
+        return Err(fail(format!(
+            "{amount} is beyond the largest amount accepted ({AMOUNT_MAX})"
+        )));
+    }
     let currency = m.currency.trim().to_ascii_uppercase();
     if iso_currency::Currency::from_code(&currency).is_none() {
         return Err(fail(format!(
@@ -278,6 +288,12 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid refund `r1`: net-amount: `EUX` is not an ISO 4217 currency code"
+        );
+        let err = to_core(&refund("2E15", "EUR")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("beyond the largest amount accepted"),
+            "{err}"
         );
         let err = to_core(&refund("1,5", "EUR")).unwrap_err();
         assert!(

@@ -62,7 +62,7 @@ pub struct Change {
     pub at: i64,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 struct Purchase {
     account: Option<String>,
     version: u64,
@@ -131,7 +131,7 @@ pub enum Redeemed {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
+pub enum Settlement {
     Settled,
     AlreadySettled,
     Conflict,
@@ -152,6 +152,8 @@ pub struct Tally {
     pub downgrades: usize,
     pub multiplied_earnings: usize,
     pub expirations: usize,
+    /// Debits beyond the unspent points (a refund after a redemption).
+    pub overdrafts: usize,
     pub replays: usize,
     pub conflicts: usize,
     pub refusals: BTreeMap<&'static str, usize>,
@@ -235,28 +237,15 @@ impl Model {
             .purchases
             .get(&event.source_id)
             .cloned()
-            .unwrap_or(Purchase {
-                account: None,
-                version: 0,
-                status: None,
-                placed_at: None,
-                net_cents: 0,
-                earned: None,
-                refunds: BTreeMap::new(),
-                reversed: 0,
-            });
+            .unwrap_or_default();
         if event.version < record.version {
             return;
         }
         let before = record.clone();
         if record.account.is_none() {
             let account = event.account_id.clone().unwrap();
-            self.accounts.entry(account.clone()).or_default();
-            self.accounts
-                .get_mut(&account)
-                .unwrap()
-                .purchases
-                .push(event.source_id.clone());
+            let buyer = self.accounts.entry(account.clone()).or_default();
+            buyer.purchases.push(event.source_id.clone());
             record.account = Some(account);
         }
         let account = record.account.clone().unwrap();
@@ -294,19 +283,7 @@ impl Model {
 
     /// A refund, once by its id, even before its purchase is known.
     fn refund(&mut self, event: &Refund) {
-        let record = self
-            .purchases
-            .entry(event.purchase_id.clone())
-            .or_insert_with(|| Purchase {
-                account: None,
-                version: 0,
-                status: None,
-                placed_at: None,
-                net_cents: 0,
-                earned: None,
-                refunds: BTreeMap::new(),
-                reversed: 0,
-            });
+        let record = self.purchases.entry(event.purchase_id.clone()).or_default();
         if record.refunds.contains_key(&event.source_id) {
             return;
         }
@@ -423,7 +400,10 @@ impl Model {
                     a.lots.pop_front();
                 }
             }
-            a.deficit += owed;
+            if owed > 0 {
+                a.deficit += owed;
+                self.tally.overdrafts += 1;
+            }
         }
     }
 
@@ -501,7 +481,7 @@ impl Model {
 
     /// Settles a reservation once: fulfilled releases the hold and redeems,
     /// failed only releases it.
-    pub fn settle(&mut self, redemption: usize, fulfilled: bool) -> Settled {
+    pub fn settle(&mut self, redemption: usize, fulfilled: bool) -> Settlement {
         let wanted = if fulfilled {
             Status::Fulfilled
         } else {
@@ -510,11 +490,11 @@ impl Model {
         let r = &mut self.redemptions[redemption];
         if r.status == wanted {
             self.tally.settled_again += 1;
-            return Settled::AlreadySettled;
+            return Settlement::AlreadySettled;
         }
         if r.status != Status::Reserved {
             self.tally.settle_conflicts += 1;
-            return Settled::Conflict;
+            return Settlement::Conflict;
         }
         r.status = wanted;
         let (account, points) = (r.account.clone(), r.points);
@@ -522,7 +502,7 @@ impl Model {
         if fulfilled {
             self.append(&account, "redeem", -points, self.now);
         }
-        Settled::Settled
+        Settlement::Settled
     }
 
     /// The scheduled jobs: every account that bought is re-evaluated (so
@@ -538,7 +518,7 @@ impl Model {
         for account in &buyers {
             jobs.tier_changes += usize::from(self.evaluate_tier(account));
         }
-        let after = (self.rules.expiry_days + 1) * DAY;
+        let after = self.rules.expiry_days * DAY;
         let ids: Vec<String> = self.accounts.keys().cloned().collect();
         for account in ids {
             let due: Vec<(i64, i64)> = self.accounts[&account]
