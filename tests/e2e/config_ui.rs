@@ -22,8 +22,8 @@ use loyaltyd::config::Config;
 use loyaltyd::core::event::Money;
 use loyaltyd::core::identity::{IdentityRules, MatchKey};
 use loyaltyd::core::program::{
-    EarningRules, EngagementKind, EngagementLimit, Enrollment, Expiry, Fulfilment, Membership,
-    MultiplierTarget, Period, PeriodCap, RewardKind, Rounding,
+    EarningRules, Eligibility, EngagementKind, EngagementLimit, Enrollment, Expiry, Fulfilment,
+    Membership, MultiplierTarget, Period, PeriodCap, RewardKind, Rounding,
 };
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -197,6 +197,13 @@ fn full_config_resolves_every_program_rule() {
         Membership {
             enrollment: Enrollment::Contract,
             allow_negative_balance: false,
+            eligibility: Eligibility {
+                min_spend: Some(Decimal::from(5000)),
+                window_days: 180,
+                countries: vec!["DE".to_owned(), "AT".to_owned()],
+                industries: vec!["Manufacturing".to_owned(), "Logistics".to_owned()],
+                min_employees: Some(20),
+            },
         }
     );
 

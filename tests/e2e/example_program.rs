@@ -1,6 +1,7 @@
 //! Every rule of `examples/b2b-program.toml`, loaded as an operator loads it,
 //! exercised through the SQLite store with a clock the test moves: identity
-//! keys, invite-only enrollment and terms, the minimum order, SKU, category
+//! keys, invite-only enrollment with its eligibility rules and terms, the
+//! minimum order, SKU, category
 //! and tag multipliers, exchange rates, per-order and yearly caps, tier
 //! multipliers, upgrades and the downgrade grace period, both milestones,
 //! every engagement rule and its limit, referrals, itemized refunds, every
@@ -32,9 +33,9 @@ use loyaltyd::core::rewards::{RedemptionError, RedemptionStatus};
 use loyaltyd::runtime::Clock;
 use loyaltyd::store::sqlite::SqliteStore;
 use loyaltyd::store::{
-    AcceptanceOutcome, AccountChange, CompletionResult, RedeemOutcome, RedeemRequest,
-    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreOptions,
-    TermsAcceptance,
+    AcceptanceOutcome, AccountChange, ChangeOutcome, CompletionResult, RedeemOutcome,
+    RedeemRequest, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store,
+    StoreOptions, TermsAcceptance,
 };
 use rust_decimal::Decimal;
 
@@ -295,11 +296,52 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
     assert_eq!(p.account_of("crm", "C-A").await, alpha);
     assert_ne!(p.account_of("crm", "C-Z").await, alpha);
 
-    // Invite-only: before enrolling, a purchase earns nothing (but is spend).
+    // Invite-only: before enrolling, a purchase earns nothing (but is spend,
+    // and the eligibility rules want 1000 EUR of it).
+    let early = p
+        .store
+        .change_account(
+            alpha,
+            AccountChange::Membership(MembershipStatus::Invited),
+            ADMIN.to_owned(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        early,
+        ChangeOutcome::NotEligible(vec![
+            "qualifying spend over 365 days is 0, below the 1000 required".to_owned()
+        ])
+    );
     p.send("shopify", vec![order("p0", "A", eur("1000"), Vec::new())])
         .await;
     assert_eq!(p.balance(alpha).await, 0);
     p.enroll(alpha).await;
+    // A company outside the program's countries is not eligible at all.
+    let mut abroad = company("F", None, Some("gamma.example"));
+    if let Event::Account(a) = &mut abroad {
+        a.country = Some("FR".to_owned());
+        a.employees = Some(4);
+    }
+    p.send("shopify", vec![abroad]).await;
+    let gamma = p.account_of("shopify", "F").await;
+    let refused = p
+        .store
+        .change_account(
+            gamma,
+            AccountChange::Membership(MembershipStatus::Invited),
+            ADMIN.to_owned(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        ChangeOutcome::NotEligible(vec![
+            "qualifying spend over 365 days is 0, below the 1000 required".to_owned(),
+            "country FR is not one of DE, AT, CH".to_owned(),
+            "4 employees, below the 10 required".to_owned(),
+        ])
+    );
 
     // 200 x 3 (the valve SKU) + 300 x 2 (spare parts) + 500 = 1700; silver
     // (spend 2000) multiplies by 1.
@@ -441,6 +483,10 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
     )
     .await;
     let beta = p.account_of("shopify", "B").await;
+    // Beta qualifies for an invitation with 1000 EUR of purchases made
+    // before it joined; they earn nothing.
+    p.send("shopify", vec![order("b0", "B", eur("1000"), Vec::new())])
+        .await;
     p.enroll(beta).await;
     let outcome = p
         .store

@@ -3,8 +3,10 @@
 //! they accept; contract programs make an account a member while one of its
 //! contracts is in force. Only active members earn and redeem.
 
+use rust_decimal::Decimal;
+
 use crate::event::{Contract, ContractStatus, TimestampMs};
-use crate::program::{Enrollment, Program};
+use crate::program::{Eligibility, Enrollment, Program};
 
 /// An account's membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,6 +72,72 @@ pub fn by_contracts(
     }
 }
 
+/// What eligibility looks at in an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFacts<'a> {
+    /// ISO 3166-1 alpha-2 country.
+    pub country: Option<&'a str>,
+    /// Industry.
+    pub industry: Option<&'a str>,
+    /// Employees.
+    pub employees: Option<u32>,
+    /// Qualifying spend over the eligibility window, program currency.
+    pub spend: Decimal,
+}
+
+/// Why an account may not be invited into an invite-only program: one
+/// sentence per rule it fails; empty when it is eligible.
+pub fn eligibility_problems(rules: &Eligibility, account: &AccountFacts<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(min) = rules.min_spend
+        && account.spend < min
+    {
+        problems.push(format!(
+            "qualifying spend over {} days is {}, below the {min} required",
+            rules.window_days, account.spend
+        ));
+    }
+    if !rules.countries.is_empty()
+        && !account.country.is_some_and(|c| {
+            rules
+                .countries
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(c))
+        })
+    {
+        problems.push(format!(
+            "country {} is not one of {}",
+            account.country.unwrap_or("(unknown)"),
+            rules.countries.join(", ")
+        ));
+    }
+    if !rules.industries.is_empty()
+        && !account.industry.is_some_and(|i| {
+            rules
+                .industries
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(i))
+        })
+    {
+        problems.push(format!(
+            "industry {} is not one of {}",
+            account.industry.unwrap_or("(unknown)"),
+            rules.industries.join(", ")
+        ));
+    }
+    if let Some(min) = rules.min_employees
+        && account.employees.is_none_or(|e| e < min)
+    {
+        problems.push(format!(
+            "{} employees, below the {min} required",
+            account
+                .employees
+                .map_or_else(|| "unknown".to_owned(), |e| e.to_string())
+        ));
+    }
+    problems
+}
+
 /// Whether an admin may move a membership from `from` to `to`.
 pub fn transition_allowed(from: Option<MembershipStatus>, to: MembershipStatus) -> bool {
     use MembershipStatus::{Active, Closed, Invited, Suspended};
@@ -120,6 +188,40 @@ mod tests {
             by_contracts(Some(MembershipStatus::Suspended), &active, 15),
             Some(MembershipStatus::Suspended)
         );
+    }
+
+    #[test]
+    fn eligibility_names_every_rule_an_account_fails() {
+        let rules = Eligibility {
+            min_spend: Some(Decimal::from(10_000)),
+            window_days: 365,
+            countries: vec!["DE".to_owned(), "AT".to_owned()],
+            industries: vec!["Manufacturing".to_owned()],
+            min_employees: Some(50),
+        };
+        let fits = AccountFacts {
+            country: Some("de"),
+            industry: Some("manufacturing"),
+            employees: Some(120),
+            spend: Decimal::from(12_000),
+        };
+        assert!(eligibility_problems(&rules, &fits).is_empty());
+        let small = AccountFacts {
+            country: Some("FR"),
+            industry: None,
+            employees: Some(10),
+            spend: Decimal::from(900),
+        };
+        assert_eq!(
+            eligibility_problems(&rules, &small),
+            [
+                "qualifying spend over 365 days is 900, below the 10000 required",
+                "country FR is not one of DE, AT",
+                "industry (unknown) is not one of Manufacturing",
+                "10 employees, below the 50 required",
+            ]
+        );
+        assert!(eligibility_problems(&Eligibility::default(), &small).is_empty());
     }
 
     #[test]

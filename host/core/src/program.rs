@@ -357,6 +357,38 @@ pub struct Membership {
     /// by later earnings). When `false`, the reversal is still recorded in
     /// full and an explicit `adjust` entry writes the negative balance off.
     pub allow_negative_balance: bool,
+    /// Who may be invited into an invite-only program.
+    #[serde(default)]
+    pub eligibility: Eligibility,
+}
+
+/// Rules an account must meet to be invited; empty rules admit everyone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Eligibility {
+    /// Qualifying spend over `window_days` the account needs, in the program
+    /// currency.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub min_spend: Option<Decimal>,
+    /// The window `min_spend` is summed over, in days.
+    pub window_days: u32,
+    /// Countries (ISO 3166-1 alpha-2) accounts must be in; empty: any.
+    pub countries: Vec<String>,
+    /// Industries accounts must be in; empty: any.
+    pub industries: Vec<String>,
+    /// Employees the account needs.
+    pub min_employees: Option<u32>,
+}
+
+impl Default for Eligibility {
+    fn default() -> Self {
+        Self {
+            min_spend: None,
+            window_days: 365,
+            countries: Vec::new(),
+            industries: Vec::new(),
+            min_employees: None,
+        }
+    }
 }
 
 impl Default for Membership {
@@ -364,6 +396,7 @@ impl Default for Membership {
         Self {
             enrollment: Enrollment::Open,
             allow_negative_balance: true,
+            eligibility: Eligibility::default(),
         }
     }
 }

@@ -300,6 +300,13 @@ async fn change(api: &Api, id: i64, change: AccountChange, actor: String) -> Res
         Ok(ChangeOutcome::UnknownAccount) => {
             error(StatusCode::NOT_FOUND, format!("no account {id}"))
         }
+        Ok(ChangeOutcome::NotEligible(problems)) => error(
+            StatusCode::CONFLICT,
+            format!(
+                "the account is not eligible for the program: {}",
+                problems.join("; ")
+            ),
+        ),
         Ok(ChangeOutcome::NotAllowed { from }) => error(
             StatusCode::CONFLICT,
             format!(

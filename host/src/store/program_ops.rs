@@ -139,6 +139,8 @@ pub enum ChangeOutcome {
         /// Where it is.
         from: Option<MembershipStatus>,
     },
+    /// The account does not meet the program's eligibility rules.
+    NotEligible(Vec<String>),
 }
 
 /// An account's points that expire soon.

@@ -748,9 +748,8 @@ mod refunds {
             money_of(&standalone.net_amount)
         );
         assert_eq!(embedded.refunded_at, standalone.refunded_at);
-        let ids = |r: &Refund| -> Vec<String> {
-            r.lines.iter().map(|l| l.line_id.clone()).collect()
-        };
+        let ids =
+            |r: &Refund| -> Vec<String> { r.lines.iter().map(|l| l.line_id.clone()).collect() };
         assert_eq!(ids(&embedded), ids(standalone));
         assert_eq!(ids(&embedded), ["9007199254741003"]);
     }

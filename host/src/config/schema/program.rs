@@ -79,9 +79,14 @@ pub struct Program {
     /// `"open"`.
     pub enrollment: Option<Enrollment>,
     /// Whether a reversal may take a balance below zero (later earnings
-    /// repay it); when `false`, redemptions are refused while a balance is
-    /// negative. Default `true`.
+    /// repay it); when `false`, the reversal is still recorded in full and
+    /// an explicit `adjust` entry writes the negative balance off. Default
+    /// `true`.
     pub allow_negative_balance: Option<bool>,
+    /// `[program.eligibility]`: who may be invited into an `invite_only`
+    /// program. Default: everyone.
+    #[serde(default)]
+    pub eligibility: Eligibility,
     /// `[program.earning]`: minimum order, caps and multipliers. Default:
     /// none of them.
     #[serde(default)]
@@ -302,6 +307,28 @@ pub struct Terms {
     pub file: Option<Spanned<PathBuf>>,
     /// The text itself (Markdown).
     pub text: Option<Spanned<String>>,
+}
+
+/// `[program.eligibility]`: rules an account must meet to be invited; each
+/// rule left out admits everyone.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eligibility {
+    /// Qualifying spend over `window_days` the account needs, a decimal
+    /// string in the program currency. Default: none needed.
+    pub min_spend: Option<NonNegativeDecimal>,
+    /// The window `min_spend` is summed over, in days. Default 365.
+    pub window_days: Option<Days>,
+    /// Countries (ISO 3166-1 alpha-2, e.g. `"DE"`) accounts must be in.
+    /// Default: any.
+    #[serde(default)]
+    pub countries: Vec<Spanned<String>>,
+    /// Industries accounts must be in, compared case-insensitively.
+    /// Default: any.
+    #[serde(default)]
+    pub industries: Vec<String>,
+    /// Employees an account needs. Default: none needed.
+    pub min_employees: Option<u32>,
 }
 
 /// `[identity]`: when records from several systems are one company.

@@ -19,8 +19,8 @@ use crate::config::{program_version, secrets};
 use crate::core::event::{Money, TimestampMs};
 use crate::core::identity::{IdentityRules, MatchKey};
 use crate::core::program::{
-    EarningRules, EngagementLimit, EngagementRule, Expiry, Fulfilment, Membership, Milestone,
-    Multiplier, MultiplierTarget, PeriodCap, Program, Reward, Terms, Tier, TierRules,
+    EarningRules, Eligibility, EngagementLimit, EngagementRule, Expiry, Fulfilment, Membership,
+    Milestone, Multiplier, MultiplierTarget, PeriodCap, Program, Reward, Terms, Tier, TierRules,
 };
 
 /// Checks `[program]`. `connectors` are the names of the configured
@@ -94,6 +94,7 @@ pub(super) fn program(
     let terms = terms(document, &key.key("terms"), program.terms, dir);
 
     let membership = Membership::default();
+    let eligibility = eligibility(document, &key.key("eligibility"), program.eligibility);
     let mut program = Program {
         currency: currency?.0,
         points_per_unit: exact(points_per_unit?.0),
@@ -112,11 +113,44 @@ pub(super) fn program(
             allow_negative_balance: program
                 .allow_negative_balance
                 .unwrap_or(membership.allow_negative_balance),
+            eligibility: eligibility?,
         },
         terms: terms?,
     };
     program.version = program_version(&program);
     rates_ok.then_some(program)
+}
+
+/// Checks `[program.eligibility]`.
+fn eligibility(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    rules: schema::Eligibility,
+) -> Option<Eligibility> {
+    let mut countries = Vec::new();
+    let mut complete = true;
+    for (element, span, country) in elements(document, &key.key("countries"), rules.countries) {
+        let code = country.trim().to_ascii_uppercase();
+        if code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase()) {
+            countries.push(code);
+        } else {
+            complete = false;
+            document.error(
+                span,
+                &element,
+                format!("`{country}` is not an ISO 3166-1 alpha-2 country code, e.g. \"DE\""),
+            );
+        }
+    }
+    complete.then(|| Eligibility {
+        min_spend: rules.min_spend.map(|m| exact(m.0)),
+        window_days: rules
+            .window_days
+            .map_or(schema::DEFAULT_WINDOW_DAYS, |d| d.0),
+        countries,
+        industries: rules.industries,
+        min_employees: rules.min_employees,
+    })
 }
 
 /// Checks `[identity]`.

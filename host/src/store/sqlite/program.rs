@@ -252,6 +252,32 @@ pub(crate) fn settle(
         .ok_or_else(|| StoreError::Corrupt(format!("redemption {} is missing", found.id)))
 }
 
+/// Why an account may not join an invite-only program; empty when it may.
+fn ineligible(
+    conn: &Connection,
+    env: &Env,
+    program: &Program,
+    account: AccountId,
+) -> Result<Vec<String>, StoreError> {
+    let rules = &program.membership.eligibility;
+    let (country, industry, employees): (Option<String>, Option<String>, Option<u32>) = conn
+        .query_row(
+            "SELECT country, industry, employees FROM accounts WHERE id = ?1",
+            [account],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(db_error)?;
+    let window = i64::from(rules.window_days).saturating_mul(86_400_000);
+    let items = SqlBook::new(conn, env.now).spend_items(account, env.now.saturating_sub(window))?;
+    let facts = membership::AccountFacts {
+        country: country.as_deref(),
+        industry: industry.as_deref(),
+        employees,
+        spend: crate::core::tiers::qualifying_spend(&items, rules.window_days, env.now),
+    };
+    Ok(membership::eligibility_problems(rules, &facts))
+}
+
 /// An admin's change to an account's membership or tags.
 pub(crate) fn change_account(
     conn: &Connection,
@@ -280,6 +306,16 @@ pub(crate) fn change_account(
             }
             if !membership::transition_allowed(from, *to) {
                 return Ok(ChangeOutcome::NotAllowed { from });
+            }
+            let joining = matches!(from, None | Some(MembershipStatus::Closed));
+            if let Some(program) = env.history.at(env.now)
+                && program.membership.enrollment == Enrollment::InviteOnly
+                && joining
+            {
+                let problems = ineligible(conn, env, program, account)?;
+                if !problems.is_empty() {
+                    return Ok(ChangeOutcome::NotEligible(problems));
+                }
             }
             SqlBook::new(conn, env.now).set_membership(account, Some(*to))?;
             admin::audit(
