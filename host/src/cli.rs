@@ -54,6 +54,24 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Put dead letters back into the inbox after a fix (a new connector
+    /// version, a missing exchange rate added): the running daemon processes
+    /// them again within seconds, or at its next start. Applying is
+    /// idempotent, so a replayed delivery never counts twice.
+    Replay {
+        /// The configuration file (its store is used).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this connector's dead letters. Default: every configured
+        /// connector's. (Events refused by `POST /api/v1/events` are not
+        /// replayed: send the corrected request under a new key.)
+        #[arg(long)]
+        connector: Option<String>,
+        /// Only dead letters that failed at or after this time, RFC 3339
+        /// (`2026-11-01T00:00:00Z`).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +115,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Verify { config },
         } => verify_ledger(&config),
+        Command::Replay {
+            config,
+            connector,
+            since,
+        } => replay(&config, connector, since.as_deref()),
     }
 }
 
@@ -284,6 +307,64 @@ fn run_daemon(path: &Path, log_json: bool) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?
         .block_on(loyaltyd::daemon::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(file: &Path, connector: Option<String>, since: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(config) = load_config(file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    if let Some(name) = &connector
+        && !config.connectors.contains_key(name)
+    {
+        let known: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
+        eprintln!(
+            "no connector `{name}` in {}: the configured ones are {}",
+            file.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let since = match since.map(str::parse::<jiff::Timestamp>).transpose() {
+        Ok(since) => since.map(|t| t.as_millisecond()),
+        Err(e) => {
+            eprintln!("--since: not an RFC 3339 time such as 2026-11-01T00:00:00Z ({e})");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let replayed = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let store = loyaltyd::daemon::open_store(&config)?;
+            anyhow::Ok(
+                store
+                    .replay_dead_letters(
+                        connector.clone().map_or_else(
+                            || config.connectors.keys().cloned().collect(),
+                            |c| vec![c],
+                        ),
+                        since,
+                        "cli".to_owned(),
+                    )
+                    .await?,
+            )
+        })?;
+    let which = connector.map_or_else(|| "any connector".to_owned(), |c| format!("`{c}`"));
+    if replayed.is_empty() {
+        println!("no dead letters of {which} to replay");
+    } else {
+        let ids: Vec<String> = replayed.iter().map(i64::to_string).collect();
+        println!(
+            "{} dead letters of {which} are pending again (inbox ids {}); a running daemon processes them within seconds",
+            replayed.len(),
+            ids.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -397,6 +397,16 @@ pub trait Store: Send + Sync {
         plugin_sha256: String,
     ) -> Result<(), StoreError>;
 
+    /// Puts the dead letters of these connectors (failed at or after
+    /// `since`) back into the inbox as pending, and returns their inbox ids.
+    /// Recorded in the audit log as `actor`'s.
+    async fn replay_dead_letters(
+        &self,
+        connectors: Vec<String>,
+        since: Option<i64>,
+        actor: String,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// Dead letters, optionally of one connector.
     async fn dead_letters(&self, connector: Option<String>) -> Result<Vec<DeadLetter>, StoreError>;
 

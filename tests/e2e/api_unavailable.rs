@@ -119,6 +119,14 @@ impl Store for BrokenStore {
     async fn audit_log(&self, _: u32) -> Result<Vec<AuditEntry>, StoreError> {
         Err(broken())
     }
+    async fn replay_dead_letters(
+        &self,
+        _: Vec<String>,
+        _: Option<i64>,
+        _: String,
+    ) -> Result<Vec<i64>, StoreError> {
+        Err(broken())
+    }
     async fn record_referral(&self, _: ReferralRequest) -> Result<ReferralOutcome, StoreError> {
         Err(broken())
     }

@@ -284,36 +284,19 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>, env: &Env) {
             return;
         }
     };
-    let now = env.now;
     let mut replies = Vec::with_capacity(ops.len());
     for op in ops {
-        let reply = match op {
-            Op::Run(job) => Reply::Deferred(run_job(&mut tx, env, job)),
-            Op::Adjust(request, to) => {
-                Reply::Adjust(to, in_savepoint(&mut tx, |c| adjust(c, &request, now)))
-            }
-            Op::Append(delivery, to) => {
-                Reply::Append(to, in_savepoint(&mut tx, |c| append(c, &delivery)))
-            }
-            Op::Complete(completion, to) => {
-                Reply::Complete(to, complete(&mut tx, &completion, env))
-            }
-            Op::Attempt(id, error, to) => {
-                Reply::Unit(to, in_savepoint(&mut tx, |c| record_attempt(c, id, &error)))
-            }
-            Op::DeadLetter {
-                inbox_id,
-                error,
-                plugin_sha256,
-                reply,
-            } => Reply::Unit(
-                reply,
-                in_savepoint(&mut tx, |c| {
-                    dead_letter(c, inbox_id, &error, &plugin_sha256, now)
-                }),
-            ),
-        };
-        replies.push(reply);
+        // A panic while applying one operation (a bug, never a bad input:
+        // inputs are validated and amounts bounded) must not take the writer
+        // thread, and with it the whole store, down: its savepoint unwinds
+        // (rolled back), its caller sees the store as unavailable and
+        // retries, and the other operations of the batch commit.
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_op(&mut tx, env, op)));
+        match ran {
+            Ok(reply) => replies.push(reply),
+            Err(_) => tracing::error!("a store operation panicked; it was rolled back"),
+        }
     }
     let commit = tx.commit().map_err(|e| e.to_string());
     if let Err(e) = &commit {
@@ -321,6 +304,33 @@ fn run_batch(conn: &mut Connection, ops: Vec<Op>, env: &Env) {
     }
     for reply in replies {
         reply.send(&commit);
+    }
+}
+
+/// Runs one operation in the batch's transaction.
+fn run_op(tx: &mut rusqlite::Transaction<'_>, env: &Env, op: Op) -> Reply {
+    let now = env.now;
+    match op {
+        Op::Run(job) => Reply::Deferred(run_job(tx, env, job)),
+        Op::Adjust(request, to) => {
+            Reply::Adjust(to, in_savepoint(tx, |c| adjust(c, &request, now)))
+        }
+        Op::Append(delivery, to) => Reply::Append(to, in_savepoint(tx, |c| append(c, &delivery))),
+        Op::Complete(completion, to) => Reply::Complete(to, complete(tx, &completion, env)),
+        Op::Attempt(id, error, to) => {
+            Reply::Unit(to, in_savepoint(tx, |c| record_attempt(c, id, &error)))
+        }
+        Op::DeadLetter {
+            inbox_id,
+            error,
+            plugin_sha256,
+            reply,
+        } => Reply::Unit(
+            reply,
+            in_savepoint(tx, |c| {
+                dead_letter(c, inbox_id, &error, &plugin_sha256, now)
+            }),
+        ),
     }
 }
 
@@ -730,6 +740,16 @@ impl Store for SqliteStore {
 
     async fn referrals(&self, referrer: AccountId) -> Result<Vec<Referral>, StoreError> {
         self.read(move |c| admin::referrals(c, referrer)).await
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        connectors: Vec<String>,
+        since: Option<i64>,
+        actor: String,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.write(move |c, env| admin::replay_dead_letters(c, env, &connectors, since, &actor))
+            .await
     }
 
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -420,3 +420,62 @@ pub(crate) fn referrals(
     let rows = stmt.query_map([referrer], referral_row).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
+
+/// Puts dead letters back into the inbox as pending. Their dead-letter
+/// records stay (a repeated failure overwrites them) and the replay is
+/// audited with the ids and the errors they had.
+pub(crate) fn replay_dead_letters(
+    conn: &Connection,
+    env: &Env,
+    connectors: &[String],
+    since: Option<i64>,
+    actor: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT i.id, i.connector, d.error FROM inbox i JOIN dead_letters d ON d.inbox_id = i.id
+             WHERE i.status = 'dead' AND i.connector = ?1 AND (?2 IS NULL OR d.failed_at >= ?2)
+             ORDER BY i.id",
+        )
+        .map_err(db_error)?;
+    let mut rows = Vec::new();
+    for connector in connectors {
+        let found = stmt
+            .query_map(params![connector, since], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(db_error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
+        rows.extend(found);
+    }
+    for (id, _, _) in &rows {
+        conn.execute(
+            "UPDATE inbox SET status = 'pending', attempts = 0 WHERE id = ?1",
+            [id],
+        )
+        .map_err(db_error)?;
+    }
+    if !rows.is_empty() {
+        audit(
+            conn,
+            actor,
+            "replay",
+            &format!("connectors:{}", connectors.join(",")),
+            Some(&serde_json::json!(
+                rows.iter()
+                    .map(|(id, connector, error)| {
+                        serde_json::json!({ "inbox_id": id, "connector": connector, "error": error })
+                    })
+                    .collect::<Vec<_>>()
+            )),
+            Some(&serde_json::json!({ "status": "pending", "since": since })),
+            env.now,
+        )?;
+    }
+    Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+}
