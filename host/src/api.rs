@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use crate::config::{ApiToken, TokenScope};
 use crate::core::ledger::EntryKind;
 use crate::core::program::Program;
 use crate::runtime::wit::latest::loyalty::connector::types::{
@@ -49,6 +50,8 @@ pub struct Api {
     pub public_base_url: String,
     /// SHA-256 of each accepted admin token.
     pub admin_token_sha256: Vec<[u8; 32]>,
+    /// Named tokens with a scope.
+    pub tokens: Vec<ApiToken>,
     /// False once shutdown begins: `/readyz` answers 503 and webhooks too.
     pub ready: AtomicBool,
     /// The program rules in force, applied to submitted events and recorded
@@ -194,30 +197,85 @@ async fn webhook(
     }
 }
 
-/// The admin behind `Authorization: Bearer <token>`, checked against the
-/// configured hashes in constant time: `token:` and the first 12 hex digits
-/// of the token's SHA-256, enough to tell tokens apart in the ledger without
-/// revealing them.
-pub(crate) fn admin_actor(api: &Api, headers: &HeaderMap) -> Option<String> {
-    let token = headers
+/// What a request needs its token to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Reading (admin and analyst tokens).
+    Read,
+    /// Changing anything (admin tokens).
+    Write,
+    /// Submitting events (admin and integration tokens).
+    Events,
+}
+
+/// The caller behind `Authorization: Bearer <token>`, checked against the
+/// configured digests in constant time, and whether its scope allows
+/// `need`. The caller is named `token:NAME` for a named token, else `token:`
+/// and the first 12 hex digits of the token's SHA-256, enough to tell tokens
+/// apart in the ledger and the audit log without revealing them. A missing
+/// or unknown token is 401; a known token whose scope does not allow the
+/// request is 403.
+fn authorize(api: &Api, headers: &HeaderMap, need: Need) -> Result<String, Response> {
+    let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)?;
+        .map(str::trim)
+    else {
+        return Err(unauthorized());
+    };
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let accepted = api
+    let matches = |hash: &[u8; 32]| bool::from(hash.ct_eq(&digest));
+    let admin = api
         .admin_token_sha256
         .iter()
-        .fold(false, |found, hash| found | bool::from(hash.ct_eq(&digest)));
-    accepted.then(|| format!("token:{}", &hex::encode(digest)[..12]))
+        .fold(false, |found, hash| found | matches(hash));
+    if admin {
+        return Ok(format!("token:{}", &hex::encode(digest)[..12]));
+    }
+    let named = api
+        .tokens
+        .iter()
+        .fold(
+            None,
+            |found, t| if matches(&t.sha256) { Some(t) } else { found },
+        )
+        .ok_or_else(unauthorized)?;
+    let allowed = match named.scope {
+        TokenScope::Admin => true,
+        TokenScope::Analyst => need == Need::Read,
+        TokenScope::Integration => need == Need::Events,
+    };
+    if !allowed {
+        let scope = match named.scope {
+            TokenScope::Admin => "admin",
+            TokenScope::Analyst => "analyst",
+            TokenScope::Integration => "integration",
+        };
+        let wanted = match need {
+            Need::Read => "read the admin API",
+            Need::Write => "change anything",
+            Need::Events => "submit events",
+        };
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token `{}` has the scope `{scope}`, which may not {wanted}",
+                named.name
+            ),
+        ));
+    }
+    Ok(format!("token:{}", named.name))
 }
 
-/// The refusal when the admin token is missing or wrong.
-pub(crate) fn refuse_unauthorized(api: &Api, headers: &HeaderMap) -> Option<Response> {
-    if admin_actor(api, headers).is_some() {
-        return None;
-    }
-    Some(unauthorized())
+/// The caller, if its token may change things; else the refusal.
+pub(crate) fn admin_actor(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
+    authorize(api, headers, Need::Write)
+}
+
+/// The refusal when the token is missing, wrong or not allowed `need`.
+pub(crate) fn refuse_unauthorized(api: &Api, headers: &HeaderMap, need: Need) -> Option<Response> {
+    authorize(api, headers, need).err()
 }
 
 pub(crate) fn unauthorized() -> Response {
@@ -267,8 +325,9 @@ async fn adjust(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
@@ -328,7 +387,7 @@ async fn adjust(
 }
 
 async fn accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     match api.store.accounts().await {
@@ -338,7 +397,7 @@ async fn accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
 }
 
 async fn account(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     match api.store.account(id).await {
@@ -364,7 +423,7 @@ async fn ledger(
     Path(id): Path<i64>,
     filter: Result<Query<LedgerFilter>, QueryRejection>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     let filter = match filter {
@@ -403,7 +462,7 @@ async fn ledger(
 }
 
 async fn dead_letters(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     match api.store.dead_letters(None).await {
@@ -441,7 +500,7 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
 /// `POST /api/v1/events`: see [`events`]. Stored in the inbox under the
 /// submission's source and applied before answering.
 async fn submit_events(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Events) {
         return denied;
     }
     let Some(key) = idempotency_key(&headers) else {

@@ -56,9 +56,24 @@ pub struct ServerConfig {
     pub public_base_url: url::Url,
     /// SHA-256 digests of the accepted admin bearer tokens.
     pub admin_token_sha256: Vec<[u8; 32]>,
+    /// Named tokens with a scope.
+    pub tokens: Vec<ApiToken>,
     /// Deliveries an inbox worker takes in one batch.
     pub inbox_batch_max: usize,
 }
+
+/// A named API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Its name, as the audit log shows it (`token:NAME`).
+    pub name: String,
+    /// SHA-256 of the token.
+    pub sha256: [u8; 32],
+    /// What it may do.
+    pub scope: TokenScope,
+}
+
+pub use schema::TokenScope;
 
 /// Where the ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

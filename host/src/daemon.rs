@@ -159,6 +159,7 @@ impl Daemon {
                 .trim_end_matches('/')
                 .to_owned(),
             admin_token_sha256: config.server.admin_token_sha256.clone(),
+            tokens: config.server.tokens.clone(),
             ready: AtomicBool::new(true),
             program: program.clone(),
         });

@@ -63,6 +63,7 @@ async fn admin() -> Admin {
         store: store.clone(),
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
+        tokens: Vec::new(),
         ready: AtomicBool::new(true),
         program,
     });

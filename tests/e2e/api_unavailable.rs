@@ -178,6 +178,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         store: Arc::new(BrokenStore),
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: Vec::new(),
+        tokens: Vec::new(),
         ready: AtomicBool::new(ready),
         program: Arc::new(Program::basic(
             "EUR",

@@ -19,6 +19,7 @@ use std::process::{Command, Output};
 
 use loyalty_e2e::{loyaltyd_binary, official_plugin, repo_root, test_component};
 use loyaltyd::config::Config;
+use loyaltyd::config::TokenScope;
 use loyaltyd::core::event::Money;
 use loyaltyd::core::identity::{IdentityRules, MatchKey};
 use loyaltyd::core::program::{
@@ -185,6 +186,19 @@ fn load_fixture(config: &str) -> Config {
 #[test]
 fn full_config_resolves_every_program_rule() {
     let config = load_fixture("tests/ui/valid/full.toml");
+    let tokens: Vec<(&str, TokenScope)> = config
+        .server
+        .tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.scope))
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            ("bi-dashboard", TokenScope::Analyst),
+            ("erp", TokenScope::Integration)
+        ]
+    );
     let program = &config.program;
     assert_eq!(program.currency, "EUR");
     assert_eq!(program.points_per_unit, Decimal::new(15, 1));

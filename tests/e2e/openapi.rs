@@ -335,11 +335,12 @@ fn called_names(code: &str) -> Vec<String> {
 /// and 400 when an extractor can refuse the request before it runs (an
 /// integer path parameter, a query string).
 fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTreeSet<u16> {
-    const NAMES: [(&str, u16); 10] = [
+    const NAMES: [(&str, u16); 11] = [
         ("OK", 200),
         ("CREATED", 201),
         ("BAD_REQUEST", 400),
         ("UNAUTHORIZED", 401),
+        ("FORBIDDEN", 403),
         ("NOT_FOUND", 404),
         ("CONFLICT", 409),
         ("PAYLOAD_TOO_LARGE", 413),
@@ -1198,6 +1199,7 @@ async fn the_daemon_answers_as_documented() {
         store,
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
+        tokens: Vec::new(),
         ready: AtomicBool::new(true),
         program: Arc::new(program),
     });

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use loyaltyd::api::{Api, router};
+use loyaltyd::config::{ApiToken, TokenScope};
 use loyaltyd::core::event::{AccountUpsert, Event, Money, Purchase, PurchaseStatus};
 use loyaltyd::core::program::{
     Enrollment, Fulfilment, Program, Reward, RewardKind, Rounding, Terms,
@@ -29,6 +30,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "program-admin-token";
+const ANALYST: &str = "read-only-dashboard-token";
+const INTEGRATION: &str = "erp-integration-token";
 
 struct Server {
     base: String,
@@ -78,6 +81,18 @@ async fn serve(program: Program) -> Server {
         store: store.clone(),
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
+        tokens: vec![
+            ApiToken {
+                name: "bi".to_owned(),
+                sha256: Sha256::digest(ANALYST.as_bytes()).into(),
+                scope: TokenScope::Analyst,
+            },
+            ApiToken {
+                name: "erp".to_owned(),
+                sha256: Sha256::digest(INTEGRATION.as_bytes()).into(),
+                scope: TokenScope::Integration,
+            },
+        ],
         ready: AtomicBool::new(true),
         program: program.clone(),
     });
@@ -483,4 +498,69 @@ async fn contracts_lines_and_engagements_arrive_through_the_events_api() {
             .contains("NPS score 11 is not between 0 and 10"),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_scopes_limit_what_each_token_may_do() {
+    let server = serve(program(Enrollment::Open)).await;
+    let call = |token: &'static str, method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = server
+            .client
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "scope-test");
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, text)
+        }
+    };
+    let events = json!({"source": "erp", "events": [
+        {"type": "account", "id": "C-1", "version": 1, "name": "Acme"}
+    ]});
+    // The integration token submits events and nothing else.
+    let (status, text) = call(
+        INTEGRATION,
+        reqwest::Method::POST,
+        "/api/v1/events",
+        Some(events.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = call(INTEGRATION, reqwest::Method::GET, "/api/v1/accounts", None).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("token `erp` has the scope `integration`, which may not read the admin API"),
+        "{text}"
+    );
+    // The analyst reads everything and changes nothing.
+    let (status, _) = call(ANALYST, reqwest::Method::GET, "/api/v1/accounts", None).await;
+    assert_eq!(status, 200);
+    let account = server.account_of("erp", "C-1").await;
+    let (status, text) = call(
+        ANALYST,
+        reqwest::Method::PUT,
+        &format!("/api/v1/accounts/{account}/tags"),
+        Some(json!({"tags": ["x"]})),
+    )
+    .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("may not change anything"), "{text}");
+    let (status, _) = call(
+        ANALYST,
+        reqwest::Method::POST,
+        "/api/v1/events",
+        Some(events),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // An unknown token is not a token at all.
+    let (status, _) = call("guess", reqwest::Method::GET, "/api/v1/accounts", None).await;
+    assert_eq!(status, 401);
 }

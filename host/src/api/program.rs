@@ -16,8 +16,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    Api, admin_actor, error, idempotency_key, missing_idempotency_key, refuse_unauthorized,
-    store_failure, unauthorized,
+    Api, Need, admin_actor, error, idempotency_key, missing_idempotency_key, refuse_unauthorized,
+    store_failure,
 };
 use crate::core::membership::MembershipStatus;
 use crate::core::rewards::{RedemptionError, RedemptionStatus};
@@ -70,28 +70,28 @@ async fn unknown_account(api: &Api, id: i64) -> Option<Response> {
 }
 
 async fn program(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     axum::Json(api.program.as_ref()).into_response()
 }
 
 async fn tiers(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     axum::Json(&api.program.tiers).into_response()
 }
 
 async fn rewards(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     axum::Json(json!({ "rewards": api.program.rewards })).into_response()
 }
 
 async fn terms(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     match api.program.terms_at(SystemClock.now_ms()) {
@@ -116,8 +116,9 @@ async fn redeem(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
@@ -180,8 +181,9 @@ async fn settle(
     body: &Bytes,
     fulfilled: bool,
 ) -> Response {
-    let Some(actor) = admin_actor(api, headers) else {
-        return unauthorized();
+    let actor = match admin_actor(api, headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let parsed: SettleBody = if body.is_empty() {
         SettleBody { detail: None }
@@ -269,7 +271,7 @@ async fn all_redemptions(
     headers: HeaderMap,
     Query(filter): Query<RedemptionFilter>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     list_redemptions(&api, None, filter).await
@@ -281,7 +283,7 @@ async fn account_redemptions(
     Path(id): Path<i64>,
     Query(filter): Query<RedemptionFilter>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     if let Some(missing) = unknown_account(&api, id).await {
@@ -330,8 +332,9 @@ async fn membership(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let status = serde_json::from_slice::<MembershipBody>(&body)
         .map_err(|e| e.to_string())
@@ -364,8 +367,9 @@ async fn tags(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     match serde_json::from_slice::<TagsBody>(&body) {
         Ok(body) if body.tags.iter().any(|t| t.trim().is_empty()) => error(
@@ -385,7 +389,7 @@ async fn tier_history(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     if let Some(missing) = unknown_account(&api, id).await {
@@ -408,7 +412,7 @@ async fn expiring(
     Path(id): Path<i64>,
     Query(query): Query<ExpiringQuery>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     if let Some(missing) = unknown_account(&api, id).await {
@@ -426,7 +430,7 @@ async fn expiring(
 }
 
 async fn run_jobs(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Write) {
         return denied;
     }
     match api.store.run_jobs(api.program.clone()).await {
@@ -448,8 +452,9 @@ async fn merge(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
@@ -515,8 +520,9 @@ async fn accept_terms(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let parsed = match serde_json::from_slice::<AcceptanceBody>(&body) {
         Ok(parsed) if !parsed.contact.trim().is_empty() => parsed,
@@ -567,7 +573,7 @@ async fn accepted_terms(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     if let Some(missing) = unknown_account(&api, id).await {
@@ -589,7 +595,7 @@ async fn audit_log(
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
@@ -611,8 +617,9 @@ async fn record_referral(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = admin_actor(&api, &headers) else {
-        return unauthorized();
+    let actor = match admin_actor(&api, &headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
     };
     let parsed = match serde_json::from_slice::<ReferralBody>(&body) {
         Ok(parsed) => parsed,
@@ -662,7 +669,7 @@ async fn referrals(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Some(denied) = refuse_unauthorized(&api, &headers) {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
         return denied;
     }
     if let Some(missing) = unknown_account(&api, id).await {

@@ -82,10 +82,42 @@ pub struct Server {
     /// which disables the admin API.
     #[serde(default)]
     pub admin_token_sha256: Vec<TokenDigest>,
+    /// `[[server.tokens]]`: API tokens with a name and a narrower scope
+    /// (or `admin`). Default: none.
+    #[serde(default)]
+    pub tokens: Vec<Spanned<ApiToken>>,
     /// Webhook deliveries a connector's inbox worker takes in one batch.
     /// Default 64.
     #[serde(default = "default_inbox_batch_max", deserialize_with = "at_least_one")]
     pub inbox_batch_max: usize,
+}
+
+/// `[[server.tokens]]`: one API token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// A name for the token, `[a-z0-9][a-z0-9_-]*`, unique; the audit log
+    /// and the ledger name the token by it (`token:NAME`). Required.
+    pub name: Option<Id>,
+    /// The token's SHA-256 digest (64 lower-case hex characters); the token
+    /// itself is never stored. Required.
+    pub sha256: Option<TokenDigest>,
+    /// What the token may do: `"admin"` (everything), `"analyst"` (read
+    /// only) or `"integration"` (submit events to `POST /api/v1/events`
+    /// only). Required.
+    pub scope: Option<TokenScope>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Everything.
+    Admin,
+    /// Read everything, change nothing.
+    Analyst,
+    /// Submit events, nothing else.
+    Integration,
 }
 
 /// `[store]`: where the ledger lives. The key `type` chooses the variant;

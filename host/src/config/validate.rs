@@ -106,10 +106,71 @@ fn server(document: &mut Document<'_>) -> Option<ServerConfig> {
         server.public_base_url,
         "set the URL vendors reach this server at, e.g. public_base_url = \"https://loyalty.example.com\"",
     )?;
-    Some(ServerConfig {
+    let admin_token_sha256: Vec<[u8; 32]> =
+        server.admin_token_sha256.into_iter().map(|d| d.0).collect();
+    let mut tokens: Vec<crate::config::ApiToken> = Vec::new();
+    let mut tokens_ok = true;
+    for (index, token) in server.tokens.into_iter().enumerate() {
+        let span = token.span();
+        let token = token.into_inner();
+        let element = key.key("tokens").index(index);
+        let name = required(
+            document,
+            &element,
+            "name",
+            token.name,
+            "name the token, e.g. name = \"bi-dashboard\"",
+        );
+        let sha256 = required(
+            document,
+            &element,
+            "sha256",
+            token.sha256,
+            "set the token's SHA-256, the 64 hex characters of `printf %s \"$TOKEN\" | sha256sum`",
+        );
+        let scope = required(
+            document,
+            &element,
+            "scope",
+            token.scope,
+            "choose what the token may do: scope = \"admin\", \"analyst\" or \"integration\"",
+        );
+        let (Some(name), Some(sha256), Some(scope)) = (name, sha256, scope) else {
+            tokens_ok = false;
+            continue;
+        };
+        if tokens.iter().any(|t| t.name == name.0) {
+            tokens_ok = false;
+            document.error(
+                span,
+                &element.key("name"),
+                format!(
+                    "`{}` names two tokens: give each token its own name",
+                    name.0
+                ),
+            );
+        } else if admin_token_sha256.contains(&sha256.0)
+            || tokens.iter().any(|t| t.sha256 == sha256.0)
+        {
+            tokens_ok = false;
+            document.error(
+                span,
+                &element.key("sha256"),
+                "this digest is listed twice: one token has one scope",
+            );
+        } else {
+            tokens.push(crate::config::ApiToken {
+                name: name.0,
+                sha256: sha256.0,
+                scope,
+            });
+        }
+    }
+    tokens_ok.then_some(ServerConfig {
         listen: server.listen,
         public_base_url: public_base_url.0,
-        admin_token_sha256: server.admin_token_sha256.into_iter().map(|d| d.0).collect(),
+        admin_token_sha256,
+        tokens,
         inbox_batch_max: server.inbox_batch_max,
     })
 }
