@@ -157,6 +157,12 @@ async fn webhook(
         Err(e @ CallError::PayloadTooLarge { .. }) => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
         }
+        Err(e) if e.is_retryable() => {
+            // A passing failure (no free instance, a timeout): the vendor
+            // retries the delivery later.
+            tracing::warn!(connector, error = %e, "verify-webhook failed for now");
+            return unavailable(e.to_string());
+        }
         Err(e) => {
             tracing::error!(connector, error = %e, "verify-webhook failed");
             return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());

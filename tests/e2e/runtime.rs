@@ -567,3 +567,34 @@ async fn a_credential_bound_to_one_host_is_never_sent_to_another() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_calls_beyond_instances_max_wait_for_a_slot_and_never_fail() {
+    // Every call gets a fresh instance; at most `instances_max` exist at
+    // once, and freed slots wait to be decommitted in batches. Callers
+    // beyond the limit queue; none may fail for want of a slot. The pool is
+    // sized as the daemon sizes it for one connector: its `instances_max`.
+    let runtime = Runtime::new(RuntimeOptions {
+        clock: Arc::new(FixedClock(1_767_225_600_000)),
+        instance_slots: Limits::default().instances_max,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let plugin = echo(&runtime, MemoryState::default());
+    let body = b"burst";
+    let request = webhook(
+        body,
+        &[("x-echo-signature", &sign(body)), ("x-delivery-id", "b-1")],
+    );
+    for _round in 0..300 {
+        let calls = (0..32).map(|_| {
+            let plugin = plugin.clone();
+            let request = request.clone();
+            tokio::spawn(async move { plugin.handle_webhook(&request).await })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            let output = call.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(reported(&output.value), "burst");
+        }
+    }
+}

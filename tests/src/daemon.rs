@@ -24,6 +24,8 @@ pub use admin::{AdminClient, Snapshot};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`Daemon::wait_until`] waits for asynchronous processing.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many of the log's last lines [`Daemon::wait_until_within`] reports.
+const LOG_TAIL_LINES: usize = 200;
 /// How often it looks.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -110,7 +112,6 @@ impl Daemon {
     /// there, keeps its data in `dir/data` and its log in `dir/loyaltyd.log`,
     /// and returns once `/readyz` answers.
     pub async fn start_in(dir: &Path, setup: &Setup) -> anyhow::Result<Self> {
-        let binary = crate::loyaltyd_binary();
         fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         if let Some(shopify) = &setup.shopify {
@@ -128,20 +129,7 @@ impl Daemon {
         let config_path = dir.join("loyaltyd.toml");
         fs::write(&config_path, config_toml(setup, port, &base_url))?;
         let log_path = dir.join("loyaltyd.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(&binary)
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(&dir)
-            .env("RUST_LOG", "info")
-            // A log file, not a terminal: no colour escapes.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        let child = spawn(&config_path, &dir, File::create(&log_path)?)?;
         let daemon = Self {
             child: Mutex::new(child),
             admin: AdminClient::new(&base_url, &setup.admin_token),
@@ -153,6 +141,34 @@ impl Daemon {
         };
         daemon.wait_ready().await?;
         Ok(daemon)
+    }
+
+    /// Kills the process with SIGKILL, as a crash, the OOM killer or a
+    /// container runtime would: no shutdown, no last commit, nothing
+    /// flushed. Reaps it and returns how it ended. Its directory, data and
+    /// port stay for [`Daemon::restart`].
+    pub fn kill(&self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        // `Child::kill` is SIGKILL on Unix, and `Ok` if it has exited already.
+        child.kill().context("sending SIGKILL to loyaltyd")?;
+        child.wait().context("reaping loyaltyd")
+    }
+
+    /// Starts the daemon again, after [`Daemon::kill`] or any other exit,
+    /// with the same configuration file, so in the same directory, on the
+    /// same data and the same port; returns once `/readyz` answers. The log
+    /// goes on in the same file, after a line that marks the restart.
+    pub async fn restart(&self) -> anyhow::Result<()> {
+        {
+            let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+            if child.try_wait()?.is_none() {
+                bail!("loyaltyd is still running: kill it before restarting it");
+            }
+            let mut log = OpenOptions::new().append(true).open(&self.log_path)?;
+            writeln!(log, "--- loyalty-e2e harness: restarting loyaltyd ---")?;
+            *child = spawn(&self.config_path, &self.dir, log)?;
+        }
+        self.wait_ready().await
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -215,6 +231,22 @@ impl Daemon {
         )
     }
 
+    /// The last `lines` lines of its log, headed by the file's path and how
+    /// many lines are left out: what a failure message should show of a
+    /// long log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        let skipped = all.len().saturating_sub(lines);
+        format!(
+            "--- {} (last {} of {} lines) ---\n{}\n--- end of log ---",
+            self.log_path.display(),
+            all.len() - skipped,
+            all.len(),
+            all[skipped..].join("\n")
+        )
+    }
+
     /// The admin API.
     pub fn admin(&self) -> &AdminClient {
         &self.admin
@@ -233,7 +265,30 @@ impl Daemon {
         what: &str,
         condition: impl Fn(&Snapshot) -> bool,
     ) -> anyhow::Result<Snapshot> {
-        let deadline = Instant::now() + WAIT_TIMEOUT;
+        self.poll(what, WAIT_TIMEOUT, condition, || self.log_report())
+            .await
+    }
+
+    /// [`Daemon::wait_until`] with a deadline of the caller's choosing, for
+    /// long backlogs; a failure shows the last 200 lines of the log.
+    pub async fn wait_until_within(
+        &self,
+        what: &str,
+        timeout: Duration,
+        condition: impl Fn(&Snapshot) -> bool,
+    ) -> anyhow::Result<Snapshot> {
+        self.poll(what, timeout, condition, || self.log_tail(LOG_TAIL_LINES))
+            .await
+    }
+
+    async fn poll(
+        &self,
+        what: &str,
+        timeout: Duration,
+        condition: impl Fn(&Snapshot) -> bool,
+        log: impl Fn() -> String,
+    ) -> anyhow::Result<Snapshot> {
+        let deadline = Instant::now() + timeout;
         loop {
             let last = match self.admin.snapshot().await {
                 Ok(snapshot) if condition(&snapshot) => return Ok(snapshot),
@@ -243,14 +298,14 @@ impl Daemon {
             if let Some(status) = self.exit_status() {
                 bail!(
                     "loyaltyd exited ({status}) while waiting until {what}\n{}",
-                    self.log_report()
+                    log()
                 );
             }
             if Instant::now() >= deadline {
                 bail!(
                     "timed out after {} s waiting until {what}\nlast state: {last}\n{}",
-                    WAIT_TIMEOUT.as_secs(),
-                    self.log_report()
+                    timeout.as_secs(),
+                    log()
                 );
             }
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -288,6 +343,24 @@ pub fn random_token() -> anyhow::Result<String> {
 /// Lower-case hex SHA-256, as `admin_token_sha256` wants it.
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Starts `loyaltyd run` on `config` in `dir`, logging at `info` to `log`.
+fn spawn(config: &Path, dir: &Path, log: File) -> anyhow::Result<Child> {
+    let binary = crate::loyaltyd_binary();
+    Command::new(&binary)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        // A log file, not a terminal: no colour escapes.
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))
 }
 
 /// A loopback port nobody listens on right now.

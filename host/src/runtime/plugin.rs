@@ -380,6 +380,14 @@ impl Plugin {
                 Ok(Output { value, state })
             }
             Ok(Err(error)) => {
+                if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+                    // No instance could be made just now: passing, not the
+                    // connector's fault; the caller retries.
+                    return Err(CallError::Instantiate {
+                        connector,
+                        message: format!("no free instance slot: {full}"),
+                    });
+                }
                 if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
                     return Err(CallError::Limit {
                         connector,

@@ -70,6 +70,9 @@ pub struct Account {
     pub industry: Option<String>,
     /// Country.
     pub country: Option<String>,
+    /// The tier id it holds, if any.
+    #[serde(default)]
+    pub tier: Option<String>,
     /// Contacts.
     pub contacts: Vec<Contact>,
 }
