@@ -11,6 +11,7 @@
 
 mod admin;
 mod book;
+mod keys;
 mod program;
 mod read;
 mod schema;
@@ -498,21 +499,19 @@ fn adjust(
     request: &AdjustmentRequest,
     now: i64,
 ) -> Result<AdjustOutcome, StoreError> {
-    let earlier: Option<(String, String, i64)> = conn
-        .query_row(
-            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
-            [&request.idempotency_key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
-    if let Some((operation, request_sha256, ledger_id)) = earlier {
-        if operation != "adjust" || request_sha256 != request.request_sha256 {
-            return Ok(AdjustOutcome::Conflict);
+    match keys::earlier(
+        conn,
+        &request.idempotency_key,
+        "adjust",
+        &request.request_sha256,
+    )? {
+        keys::Earlier::Unused => {}
+        keys::Earlier::Conflict => return Ok(AdjustOutcome::Conflict),
+        keys::Earlier::Same(ledger_id) => {
+            return Ok(AdjustOutcome::Replayed(Box::new(read::entry(
+                conn, ledger_id,
+            )?)));
         }
-        return Ok(AdjustOutcome::Replayed(Box::new(read::entry(
-            conn, ledger_id,
-        )?)));
     }
     let known: Option<i64> = conn
         .query_row(
@@ -551,17 +550,14 @@ fn adjust(
         })),
         now,
     )?;
-    conn.execute(
-        "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
-         VALUES (?1, ?2, 'adjust', ?3, ?4)",
-        params![
-            request.idempotency_key,
-            request.request_sha256,
-            ledger_id,
-            now
-        ],
-    )
-    .map_err(db_error)?;
+    keys::remember(
+        conn,
+        &request.idempotency_key,
+        "adjust",
+        &request.request_sha256,
+        ledger_id,
+        now,
+    )?;
     Ok(AdjustOutcome::Created(Box::new(read::entry(
         conn, ledger_id,
     )?)))

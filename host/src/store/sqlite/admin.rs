@@ -16,6 +16,7 @@ use crate::store::program_ops::{
     ReferralRequest, TermsAcceptance,
 };
 use crate::store::sqlite::book::SqlBook;
+use crate::store::sqlite::keys;
 use crate::store::sqlite::program::balance;
 use crate::store::sqlite::{Env, db_error};
 
@@ -109,19 +110,17 @@ pub(crate) fn merge(
     env: &Env,
     request: &MergeRequest,
 ) -> Result<MergeOutcome, StoreError> {
-    let earlier: Option<(String, String, i64)> = conn
-        .query_row(
-            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
-            [&request.idempotency_key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
-    if let Some((operation, sha, id)) = earlier {
-        if operation != "merge" || sha != request.request_sha256 {
-            return Ok(MergeOutcome::Conflict);
+    match keys::earlier(
+        conn,
+        &request.idempotency_key,
+        "merge",
+        &request.request_sha256,
+    )? {
+        keys::Earlier::Unused => {}
+        keys::Earlier::Conflict => return Ok(MergeOutcome::Conflict),
+        keys::Earlier::Same(id) => {
+            return Ok(MergeOutcome::Replayed(merge_row(conn, id)?));
         }
-        return Ok(MergeOutcome::Replayed(merge_row(conn, id)?));
     }
     if request.from == request.into {
         return Ok(MergeOutcome::Refused(
@@ -206,12 +205,14 @@ pub(crate) fn merge(
         params![from, into, env.now],
     )
     .map_err(db_error)?;
-    conn.execute(
-        "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
-         VALUES (?1, ?2, 'merge', ?3, ?4)",
-        params![request.idempotency_key, request.request_sha256, id, env.now],
-    )
-    .map_err(db_error)?;
+    keys::remember(
+        conn,
+        &request.idempotency_key,
+        "merge",
+        &request.request_sha256,
+        id,
+        env.now,
+    )?;
     let cx = Context {
         program: &request.program,
         history: &env.history,

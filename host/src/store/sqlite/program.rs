@@ -16,9 +16,9 @@ use crate::store::program_ops::{
     AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
     RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
 };
-use crate::store::sqlite::admin;
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::{Env, db_error};
+use crate::store::sqlite::{admin, keys};
 
 const REDEMPTION_COLUMNS: &str = "id, account_id, reward_id, points, status, fulfilment, contact, detail, \
                                   rule_version, created_at, updated_at";
@@ -105,21 +105,19 @@ pub(crate) fn redeem(
     env: &Env,
     request: &RedeemRequest,
 ) -> Result<RedeemOutcome, StoreError> {
-    let earlier: Option<(String, String, i64)> = conn
-        .query_row(
-            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
-            [&request.idempotency_key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
-    if let Some((operation, sha, id)) = earlier {
-        if operation != "redeem" || sha != request.request_sha256 {
-            return Ok(RedeemOutcome::Conflict);
+    match keys::earlier(
+        conn,
+        &request.idempotency_key,
+        "redeem",
+        &request.request_sha256,
+    )? {
+        keys::Earlier::Unused => {}
+        keys::Earlier::Conflict => return Ok(RedeemOutcome::Conflict),
+        keys::Earlier::Same(id) => {
+            return redemption(conn, id)?
+                .map(RedeemOutcome::Replayed)
+                .ok_or_else(|| StoreError::Corrupt(format!("redemption {id} is missing")));
         }
-        return redemption(conn, id)?
-            .map(RedeemOutcome::Replayed)
-            .ok_or_else(|| StoreError::Corrupt(format!("redemption {id} is missing")));
     }
     let mut book = SqlBook::new(conn, env.now);
     let exists: Option<i64> = conn
@@ -178,12 +176,14 @@ pub(crate) fn redeem(
         &request.program.version,
         env.now,
     )?;
-    conn.execute(
-        "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
-         VALUES (?1, ?2, 'redeem', ?3, ?4)",
-        params![request.idempotency_key, request.request_sha256, id, env.now],
-    )
-    .map_err(db_error)?;
+    keys::remember(
+        conn,
+        &request.idempotency_key,
+        "redeem",
+        &request.request_sha256,
+        id,
+        env.now,
+    )?;
     admin::audit(
         conn,
         &request.actor,
