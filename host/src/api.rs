@@ -304,6 +304,23 @@ pub(crate) fn unauthorized() -> Response {
     response
 }
 
+/// A request's JSON body, or a 422 naming what was expected.
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the HTTP answer itself, returned at once; boxing it buys nothing"
+)]
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid {what}: {e}"),
+        )
+    })
+}
+
 /// Longest `Idempotency-Key` accepted, in bytes.
 const IDEMPOTENCY_KEY_BYTES_MAX: usize = 200;
 
@@ -346,14 +363,9 @@ async fn adjust(
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
     };
-    let parsed: AdjustmentBody = match serde_json::from_slice(&body) {
+    let parsed: AdjustmentBody = match json_body(&body, "adjustment") {
         Ok(parsed) => parsed,
-        Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid adjustment: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let entry = match crate::core::ledger::adjustment(
         parsed.points,

@@ -16,8 +16,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    Api, Need, admin_actor, error, idempotency_key, missing_idempotency_key, refuse_unauthorized,
-    store_failure,
+    Api, Need, admin_actor, error, idempotency_key, json_body, missing_idempotency_key,
+    refuse_unauthorized, store_failure,
 };
 use crate::core::membership::MembershipStatus;
 use crate::core::rewards::{RedemptionError, RedemptionStatus};
@@ -123,14 +123,9 @@ async fn redeem(
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
     };
-    let parsed: RedeemBody = match serde_json::from_slice(&body) {
+    let parsed: RedeemBody = match json_body(&body, "redemption") {
         Ok(parsed) => parsed,
-        Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid redemption: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let canonical = json!({ "account_id": id, "reward": parsed.reward, "contact": parsed.contact });
     let request = RedeemRequest {
@@ -459,14 +454,9 @@ async fn merge(
     let Some(key) = idempotency_key(&headers) else {
         return missing_idempotency_key();
     };
-    let parsed: MergeBody = match serde_json::from_slice(&body) {
+    let parsed: MergeBody = match json_body(&body, "merge") {
         Ok(parsed) => parsed,
-        Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid merge: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let reason = parsed.reason.trim().to_owned();
     if reason.is_empty() {
@@ -621,14 +611,9 @@ async fn record_referral(
         Ok(actor) => actor,
         Err(refused) => return refused,
     };
-    let parsed = match serde_json::from_slice::<ReferralBody>(&body) {
+    let parsed: ReferralBody = match json_body(&body, "referral") {
         Ok(parsed) => parsed,
-        Err(e) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid referral: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let request = ReferralRequest {
         referrer: id,
