@@ -82,6 +82,7 @@ fn main() {
     let poll = PollRequest {
         cursor: None,
         page_size: 3,
+        since: None,
     };
 
     let (single, poll_single, parallel) = tokio.block_on(async {

@@ -162,6 +162,7 @@ async fn sigkill_under_webhook_load_loses_and_doubles_nothing() {
             admin_access_token: ACCESS_TOKEN.to_owned(),
         }),
         extra_toml: TIERS_TOML.to_owned(),
+        secrets: Vec::new(),
     };
     let daemon = Arc::new(Daemon::start(&setup).await.unwrap());
     let webhooks = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);

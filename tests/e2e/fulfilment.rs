@@ -112,6 +112,7 @@ async fn a_connector_fulfils_rewards_and_a_refused_fulfilment_releases_the_point
         program: ProgramRules::default(),
         shopify: None,
         extra_toml: rewards_toml(&echo),
+        secrets: Vec::new(),
     };
     let daemon = Daemon::start(&setup).await.unwrap();
     let client = Client {

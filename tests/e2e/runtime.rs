@@ -174,6 +174,7 @@ async fn poll_pages_carry_cursors_and_buffered_state() {
         .poll(&PollRequest {
             cursor: None,
             page_size: 2,
+            since: None,
         })
         .await
         .unwrap();
@@ -193,6 +194,7 @@ async fn poll_pages_carry_cursors_and_buffered_state() {
         .poll(&PollRequest {
             cursor: first.value.next_cursor,
             page_size: 2,
+            since: None,
         })
         .await
         .unwrap();
@@ -207,6 +209,7 @@ async fn poll_pages_carry_cursors_and_buffered_state() {
         .poll(&PollRequest {
             cursor: Some("4".to_owned()),
             page_size: 2,
+            since: None,
         })
         .await
         .unwrap();
@@ -246,6 +249,7 @@ async fn infinite_loop_hits_the_cpu_budget_while_other_calls_are_served() {
         echo.poll(&PollRequest {
             cursor: None,
             page_size: 1,
+            since: None,
         })
         .await
         .unwrap();

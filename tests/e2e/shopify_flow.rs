@@ -60,6 +60,7 @@ async fn shop() -> Shop {
             admin_access_token: ACCESS_TOKEN.to_owned(),
         }),
         extra_toml: String::new(),
+        secrets: Vec::new(),
     };
     let daemon = Daemon::start(&setup).await.unwrap();
     let webhooks = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);

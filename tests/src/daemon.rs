@@ -83,6 +83,9 @@ pub struct Setup {
     /// TOML appended to the generated configuration: more program rules
     /// (`[[program.rewards]]`), more connectors.
     pub extra_toml: String,
+    /// Secret files written to `secrets/NAME` (owner-only) before the
+    /// daemon starts, for `file = "secrets/NAME"` in `extra_toml`.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// A running `loyaltyd`.
@@ -114,10 +117,13 @@ impl Daemon {
     pub async fn start_in(dir: &Path, setup: &Setup) -> anyhow::Result<Self> {
         fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
+        let secrets = dir.join("secrets");
+        fs::create_dir_all(&secrets)?;
+        fs::set_permissions(&secrets, fs::Permissions::from_mode(0o700))?;
+        for (name, value) in &setup.secrets {
+            write_secret(&secrets.join(name), value)?;
+        }
         if let Some(shopify) = &setup.shopify {
-            let secrets = dir.join("secrets");
-            fs::create_dir_all(&secrets)?;
-            fs::set_permissions(&secrets, fs::Permissions::from_mode(0o700))?;
             write_secret(&secrets.join("shopify_webhook"), &shopify.webhook_secret)?;
             write_secret(
                 &secrets.join("shopify_admin_token"),

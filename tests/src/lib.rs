@@ -8,6 +8,9 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 
 pub mod daemon;
+pub mod hubspot;
+pub mod salesforce;
+pub mod sap;
 pub mod shopify;
 
 /// The repository root.

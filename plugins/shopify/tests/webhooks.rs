@@ -165,6 +165,7 @@ mod describe {
             Shopify::poll(PollRequest {
                 cursor: None,
                 page_size: 50,
+                since: None,
             })
         });
         assert!(matches!(result, Err(Error::Unsupported(_))), "{result:?}");

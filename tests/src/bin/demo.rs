@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             admin_access_token: access_token,
         }),
         extra_toml: String::new(),
+        secrets: Vec::new(),
     };
     let daemon = Daemon::start_in(&dir, &setup).await?;
     println!("loyaltyd is ready at {}\n", daemon.base_url());

@@ -1,0 +1,1 @@
+//! The HubSpot connector end to end, against its emulator.

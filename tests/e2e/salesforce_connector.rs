@@ -1,0 +1,1 @@
+//! The Salesforce connector end to end, against its emulator.

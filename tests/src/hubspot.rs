@@ -1,0 +1,1 @@
+//! HubSpot, emulated for the end-to-end tests and the demo.

@@ -1,0 +1,1 @@
+//! Salesforce, emulated for the end-to-end tests and the demo.

@@ -1,0 +1,1 @@
+//! SAP S/4HANA, emulated for the end-to-end tests and the demo.
