@@ -196,6 +196,33 @@ impl Snapshot {
     }
 }
 
+/// Where a connector's polling stands (`GET /api/v1/connectors/{name}/sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SyncStatus {
+    /// The connector.
+    pub connector: String,
+    /// Seconds between syncs.
+    pub interval_seconds: u64,
+    /// Whether a sync is running now.
+    pub running: bool,
+    /// The committed cursor, as the connector returned it.
+    pub cursor: Option<String>,
+    /// Pages committed since the daemon started.
+    pub pages: u64,
+    /// Events in those pages.
+    pub events: u64,
+    /// Syncs that ran to the end (`more = false`) since the daemon started.
+    pub completed: u64,
+    /// Syncs that stopped on an error since the daemon started.
+    pub failures: u64,
+    /// The last error, cleared by the next sync that completes.
+    pub last_error: Option<String>,
+    /// When the last sync completed (ms since the epoch).
+    pub last_completed_at: Option<i64>,
+    /// When the next sync starts (ms since the epoch).
+    pub next_at: Option<i64>,
+}
+
 /// The admin API of one daemon.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
@@ -250,6 +277,72 @@ impl AdminClient {
             .get::<DeadLetters>("/api/v1/dead-letters")
             .await?
             .dead_letters)
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "POST {url}: {status}: {text}");
+        serde_json::from_str(&text).with_context(|| format!("POST {url}: unexpected body {text}"))
+    }
+
+    /// `GET /api/v1/connectors/{name}/sync`: where the connector's polling
+    /// stands.
+    pub async fn sync_status(&self, connector: &str) -> anyhow::Result<SyncStatus> {
+        self.get(&format!("/api/v1/connectors/{connector}/sync"))
+            .await
+    }
+
+    /// Starts a sync of `connector` now (`POST /api/v1/connectors/{name}/sync`)
+    /// and waits until it has run to the end or failed; returns the status
+    /// then. A sync that fails is retried by the daemon with backoff; this
+    /// returns at the first failure, with `last_error` set.
+    pub async fn sync(&self, connector: &str) -> anyhow::Result<SyncStatus> {
+        let before = self.sync_status(connector).await?;
+        let _: serde_json::Value = self
+            .post(
+                &format!("/api/v1/connectors/{connector}/sync"),
+                &serde_json::json!({}),
+            )
+            .await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let now = self.sync_status(connector).await?;
+            if now.completed > before.completed || now.failures > before.failures {
+                return Ok(now);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the sync of `{connector}` did not finish within 60 s: {now:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `POST /api/v1/connectors/{name}/campaigns`: pushes a campaign to the
+    /// accounts named in `campaign` through the connector; returns the
+    /// daemon's answer (the batches' reports).
+    pub async fn push_campaign(
+        &self,
+        connector: &str,
+        campaign: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.post(&format!("/api/v1/connectors/{connector}/campaigns"), campaign)
+            .await
     }
 
     /// Reads every account, ledger and dead letter.
