@@ -28,6 +28,7 @@ use crate::store::{
     NewDelivery, Store, StoreError,
 };
 
+mod connectors;
 mod events;
 mod program;
 
@@ -38,6 +39,8 @@ pub struct Endpoint {
     pub plugin: Plugin,
     /// Wakes the connector's inbox worker.
     pub wake: Arc<Notify>,
+    /// Its poller, when `[connectors.NAME.poll]` is configured.
+    pub sync: Option<Arc<crate::poller::SyncHandle>>,
 }
 
 /// Shared state of the HTTP handlers.
@@ -87,6 +90,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/events", post(submit_events))
         .route("/api/v1/dead-letters", get(dead_letters))
         .merge(program::routes())
+        // /api/v1/connectors/{name}/sync and /api/v1/connectors/{name}/campaigns
+        .merge(connectors::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)

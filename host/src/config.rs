@@ -100,11 +100,22 @@ pub struct ConnectorConfig {
     /// Its component file, resolved against the configuration file's
     /// directory; it existed when the configuration was loaded.
     pub plugin: PathBuf,
+    /// Scheduled polling, if enabled.
+    pub poll: Option<PollConfig>,
     /// Its sandbox limits.
     pub limits: Limits,
     /// Allowed hosts, credentials (values read, bound to their hosts),
     /// webhook secrets (values read) and settings.
     pub grants: Grants,
+}
+
+/// `[connectors.NAME.poll]`: scheduled incremental sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollConfig {
+    /// From the end of one sync to the start of the next, before jitter.
+    pub interval: std::time::Duration,
+    /// Most records per page.
+    pub page_size: u32,
 }
 
 impl Config {

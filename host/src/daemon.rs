@@ -1,5 +1,5 @@
 //! Wiring: opens the store, loads the connectors, starts their inbox
-//! workers and serves the HTTP API until shutdown.
+//! workers and pollers and serves the HTTP API until shutdown.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::config::{Config, StoreConfig};
 use crate::core::program::Program;
 use crate::fulfil::Fulfiller;
 use crate::inbox::{StateOverlay, Worker};
+use crate::poller::{Poller, SyncHandle};
 use crate::runtime::{PluginSpec, Runtime};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreOptions};
@@ -131,7 +132,19 @@ impl Daemon {
                 batch_max: config.server.inbox_batch_max,
             };
             workers.push(tokio::spawn(worker.run(watcher.clone())));
-            endpoints.insert(name.clone(), Endpoint { plugin, wake });
+            let sync = connector.poll.map(|poll| {
+                let handle = Arc::new(SyncHandle::new(poll.interval));
+                let poller = Poller {
+                    plugin: plugin.clone(),
+                    store: store.clone(),
+                    program: program.clone(),
+                    config: poll,
+                    handle: handle.clone(),
+                };
+                workers.push(tokio::spawn(poller.run(watcher.clone())));
+                handle
+            });
+            endpoints.insert(name.clone(), Endpoint { plugin, wake, sync });
         }
 
         let fulfiller = Fulfiller {

@@ -10,5 +10,6 @@ pub mod config;
 pub mod daemon;
 pub mod fulfil;
 pub mod inbox;
+pub mod poller;
 pub mod runtime;
 pub mod store;

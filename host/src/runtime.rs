@@ -23,7 +23,9 @@ pub mod wit;
 
 pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
 pub use error::{CallError, LimitExceeded, LoadError};
-pub use grants::{Credential, Grants, HostPattern, Injection, Secret};
+pub use grants::{
+    Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
+};
 pub use limits::Limits;
 pub use plugin::{Output, Plugin, PluginSpec};
 pub use state::{MemoryState, StateRead, StateWrites};

@@ -126,6 +126,84 @@ pub struct Completion {
     pub plugin_sha256: String,
 }
 
+/// Which cursor a poll page moves: the scheduled sync's, or a backfill's,
+/// which is kept apart so that the sync resumes where it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollStream {
+    /// The scheduled incremental sync.
+    Sync,
+    /// `loyaltyd backfill`.
+    Backfill,
+}
+
+impl PollStream {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Backfill => "backfill",
+        }
+    }
+}
+
+/// Where a poll stream stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollPosition {
+    /// The cursor to resume from; `None` before the first page.
+    pub cursor: Option<String>,
+    /// Pages committed in this stream.
+    pub pages: u64,
+    /// Events in those pages.
+    pub events: u64,
+}
+
+/// One poll page to commit atomically: its events, the connector's state
+/// writes and the cursor after it.
+#[derive(Debug, Clone)]
+pub struct PageCompletion {
+    /// The connector.
+    pub connector: String,
+    /// Which cursor moves.
+    pub stream: PollStream,
+    /// The events of the page.
+    pub events: Vec<Event>,
+    /// The connector's state writes.
+    pub state: StateWrites,
+    /// The cursor after this page.
+    pub cursor: Option<String>,
+    /// Whether this page ends a backfill: its cursor is then dropped.
+    pub finished: bool,
+    /// The program rules in force.
+    pub program: Arc<Program>,
+    /// SHA-256 of the plugin that produced the events.
+    pub plugin_sha256: String,
+}
+
+/// What became of a poll page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageResult {
+    /// What the accepted events did.
+    pub applied: Applied,
+    /// Events the core refused, each kept as a dead letter: their errors.
+    pub refused: Vec<String>,
+}
+
+/// A campaign batch a connector accepted, recorded with the connector's
+/// state writes so that it is never pushed twice.
+#[derive(Debug, Clone)]
+pub struct CampaignBatch {
+    /// The connector.
+    pub connector: String,
+    /// The batch's idempotency key.
+    pub idempotency_key: String,
+    /// The campaign.
+    pub campaign_id: String,
+    /// The connector's report, as the API shows it.
+    pub report: serde_json::Value,
+    /// The connector's state writes.
+    pub state: StateWrites,
+}
+
 /// What became of a completion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompletionResult {
@@ -427,6 +505,31 @@ pub trait Store: Send + Sync {
 
     /// A connector's committed state value.
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Where a connector's poll stream stands.
+    async fn poll_position(
+        &self,
+        connector: &str,
+        stream: PollStream,
+    ) -> Result<PollPosition, StoreError>;
+
+    /// Applies one poll page, writes the connector's state and moves the
+    /// stream's cursor, all in one transaction. An event the core refuses is
+    /// kept as a dead letter and the rest of the page is applied.
+    async fn commit_page(&self, page: PageCompletion) -> Result<PageResult, StoreError>;
+
+    /// The report of a campaign batch pushed earlier, if it was.
+    async fn campaign_batch(
+        &self,
+        connector: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Records a pushed campaign batch and the connector's state writes.
+    async fn record_campaign_batch(&self, batch: CampaignBatch) -> Result<(), StoreError>;
+
+    /// Forgets a poll stream's cursor, so that it starts over.
+    async fn reset_poll(&self, connector: &str, stream: PollStream) -> Result<(), StoreError>;
 
     /// Checks that the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -23,11 +23,12 @@ use loyaltyd::core::rewards::RedemptionStatus;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
-    DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
-    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
-    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
-    StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
+    CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
+    MergeRequest, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
+    ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
+    ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoredDelivery,
+    TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -81,6 +82,25 @@ impl Store for BrokenStore {
         Err(broken())
     }
     fn state_get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(broken())
+    }
+    async fn poll_position(&self, _: &str, _: PollStream) -> Result<PollPosition, StoreError> {
+        Err(broken())
+    }
+    async fn commit_page(&self, _: PageCompletion) -> Result<PageResult, StoreError> {
+        Err(broken())
+    }
+    async fn reset_poll(&self, _: &str, _: PollStream) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn campaign_batch(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        Err(broken())
+    }
+    async fn record_campaign_batch(&self, _: CampaignBatch) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn ping(&self) -> Result<(), StoreError> {
@@ -173,6 +193,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
             Endpoint {
                 plugin,
                 wake: Arc::new(Notify::new()),
+                sync: None,
             },
         )]),
         store: Arc::new(BrokenStore),

@@ -24,7 +24,7 @@ use loyaltyd::runtime::wit::latest::loyalty::connector::types::{
 };
 use loyaltyd::runtime::{
     CallError, Credential, FixedClock, Grants, Injection, LimitExceeded, Limits, MemoryState,
-    Plugin, PluginSpec, Runtime, RuntimeOptions, Secret,
+    OAuth2, OAuth2Grant, Plugin, PluginSpec, Runtime, RuntimeOptions, Secret,
 };
 
 const WEBHOOK_SECRET: &[u8] = b"echo-signing-secret";
@@ -447,16 +447,16 @@ fn outbound_plugin(runtime: &Runtime, allowed: &[String], credential_hosts: &[St
     };
     grants.credentials.insert(
         "api".to_owned(),
-        Credential {
-            value: Secret::new("top-secret-token"),
-            injection: Injection::Header {
+        Credential::new(
+            Secret::new("top-secret-token"),
+            Injection::Header {
                 name: "X-Api-Key".to_owned(),
             },
-            hosts: credential_hosts
+            credential_hosts
                 .iter()
                 .map(|h| h.parse().unwrap())
                 .collect(),
-        },
+        ),
     );
     load(
         runtime,
@@ -601,4 +601,259 @@ async fn bursts_of_calls_beyond_instances_max_wait_for_a_slot_and_never_fail() {
             assert_eq!(reported(&output.value), "burst");
         }
     }
+}
+
+/// A vendor on loopback with an OAuth 2.0 token endpoint (`POST /token`,
+/// client credentials `loyalty` / `s3cret`) and an API that accepts only the
+/// token issued last, and writes only with the CSRF token and session cookie
+/// it handed out on `GET` with `X-CSRF-Token: Fetch`, like SAP Gateway.
+#[derive(Default)]
+struct Vendor {
+    access_token: Mutex<Option<String>>,
+    tokens_issued: Mutex<u32>,
+    csrf: Mutex<Option<(String, String)>>,
+    csrf_fetches: Mutex<Vec<String>>,
+    writes: Mutex<Vec<HeaderMap>>,
+}
+
+async fn vendor_token(State(vendor): State<Arc<Vendor>>, body: String) -> Response {
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let valid = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+        && form.get("client_id").map(String::as_str) == Some("loyalty")
+        && form.get("client_secret").map(String::as_str) == Some("s3cret");
+    if !valid {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": "invalid_client" })),
+        )
+            .into_response();
+    }
+    let mut issued = vendor.tokens_issued.lock().unwrap();
+    *issued += 1;
+    let token = format!("access-{}", *issued);
+    *vendor.access_token.lock().unwrap() = Some(token.clone());
+    axum::Json(
+        serde_json::json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3600 }),
+    )
+    .into_response()
+}
+
+async fn vendor_api(
+    State(vendor): State<Arc<Vendor>>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let header_value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let authorization = header_value("authorization");
+    if let Some(bearer) = authorization.strip_prefix("Bearer ") {
+        if vendor.access_token.lock().unwrap().as_deref() != Some(bearer) {
+            return (StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID").into_response();
+        }
+    } else if authorization != "Basic YXBpOnBhc3N3b3Jk" {
+        return (StatusCode::UNAUTHORIZED, "no credentials").into_response();
+    }
+    if method == axum::http::Method::GET {
+        if header_value("x-csrf-token").eq_ignore_ascii_case("fetch") {
+            let mut fetches = vendor.csrf_fetches.lock().unwrap();
+            fetches.push(uri.path().to_owned());
+            let (token, session) = (
+                format!("csrf-{}", fetches.len()),
+                format!("session-{}", fetches.len()),
+            );
+            *vendor.csrf.lock().unwrap() = Some((token.clone(), session.clone()));
+            return (
+                StatusCode::OK,
+                [
+                    ("x-csrf-token", token),
+                    (
+                        "set-cookie",
+                        format!("SAP_SESSIONID_LOY_100={session}; Path=/"),
+                    ),
+                ],
+                "",
+            )
+                .into_response();
+        }
+        return (StatusCode::OK, format!("read {}", uri.path())).into_response();
+    }
+    let expected = vendor.csrf.lock().unwrap().clone();
+    let cookie = header_value("cookie");
+    let accepted = expected.is_some_and(|(token, session)| {
+        header_value("x-csrf-token") == token
+            && cookie.contains(&format!("SAP_SESSIONID_LOY_100={session}"))
+    });
+    if !accepted {
+        return (
+            StatusCode::FORBIDDEN,
+            [("x-csrf-token", "Required")],
+            "CSRF token validation failed",
+        )
+            .into_response();
+    }
+    vendor.writes.lock().unwrap().push(headers.clone());
+    (StatusCode::CREATED, format!("created {}", uri.path())).into_response()
+}
+
+impl Vendor {
+    async fn start() -> (Arc<Self>, String) {
+        let vendor = Arc::new(Self::default());
+        let app = axum::Router::new()
+            .route("/token", axum::routing::post(vendor_token))
+            .fallback(vendor_api)
+            .with_state(vendor.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (vendor, origin)
+    }
+}
+
+fn vendor_plugin(runtime: &Runtime, origin: &str, credential: Credential) -> Plugin {
+    let mut grants = Grants {
+        allowed_hosts: vec![origin.parse().unwrap()],
+        ..Grants::default()
+    };
+    grants.credentials.insert("api".to_owned(), credential);
+    load(
+        runtime,
+        "hostile",
+        Limits::default(),
+        grants,
+        MemoryState::default(),
+    )
+}
+
+/// What the hostile connector reported back: `"<status> <body>"`.
+async fn fetched(plugin: &Plugin, method: &str, url: &str) -> String {
+    let body = serde_json::json!({ "do": "fetch", "url": url, "credential": "api", "follow_redirects": false, "method": method });
+    let output = plugin
+        .handle_webhook(&command(&body.to_string()))
+        .await
+        .unwrap();
+    match output.value.as_slice() {
+        [Event::Account(account)] => account.name.clone(),
+        other => panic!("unexpected events {other:?}"),
+    }
+}
+
+fn oauth_credential(origin: &str, client_secret: &str) -> Credential {
+    Credential::new(
+        Secret::new(client_secret),
+        Injection::OAuth2(OAuth2 {
+            token_url: url::Url::parse(&format!("{origin}/token")).unwrap(),
+            grant: OAuth2Grant::ClientCredentials,
+            client_id: "loyalty".to_owned(),
+            scope: None,
+        }),
+        vec![origin.parse().unwrap()],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_tokens_are_fetched_once_reused_and_renewed_on_401() {
+    let (vendor, origin) = Vendor::start().await;
+    let runtime = runtime();
+    let plugin = vendor_plugin(&runtime, &origin, oauth_credential(&origin, "s3cret"));
+
+    assert_eq!(
+        fetched(&plugin, "GET", &format!("{origin}/a")).await,
+        "200 read /a"
+    );
+    assert_eq!(
+        fetched(&plugin, "GET", &format!("{origin}/b")).await,
+        "200 read /b"
+    );
+    assert_eq!(
+        *vendor.tokens_issued.lock().unwrap(),
+        1,
+        "the token is reused"
+    );
+
+    // The vendor revokes the session: the next request gets 401, the host
+    // fetches a new token and repeats the request once.
+    *vendor.access_token.lock().unwrap() = Some("revoked-elsewhere".to_owned());
+    assert_eq!(
+        fetched(&plugin, "GET", &format!("{origin}/c")).await,
+        "200 read /c"
+    );
+    assert_eq!(*vendor.tokens_issued.lock().unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_secret_is_a_denied_request_naming_the_token_endpoint() {
+    let (vendor, origin) = Vendor::start().await;
+    let runtime = runtime();
+    let plugin = vendor_plugin(&runtime, &origin, oauth_credential(&origin, "wrong"));
+    let body = serde_json::json!({ "do": "fetch", "url": format!("{origin}/a"), "credential": "api", "follow_redirects": false });
+    let message = denied_message(plugin.handle_webhook(&command(&body.to_string())).await);
+    assert!(message.contains("no access token"), "{message}");
+    assert!(message.contains("401"), "{message}");
+    assert!(
+        !message.contains("wrong"),
+        "the secret stays out of messages: {message}"
+    );
+    assert_eq!(*vendor.tokens_issued.lock().unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_carry_a_csrf_token_fetched_from_the_service_root_and_refetched_when_refused() {
+    let (vendor, origin) = Vendor::start().await;
+    let runtime = runtime();
+    let mut credential = Credential::new(
+        Secret::new("password"),
+        Injection::Basic {
+            username: "api".to_owned(),
+        },
+        vec![origin.parse().unwrap()],
+    );
+    credential.csrf = true;
+    let plugin = vendor_plugin(&runtime, &origin, credential);
+    let entity_set = format!(
+        "{origin}/sap/opu/odata/sap/API_SLSPRICINGCONDITIONRECORD_SRV/A_SlsPrcgCndnRecdValidity?sap-client=100"
+    );
+
+    assert!(
+        fetched(&plugin, "GET", &entity_set)
+            .await
+            .starts_with("200 read"),
+        "reads need no CSRF token"
+    );
+    assert!(vendor.csrf_fetches.lock().unwrap().is_empty());
+
+    assert_eq!(
+        fetched(&plugin, "POST", &entity_set).await,
+        "201 created /sap/opu/odata/sap/API_SLSPRICINGCONDITIONRECORD_SRV/A_SlsPrcgCndnRecdValidity"
+    );
+    assert!(
+        fetched(&plugin, "POST", &entity_set)
+            .await
+            .starts_with("201")
+    );
+    assert_eq!(
+        *vendor.csrf_fetches.lock().unwrap(),
+        ["/sap/opu/odata/sap/API_SLSPRICINGCONDITIONRECORD_SRV/"],
+        "one fetch, at the service root, reused for the second write"
+    );
+
+    // The session expires on the vendor's side: the write is refused with
+    // `x-csrf-token: Required`, the host fetches a new token and repeats it.
+    *vendor.csrf.lock().unwrap() = None;
+    assert!(
+        fetched(&plugin, "POST", &entity_set)
+            .await
+            .starts_with("201")
+    );
+    assert_eq!(vendor.csrf_fetches.lock().unwrap().len(), 2);
+    let writes = vendor.writes.lock().unwrap();
+    assert_eq!(writes.len(), 3);
+    assert_eq!(writes[2].get("x-csrf-token").unwrap(), "csrf-2");
 }

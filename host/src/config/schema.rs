@@ -179,6 +179,22 @@ pub struct Connector {
     /// Default: the runtime's defaults.
     #[serde(default)]
     pub limits: Limits,
+    /// `[connectors.NAME.poll]`: scheduled incremental sync. Default: the
+    /// connector is not polled (webhooks only).
+    pub poll: Option<Spanned<Poll>>,
+}
+
+/// `[connectors.NAME.poll]`: how often and in what pages the connector is
+/// polled.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Poll {
+    /// Seconds from the end of one sync to the start of the next, give or
+    /// take a tenth (jitter, so connectors do not all poll at once).
+    /// Required, at least 1.
+    pub interval_seconds: Option<Spanned<u64>>,
+    /// Most records per page, 1 to 1000. Default 100.
+    pub page_size: Option<Spanned<u32>>,
 }
 
 /// Where a secret value comes from: exactly one of `env` and `file`.
@@ -202,9 +218,30 @@ pub struct CredentialSource {
     /// A file holding the value (one trailing newline is ignored), relative
     /// to the configuration file's directory, readable by its owner only.
     pub file: Option<Spanned<PathBuf>>,
-    /// How the value is put into a request: `"bearer"`, `"header"` or
-    /// `"basic"`. Default `"bearer"`.
+    /// How the value is put into a request: `"bearer"`, `"header"`,
+    /// `"basic"` or `"oauth2"` (the value is the OAuth 2.0 client secret; the
+    /// host obtains access tokens and sends them as bearer tokens). Default
+    /// `"bearer"`.
     pub inject: Option<Spanned<Inject>>,
+    /// The OAuth 2.0 token endpoint, for `inject = "oauth2"` only (there
+    /// required).
+    pub token_url: Option<Spanned<PublicUrl>>,
+    /// The OAuth 2.0 grant, `"client_credentials"` or `"refresh_token"`, for
+    /// `inject = "oauth2"` only. Default `"client_credentials"`.
+    pub grant: Option<Spanned<Grant>>,
+    /// The OAuth 2.0 client id, for `inject = "oauth2"` only (there required).
+    pub client_id: Option<Spanned<String>>,
+    /// Where the refresh token comes from (`{ env = "..." }` or
+    /// `{ file = "..." }`), for `grant = "refresh_token"` only (there required).
+    pub refresh_token: Option<Spanned<SecretSource>>,
+    /// The `scope` parameter of token requests, for `inject = "oauth2"` only.
+    pub scope: Option<Spanned<String>>,
+    /// Whether writes need a CSRF token (SAP Gateway): before the first
+    /// request that is not GET, HEAD or OPTIONS, the host asks the OData
+    /// service root for one with `X-CSRF-Token: Fetch` and sends it along,
+    /// fetching a new one when the vendor answers 403 `x-csrf-token:
+    /// Required`. Default `false`.
+    pub csrf: Option<bool>,
     /// The header's name, for `inject = "header"` only (there required).
     pub header: Option<Spanned<HeaderName>>,
     /// The user name, for `inject = "basic"` only (there required).
@@ -226,6 +263,21 @@ pub enum Inject {
     Header,
     /// `Authorization: Basic base64(<username>:<value>)`.
     Basic,
+    /// `Authorization: Bearer <access token>`, the token obtained from
+    /// `token_url` with the value as the client secret.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+/// An OAuth 2.0 grant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// `grant_type=client_credentials`.
+    #[default]
+    ClientCredentials,
+    /// `grant_type=refresh_token`.
+    RefreshToken,
 }
 
 /// An absolute `http` or `https` URL without query or fragment.

@@ -13,8 +13,10 @@ use crate::config::document::{Document, KeyPath, Presence};
 use crate::config::errors::unknown_name;
 use crate::config::schema::{self, Host, Inject};
 use crate::config::secrets::{self, Env};
-use crate::config::{Config, ConnectorConfig, RuntimeConfig, ServerConfig, StoreConfig};
-use crate::runtime::{Credential, Grants, HostPattern, Injection, Secret};
+use crate::config::{
+    Config, ConnectorConfig, PollConfig, RuntimeConfig, ServerConfig, StoreConfig,
+};
+use crate::runtime::{Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret};
 
 mod program;
 
@@ -347,8 +349,13 @@ fn connector(
         }
     }
 
+    let poll = match connector.poll {
+        None => Some(None),
+        Some(section) => poll(document, &key.key("poll"), section).map(Some),
+    };
     let connector = ConnectorConfig {
         plugin: plugin?,
+        poll: poll?,
         limits: connector.limits,
         grants: Grants {
             allowed_hosts,
@@ -359,6 +366,57 @@ fn connector(
     };
     complete.then_some(connector)
 }
+
+/// `[connectors.NAME.poll]`.
+fn poll(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    section: Spanned<schema::Poll>,
+) -> Option<PollConfig> {
+    let section = section.into_inner();
+    let interval = required(
+        document,
+        key,
+        "interval_seconds",
+        section.interval_seconds,
+        "set how often the connector is polled, e.g. interval_seconds = 300",
+    )
+    .and_then(|interval| {
+        if *interval.get_ref() == 0 {
+            document.error(
+                interval.span(),
+                &key.key("interval_seconds"),
+                "`interval_seconds` is 0: use at least 1 (vendors limit API calls; 300 or more is usual)",
+            );
+            return None;
+        }
+        Some(interval.into_inner())
+    });
+    let page_size = match section.page_size {
+        None => Some(DEFAULT_PAGE_SIZE),
+        Some(size) if (1..=PAGE_SIZE_MAX).contains(size.get_ref()) => Some(size.into_inner()),
+        Some(size) => {
+            document.error(
+                size.span(),
+                &key.key("page_size"),
+                format!(
+                    "`page_size` is {}: use 1 to {PAGE_SIZE_MAX} records per page",
+                    size.get_ref()
+                ),
+            );
+            None
+        }
+    };
+    Some(PollConfig {
+        interval: std::time::Duration::from_secs(interval?),
+        page_size: page_size?,
+    })
+}
+
+/// Records per poll page when `page_size` is not set.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The largest `page_size`.
+const PAGE_SIZE_MAX: u32 = 1000;
 
 /// A host to suggest binding a credential to: an exact allowed host, else a
 /// setting naming a host a wildcard allows (such as Shopify's
@@ -498,11 +556,46 @@ fn credential(
     };
     let header = source.header;
     let username = source.username;
+    if inject != Inject::OAuth2 {
+        misplaced(
+            "token_url",
+            source.token_url.as_ref().map(span_of),
+            "oauth2",
+        );
+        misplaced("grant", source.grant.as_ref().map(span_of), "oauth2");
+        misplaced(
+            "client_id",
+            source.client_id.as_ref().map(span_of),
+            "oauth2",
+        );
+        misplaced("scope", source.scope.as_ref().map(span_of), "oauth2");
+        misplaced(
+            "refresh_token",
+            source.refresh_token.as_ref().map(span_of),
+            "oauth2",
+        );
+    }
     let injection = match inject {
         Inject::Bearer => {
             misplaced("header", header.map(unit), "header");
             misplaced("username", username.map(unit), "basic");
             Some(Injection::Bearer)
+        }
+        Inject::OAuth2 => {
+            misplaced("header", header.map(unit), "header");
+            misplaced("username", username.map(unit), "basic");
+            oauth2(
+                document,
+                context,
+                OAuth2Source {
+                    token_url: source.token_url,
+                    grant: source.grant,
+                    client_id: source.client_id,
+                    refresh_token: source.refresh_token,
+                    scope: source.scope,
+                },
+            )
+            .map(Injection::OAuth2)
         }
         Inject::Header => {
             misplaced("username", username.map(unit), "basic");
@@ -570,14 +663,97 @@ fn credential(
             covered_all.then_some(bound)
         }
     };
-    Some(Credential {
-        value: value?,
-        injection: injection?,
-        hosts: hosts?,
+    let mut credential = Credential::new(value?, injection?, hosts?);
+    credential.csrf = source.csrf.unwrap_or(false);
+    Some(credential)
+}
+
+/// The OAuth 2.0 keys of a credential.
+struct OAuth2Source {
+    token_url: Option<Spanned<schema::PublicUrl>>,
+    grant: Option<Spanned<schema::Grant>>,
+    client_id: Option<Spanned<String>>,
+    refresh_token: Option<Spanned<schema::SecretSource>>,
+    scope: Option<Spanned<String>>,
+}
+
+fn oauth2(
+    document: &mut Document<'_>,
+    context: &CredentialContext<'_>,
+    source: OAuth2Source,
+) -> Option<OAuth2> {
+    let key = context.key;
+    let token_url = required(
+        document,
+        key,
+        "token_url",
+        source.token_url,
+        "inject = \"oauth2\" needs the token endpoint, e.g. token_url = \"https://login.salesforce.com/services/oauth2/token\"",
+    );
+    let client_id = required(
+        document,
+        key,
+        "client_id",
+        source.client_id,
+        "inject = \"oauth2\" needs the OAuth client id (the value of `env` or `file` is the client secret)",
+    );
+    let grant = match source
+        .grant
+        .map_or(schema::Grant::ClientCredentials, Spanned::into_inner)
+    {
+        schema::Grant::ClientCredentials => {
+            if let Some(refresh) = &source.refresh_token {
+                document.error(
+                    refresh.span(),
+                    &key.key("refresh_token"),
+                    "`refresh_token` applies only with grant = \"refresh_token\": remove it, or set grant = \"refresh_token\"",
+                );
+            }
+            Some(OAuth2Grant::ClientCredentials)
+        }
+        schema::Grant::RefreshToken => {
+            let refresh_key = key.key("refresh_token");
+            match source.refresh_token {
+                None => {
+                    required::<()>(
+                        document,
+                        key,
+                        "refresh_token",
+                        None,
+                        "grant = \"refresh_token\" needs the refresh token, e.g. refresh_token = { env = \"SALESFORCE_REFRESH_TOKEN\" }",
+                    );
+                    None
+                }
+                Some(refresh) => {
+                    let span = refresh.span();
+                    let refresh = refresh.into_inner();
+                    secret(
+                        document,
+                        &refresh_key,
+                        span,
+                        refresh.env,
+                        refresh.file,
+                        context.dir,
+                        context.env,
+                    )
+                    .map(OAuth2Grant::RefreshToken)
+                }
+            }
+        }
+    };
+    Some(OAuth2 {
+        token_url: token_url?.into_inner().0,
+        grant: grant?,
+        client_id: client_id?.into_inner(),
+        scope: source.scope.map(Spanned::into_inner),
     })
 }
 
 fn unit<T>(value: Spanned<T>) -> Spanned<()> {
+    Spanned::new(value.span(), ())
+}
+
+fn span_of<T>(value: &Spanned<T>) -> Spanned<()> {
     Spanned::new(value.span(), ())
 }
 

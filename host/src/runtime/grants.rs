@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use url::Url;
 
@@ -118,6 +119,10 @@ impl HostPattern {
 /// How a credential is put into a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Injection {
+    /// `Authorization: Bearer <access token>`, the token obtained by the host
+    /// from an OAuth 2.0 token endpoint with the credential's value as the
+    /// client secret, cached, and renewed when the vendor answers 401.
+    OAuth2(OAuth2),
     /// `Authorization: Bearer <value>`.
     Bearer,
     /// `Authorization: Basic base64(<username>:<value>)`.
@@ -132,15 +137,72 @@ pub enum Injection {
     },
 }
 
+/// How the host obtains an OAuth 2.0 access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2 {
+    /// The token endpoint (`https://login.salesforce.com/services/oauth2/token`).
+    pub token_url: Url,
+    /// The grant.
+    pub grant: OAuth2Grant,
+    /// The client id.
+    pub client_id: String,
+    /// The `scope` parameter, if the vendor wants one.
+    pub scope: Option<String>,
+}
+
+/// The OAuth 2.0 grant used for the token request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuth2Grant {
+    /// `grant_type=client_credentials`.
+    ClientCredentials,
+    /// `grant_type=refresh_token` with this long-lived refresh token.
+    RefreshToken(Secret),
+}
+
 /// A credential and the hosts it may be sent to.
 #[derive(Debug, Clone)]
 pub struct Credential {
-    /// The secret value.
+    /// The secret value (for OAuth 2.0, the client secret).
     pub value: Secret,
     /// How it is injected.
     pub injection: Injection,
     /// The only destinations that ever receive it.
     pub hosts: Vec<HostPattern>,
+    /// Whether writes need a CSRF token fetched first (SAP Gateway): the
+    /// host fetches it with `X-CSRF-Token: Fetch` and sends it with every
+    /// request that is not GET, HEAD or OPTIONS.
+    pub csrf: bool,
+    /// Tokens the host obtained for this credential, shared by every call.
+    pub session: Arc<Session>,
+}
+
+impl Credential {
+    /// A credential without CSRF handling and with no token obtained yet.
+    pub fn new(value: Secret, injection: Injection, hosts: Vec<HostPattern>) -> Self {
+        Self {
+            value,
+            injection,
+            hosts,
+            csrf: false,
+            session: Arc::default(),
+        }
+    }
+}
+
+/// Tokens the host holds for one credential. Never shown to the guest.
+#[derive(Default)]
+pub struct Session {
+    /// The OAuth 2.0 access token; the lock is held while one is fetched,
+    /// so concurrent calls wait for it instead of each fetching one.
+    pub(crate) access_token: tokio::sync::Mutex<Option<crate::runtime::outbound::AccessToken>>,
+    /// The CSRF token of the connector's vendor session.
+    pub(crate) csrf_token: tokio::sync::Mutex<Option<String>>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Session(<redacted>)")
+    }
 }
 
 /// Everything the operator grants one connector.

@@ -12,6 +12,7 @@
 mod admin;
 mod book;
 mod keys;
+mod poll;
 mod program;
 mod read;
 mod schema;
@@ -32,11 +33,12 @@ use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, ChangeOutcome, Completion, CompletionResult,
-    DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome, MergeRequest,
-    NewDelivery, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
-    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
-    StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
+    CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
+    MergeRequest, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
+    ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
+    ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoreOptions, StoredDelivery,
+    TermsAcceptance, TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -779,6 +781,43 @@ impl Store for SqliteStore {
 
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(|c| read::ledger(c, None)).await
+    }
+
+    async fn poll_position(
+        &self,
+        connector: &str,
+        stream: PollStream,
+    ) -> Result<PollPosition, StoreError> {
+        let connector = connector.to_owned();
+        self.read(move |c| poll::position(c, &connector, stream))
+            .await
+    }
+
+    async fn commit_page(&self, page: PageCompletion) -> Result<PageResult, StoreError> {
+        self.write(move |c, env| poll::commit_page(c, env, &page))
+            .await
+    }
+
+    async fn campaign_batch(
+        &self,
+        connector: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let connector = connector.to_owned();
+        let key = idempotency_key.to_owned();
+        self.read(move |c| poll::campaign_batch(c, &connector, &key))
+            .await
+    }
+
+    async fn record_campaign_batch(&self, batch: CampaignBatch) -> Result<(), StoreError> {
+        self.write(move |c, env| poll::record_campaign_batch(c, env, &batch))
+            .await
+    }
+
+    async fn reset_poll(&self, connector: &str, stream: PollStream) -> Result<(), StoreError> {
+        let connector = connector.to_owned();
+        self.write(move |c, _| poll::reset(c, &connector, stream))
+            .await
     }
 
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -435,7 +435,8 @@ pub(crate) fn replay_dead_letters(
     let mut stmt = conn
         .prepare_cached(
             "SELECT i.id, i.connector, d.error FROM inbox i JOIN dead_letters d ON d.inbox_id = i.id
-             WHERE i.status = 'dead' AND i.connector = ?1 AND (?2 IS NULL OR d.failed_at >= ?2)
+             WHERE i.status = 'dead' AND i.method <> 'POLL' AND i.connector = ?1
+               AND (?2 IS NULL OR d.failed_at >= ?2)
              ORDER BY i.id",
         )
         .map_err(db_error)?;

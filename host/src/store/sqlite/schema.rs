@@ -251,6 +251,25 @@ CREATE TABLE connector_state (
     value BLOB NOT NULL,
     PRIMARY KEY (connector, key)
 );
+
+CREATE TABLE campaign_batches (
+    connector TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    report TEXT NOT NULL,
+    pushed_at INTEGER NOT NULL,
+    PRIMARY KEY (connector, idempotency_key)
+);
+
+CREATE TABLE poll_cursors (
+    connector TEXT NOT NULL,
+    stream TEXT NOT NULL CHECK (stream IN ('sync', 'backfill')),
+    cursor TEXT,
+    pages INTEGER NOT NULL DEFAULT 0,
+    events INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (connector, stream)
+);
 "#];
 
 /// Brings the schema up to date.

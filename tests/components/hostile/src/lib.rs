@@ -25,6 +25,8 @@ enum Command {
         url: String,
         credential: Option<String>,
         follow_redirects: bool,
+        #[serde(default)]
+        method: Option<String>,
     },
     StateThenTrap {
         key: String,
@@ -75,8 +77,9 @@ impl Connector for Hostile {
                 url,
                 credential,
                 follow_redirects,
+                method,
             } => {
-                let mut request = Request::get(&url);
+                let mut request = Request::new(method.as_deref().unwrap_or("GET"), &url);
                 if let Some(c) = &credential {
                     request = request.credential(c);
                 }

@@ -1,0 +1,362 @@
+//! Scheduled polling: each connector with `[connectors.NAME.poll]` is asked
+//! for pages of changes after its committed cursor, on its interval (with
+//! jitter) and whenever an operator asks (`POST /api/v1/connectors/NAME/sync`).
+//!
+//! Every page commits its events, the connector's state writes and the new
+//! cursor in one transaction, so a crash between pages resumes from the last
+//! committed cursor. A rate limit is waited out (never shorter than the
+//! vendor's delay), a passing failure is retried with backoff, and anything
+//! else ends the sync with the error on record until the next one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+
+use crate::config::PollConfig;
+use crate::core::program::Program;
+use crate::runtime::convert;
+use crate::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
+use crate::runtime::wit::latest::loyalty::connector::types::Error as GuestError;
+use crate::runtime::{CallError, Plugin};
+use crate::store::{PageCompletion, PageResult, PollStream, Store};
+
+/// Passing failures of one page retried before the sync gives up.
+const TRANSIENT_ATTEMPTS_MAX: u32 = 5;
+/// Rate limits of one page waited out before the sync gives up.
+const RATE_LIMITS_MAX: u32 = 20;
+/// The wait after a rate limit that names no delay.
+const RATE_LIMIT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Where a connector's polling stands, as the admin API shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncState {
+    /// Whether a sync is running now.
+    pub running: bool,
+    /// Syncs that ran to the end since the daemon started.
+    pub completed: u64,
+    /// Syncs that stopped on an error since the daemon started.
+    pub failures: u64,
+    /// The last error, cleared by the next sync that completes.
+    pub last_error: Option<String>,
+    /// When the last sync completed (ms since the epoch).
+    pub last_completed_at: Option<i64>,
+    /// When the next scheduled sync starts (ms since the epoch).
+    pub next_at: Option<i64>,
+}
+
+/// The handle of one connector's poller, shared with the admin API.
+#[derive(Debug)]
+pub struct SyncHandle {
+    /// Configured interval.
+    pub interval: Duration,
+    /// Starts a sync now.
+    pub wake: Notify,
+    state: Mutex<SyncState>,
+}
+
+impl SyncHandle {
+    /// A handle for a connector polled every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            wake: Notify::new(),
+            state: Mutex::new(SyncState::default()),
+        }
+    }
+
+    /// A copy of the current state.
+    pub fn state(&self) -> SyncState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SyncState)) {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+/// One page fetched and committed.
+#[derive(Debug)]
+pub struct PageDone {
+    /// Events in the page.
+    pub events: usize,
+    /// What the store did with them.
+    pub result: PageResult,
+    /// Whether another page is ready.
+    pub more: bool,
+}
+
+/// Why a page could not be fetched or committed.
+#[derive(Debug)]
+pub enum PageError {
+    /// The vendor asked to slow down; fetch again after this long.
+    RateLimited(Duration, String),
+    /// A passing failure; fetch again with backoff.
+    Transient(String),
+    /// Retrying will not help.
+    Failed(String),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RateLimited(delay, message) => {
+                write!(f, "rate limited for {} ms: {message}", delay.as_millis())
+            }
+            Self::Transient(message) | Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Fetches the page after `cursor` (or from `since`) and commits it to
+/// `stream`.
+pub async fn poll_page(
+    plugin: &Plugin,
+    store: &Arc<dyn Store>,
+    program: &Arc<Program>,
+    stream: PollStream,
+    request: PollRequest,
+) -> Result<PageDone, PageError> {
+    let output = match plugin.poll(&request).await {
+        Ok(output) => output,
+        Err(error) => return Err(classify(&error)),
+    };
+    let page = output.value;
+    let events = page
+        .events
+        .iter()
+        .map(convert::to_core)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|invalid| PageError::Failed(format!("the connector produced an {invalid}")))?;
+    if page.more && page.next_cursor.is_none() {
+        return Err(PageError::Failed(
+            "the connector announced more pages without a cursor to fetch them with".to_owned(),
+        ));
+    }
+    let count = events.len();
+    let result = store
+        .commit_page(PageCompletion {
+            connector: plugin.name().to_owned(),
+            stream,
+            events,
+            state: output.state,
+            cursor: page.next_cursor,
+            finished: !page.more,
+            program: program.clone(),
+            plugin_sha256: plugin.wasm_sha256().to_owned(),
+        })
+        .await
+        .map_err(|e| PageError::Transient(format!("committing the page failed: {e}")))?;
+    Ok(PageDone {
+        events: count,
+        result,
+        more: page.more,
+    })
+}
+
+fn classify(error: &CallError) -> PageError {
+    match error {
+        CallError::Guest {
+            error: GuestError::RateLimited(r),
+            ..
+        } => PageError::RateLimited(
+            r.delay_ms.map_or(RATE_LIMIT_DEFAULT, Duration::from_millis),
+            r.message.clone(),
+        ),
+        e if e.is_retryable() => PageError::Transient(e.to_string()),
+        e => PageError::Failed(e.to_string()),
+    }
+}
+
+/// Polls one connector until shutdown.
+pub struct Poller {
+    /// The connector.
+    pub plugin: Plugin,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The program rules in force.
+    pub program: Arc<Program>,
+    /// Interval and page size.
+    pub config: PollConfig,
+    /// Shared with the admin API.
+    pub handle: Arc<SyncHandle>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("connector", &self.plugin.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a sync ended.
+enum Ended {
+    Completed,
+    Failed(String),
+    Shutdown,
+}
+
+impl Poller {
+    /// Syncs at start, then every interval (give or take a tenth) and
+    /// whenever woken, until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let connector = self.plugin.name().to_owned();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            self.handle.update(|s| {
+                s.running = true;
+                s.next_at = None;
+            });
+            let ended = self.sync(&mut shutdown).await;
+            let now = jiff::Timestamp::now().as_millisecond();
+            self.handle.update(|s| {
+                s.running = false;
+                match &ended {
+                    Ended::Completed => {
+                        s.completed += 1;
+                        s.last_error = None;
+                        s.last_completed_at = Some(now);
+                    }
+                    Ended::Failed(error) => {
+                        s.failures += 1;
+                        s.last_error = Some(error.clone());
+                    }
+                    Ended::Shutdown => {}
+                }
+            });
+            match ended {
+                Ended::Completed => tracing::info!(connector, "sync completed"),
+                Ended::Failed(error) => {
+                    tracing::warn!(connector, error = %error, "sync failed; it runs again at the next interval");
+                }
+                Ended::Shutdown => return,
+            }
+            let wait = jittered(self.config.interval);
+            let next_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+            self.handle.update(|s| s.next_at = Some(next_at));
+            tokio::select! {
+                _ = self.handle.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Fetches pages until the connector has no more.
+    async fn sync(&self, shutdown: &mut watch::Receiver<bool>) -> Ended {
+        let connector = self.plugin.name();
+        let mut transient = 0;
+        let mut rate_limited = 0;
+        loop {
+            if *shutdown.borrow() {
+                return Ended::Shutdown;
+            }
+            let position = match self.store.poll_position(connector, PollStream::Sync).await {
+                Ok(position) => position,
+                Err(e) => return Ended::Failed(format!("reading the cursor failed: {e}")),
+            };
+            let request = PollRequest {
+                cursor: position.cursor,
+                page_size: self.config.page_size,
+                since: None,
+            };
+            let wait = match poll_page(
+                &self.plugin,
+                &self.store,
+                &self.program,
+                PollStream::Sync,
+                request,
+            )
+            .await
+            {
+                Ok(done) => {
+                    transient = 0;
+                    rate_limited = 0;
+                    tracing::info!(
+                        connector,
+                        events = done.events,
+                        changed = done.result.applied.changed,
+                        unchanged = done.result.applied.unchanged,
+                        entries = done.result.applied.entries,
+                        refused = done.result.refused.len(),
+                        more = done.more,
+                        "poll page committed"
+                    );
+                    for error in &done.result.refused {
+                        tracing::warn!(connector, error = %error, "dead letter: the core refused a polled event");
+                    }
+                    if !done.more {
+                        return Ended::Completed;
+                    }
+                    continue;
+                }
+                Err(PageError::RateLimited(delay, message)) => {
+                    rate_limited += 1;
+                    if rate_limited > RATE_LIMITS_MAX {
+                        return Ended::Failed(format!(
+                            "still rate limited after {RATE_LIMITS_MAX} waits: {message}"
+                        ));
+                    }
+                    tracing::info!(
+                        connector,
+                        delay_ms = delay.as_millis(),
+                        message,
+                        "rate limited; waiting before the next page"
+                    );
+                    delay
+                }
+                Err(PageError::Transient(message)) => {
+                    transient += 1;
+                    if transient > TRANSIENT_ATTEMPTS_MAX {
+                        return Ended::Failed(message);
+                    }
+                    let delay = Duration::from_secs(1 << (transient - 1));
+                    tracing::warn!(connector, attempt = transient, delay_ms = delay.as_millis(), error = %message, "poll failed; retrying");
+                    delay
+                }
+                Err(PageError::Failed(message)) => return Ended::Failed(message),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return Ended::Shutdown,
+            }
+        }
+    }
+}
+
+/// `interval` plus or minus up to a tenth, so that connectors configured
+/// alike do not all poll at the same moment.
+fn jittered(interval: Duration) -> Duration {
+    let tenth = interval / 10;
+    let spread = u64::try_from(tenth.as_millis()).unwrap_or(u64::MAX);
+    if spread == 0 {
+        return interval;
+    }
+    let offset = Duration::from_millis(fastrand::u64(0..=2 * spread));
+    interval.saturating_sub(tenth) + offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_tenth() {
+        let interval = Duration::from_secs(300);
+        for _ in 0..1000 {
+            let wait = jittered(interval);
+            assert!(
+                wait >= Duration::from_secs(270) && wait <= Duration::from_secs(330),
+                "{wait:?}"
+            );
+        }
+        assert_eq!(jittered(Duration::from_millis(5)), Duration::from_millis(5));
+    }
+}
