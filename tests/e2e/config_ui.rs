@@ -163,7 +163,7 @@ fn valid_configs_pass() {
     let version = load_fixture("tests/ui/valid/full.toml").program.version;
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        format!("tests/ui/valid/full.toml: ok (2 connectors, program version {version})\n")
+        format!("tests/ui/valid/full.toml: ok (4 connectors, program version {version})\n")
     );
 }
 

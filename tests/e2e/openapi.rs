@@ -21,15 +21,18 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use loyalty_e2e::repo_root;
-use loyaltyd::api::{Api, router};
+use loyalty_e2e::{repo_root, test_component};
+use loyaltyd::api::{Api, Endpoint, router};
 use loyaltyd::core::program::Program;
+use loyaltyd::poller::SyncHandle;
+use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions};
 use loyaltyd::store::Store;
 use loyaltyd::store::sqlite::SqliteStore;
 use serde_json::{Number, Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 /// The document, relative to the repository root.
 const DOCUMENT: &str = "openapi.json";
@@ -335,9 +338,10 @@ fn called_names(code: &str) -> Vec<String> {
 /// and 400 when an extractor can refuse the request before it runs (an
 /// integer path parameter, a query string).
 fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTreeSet<u16> {
-    const NAMES: [(&str, u16); 11] = [
+    const NAMES: [(&str, u16); 13] = [
         ("OK", 200),
         ("CREATED", 201),
+        ("ACCEPTED", 202),
         ("BAD_REQUEST", 400),
         ("UNAUTHORIZED", 401),
         ("FORBIDDEN", 403),
@@ -346,6 +350,7 @@ fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTre
         ("PAYLOAD_TOO_LARGE", 413),
         ("UNPROCESSABLE_ENTITY", 422),
         ("INTERNAL_SERVER_ERROR", 500),
+        ("BAD_GATEWAY", 502),
         ("SERVICE_UNAVAILABLE", 503),
     ];
     let source = handler_source(handler, functions);
@@ -1165,6 +1170,25 @@ impl Live {
     }
 }
 
+/// The echo test connector, configured for polling every 300 s.
+fn polled_echo() -> Endpoint {
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    let plugin = runtime
+        .load(PluginSpec {
+            name: "echo".to_owned(),
+            wasm: test_component("echo"),
+            limits: Limits::default(),
+            grants: Grants::default(),
+            state: Arc::new(MemoryState::default()),
+        })
+        .unwrap();
+    Endpoint {
+        plugin,
+        wake: Arc::new(Notify::new()),
+        sync: Some(Arc::new(SyncHandle::new(Duration::from_secs(300)))),
+    }
+}
+
 fn now_ms() -> i64 {
     i64::try_from(
         SystemTime::now()
@@ -1195,7 +1219,7 @@ async fn the_daemon_answers_as_documented() {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("loyalty.db"), 16).unwrap());
     let api = Arc::new(Api {
-        endpoints: BTreeMap::new(),
+        endpoints: BTreeMap::from([("echo".to_owned(), polled_echo())]),
         store,
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
@@ -1836,6 +1860,47 @@ async fn the_daemon_answers_as_documented() {
             .is_some_and(|d| d.len() == 1),
         "{dead}"
     );
+
+    // Connectors: the echo connector is polled (no poller runs here) and
+    // knows none of the accounts, which came from the events API.
+    const SYNC: &str = "/api/v1/connectors/{name}/sync";
+    let status = live
+        .expect(200, Call::new("GET", SYNC, "/api/v1/connectors/echo/sync"))
+        .await;
+    assert_eq!(
+        (
+            &status["cursor"],
+            &status["pages"],
+            &status["interval_seconds"]
+        ),
+        (&Value::Null, &json!(0), &json!(300))
+    );
+    live.expect(202, Call::new("POST", SYNC, "/api/v1/connectors/echo/sync"))
+        .await;
+    live.expect(404, Call::new("GET", SYNC, "/api/v1/connectors/crm/sync"))
+        .await;
+    const CAMPAIGNS: &str = "/api/v1/connectors/{name}/campaigns";
+    let pushed = live
+        .expect(
+            200,
+            Call::new("POST", CAMPAIGNS, "/api/v1/connectors/echo/campaigns").json(json!({
+                "campaign_id": "spring-2026", "name": "Spring offer",
+                "offer": { "id": "spring10", "code": "SPRING10", "percent_off": "10" },
+                "accounts": [acme, logistics]
+            })),
+        )
+        .await;
+    assert_eq!(pushed["skipped"], json!([acme, logistics]), "{pushed}");
+    assert_eq!(pushed["batches"], json!([]), "{pushed}");
+    live.expect(
+        422,
+        Call::new("POST", CAMPAIGNS, "/api/v1/connectors/echo/campaigns").json(json!({
+            "campaign_id": "spring-2026", "name": "Spring offer",
+            "offer": { "id": "spring10", "percent_off": "10", "amount_off": { "amount": "5", "currency": "EUR" } },
+            "accounts": [acme]
+        })),
+    )
+    .await;
 
     // Webhooks: no connector here; then shutdown.
     const WEBHOOK: &str = "/webhooks/{connector}";

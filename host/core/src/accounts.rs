@@ -105,7 +105,7 @@ pub fn upsert_contact(
     if stored.is_some_and(|s| s.version > event.version) {
         return Upsert::Stale;
     }
-    Upsert::Write(Versioned {
+    let record = Versioned {
         data: ContactData {
             account: account.or_else(|| stored.and_then(|s| s.data.account)),
             email: event.email.clone(),
@@ -114,7 +114,12 @@ pub fn upsert_contact(
             role: event.role.clone(),
         },
         version: event.version,
-    })
+    };
+    if stored == Some(&record) {
+        // A repeat (a redelivery, an overlapping poll page): nothing to write.
+        return Upsert::Stale;
+    }
+    Upsert::Write(record)
 }
 
 #[cfg(test)]
@@ -144,6 +149,23 @@ mod tests {
             upsert_contact(Some(&newer), &contact(10, "old@acme.example", None), None),
             Upsert::Stale
         );
+    }
+
+    #[test]
+    fn a_repeated_contact_changes_nothing_but_a_corrected_one_at_the_same_version_does() {
+        let event = contact(5, "anna@acme.example", Some("acme"));
+        let Upsert::Write(stored) = upsert_contact(None, &event, Some(7)) else {
+            panic!()
+        };
+        assert_eq!(
+            upsert_contact(Some(&stored), &event, Some(7)),
+            Upsert::Stale
+        );
+        let corrected = contact(5, "anna.k@acme.example", Some("acme"));
+        assert!(matches!(
+            upsert_contact(Some(&stored), &corrected, Some(7)),
+            Upsert::Write(_)
+        ));
     }
 
     #[test]
