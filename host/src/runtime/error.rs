@@ -32,7 +32,7 @@ pub enum LimitExceeded {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The connector answered with an error of its own.
-    #[error("connector `{connector}`: `{operation}` failed: {error}")]
+    #[error("connector `{connector}`: `{operation}` failed: {}", describe(.error))]
     Guest {
         /// Connector name.
         connector: String,
@@ -94,6 +94,21 @@ pub enum CallError {
         /// What went wrong.
         message: String,
     },
+}
+
+/// A connector's error as an operator reads it: its kind, then its message.
+fn describe(error: &GuestError) -> String {
+    match error {
+        GuestError::InvalidInput(m) => format!("invalid input: {m}"),
+        GuestError::Unauthorized(m) => format!("unauthorized: {m}"),
+        GuestError::RateLimited(r) => match r.delay_ms {
+            Some(ms) => format!("rate limited (retry after {ms} ms): {}", r.message),
+            None => format!("rate limited: {}", r.message),
+        },
+        GuestError::Transient(m) => format!("transient failure: {m}"),
+        GuestError::Permanent(m) => format!("permanent failure: {m}"),
+        GuestError::Unsupported(m) => format!("unsupported: {m}"),
+    }
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -347,11 +347,20 @@ fn is_safe(method: &reqwest::Method) -> bool {
 
 /// Where to fetch a CSRF token for a request: the OData service root, the
 /// URL cut after the path segment ending in `_SRV` (`.../API_SALES_ORDER_SRV/`),
-/// else the request URL itself. Query and fragment are dropped.
+/// else the request URL itself. The fragment and the query are dropped,
+/// except `sap-client`: a token is valid for one client only.
 fn service_root(url: &Url) -> Url {
     let mut root = url.clone();
-    root.set_query(None);
     root.set_fragment(None);
+    let client: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(name, _)| name == "sap-client")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    root.set_query(None);
+    if !client.is_empty() {
+        root.query_pairs_mut().extend_pairs(client);
+    }
     let path = url.path();
     let mut end = None;
     let mut offset = 0;
@@ -479,6 +488,13 @@ mod tests {
         assert_eq!(
             root("https://s4.example/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder?$top=1"),
             "https://s4.example/sap/opu/odata/sap/API_SALES_ORDER_SRV/"
+        );
+        assert_eq!(
+            root(
+                "https://s4.example/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder?$top=1&sap-client=100"
+            ),
+            "https://s4.example/sap/opu/odata/sap/API_SALES_ORDER_SRV/?sap-client=100",
+            "the token belongs to the client the write goes to"
         );
         assert_eq!(
             root("https://s4.example/sap/opu/odata/sap/API_SALES_ORDER_SRV;v=0002/$batch"),

@@ -30,12 +30,22 @@ pub struct Customer {
 /// Maps a `customers/create` or `customers/update` body to its contact event.
 pub fn handle(body: &[u8]) -> Result<Vec<Event>, Error> {
     let customer: Customer = loyalty_sdk::json::parse(body)?;
-    let updated_at = customer
+    Ok(vec![event(&customer)?])
+}
+
+/// The contact event for a whole customer (a webhook body or a listed
+/// customer), which must carry its own `updated_at`.
+pub fn event(customer: &Customer) -> Result<Event, Error> {
+    let version = version_ms("updated_at", updated_at(customer)?)?;
+    Ok(Event::Contact(contact(customer, version, None)))
+}
+
+/// The customer's `updated_at`, required outside orders.
+pub fn updated_at(customer: &Customer) -> Result<&str, Error> {
+    customer
         .updated_at
         .as_deref()
-        .ok_or_else(|| Error::InvalidInput("JSON field `updated_at`: missing".to_owned()))?;
-    let version = version_ms("updated_at", updated_at)?;
-    Ok(vec![Event::Contact(contact(&customer, version, None))])
+        .ok_or_else(|| Error::InvalidInput("JSON field `updated_at`: missing".to_owned()))
 }
 
 /// The contact for a customer. `version` is the customer's `updated_at` in

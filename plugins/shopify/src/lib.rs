@@ -1,16 +1,23 @@
 //! The official Shopify connector.
 //!
-//! Turns Shopify webhooks (orders, refunds, customers) into the engine's
-//! purchase, refund, contact and account events, reading B2B companies
-//! through the Admin GraphQL API. See `README.md` beside this crate for the
-//! settings, secrets and the event mapping.
+//! Turns Shopify webhooks and polled Admin API lists (orders, refunds,
+//! customers) into the engine's purchase, refund, contact and account
+//! events, reading B2B companies through the Admin GraphQL API; pushes
+//! campaigns as customer tags and discount codes, and fulfils rewards as
+//! single-use discount codes. See `README.md` beside this crate for the
+//! settings, secrets and the mapping.
 
+pub mod admin;
+pub mod campaign;
 pub mod company;
 pub mod customer;
+pub mod discount;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod poll;
 pub mod refund;
+pub mod reward;
 pub mod settings;
 pub mod timestamp;
 pub mod webhook;
@@ -50,10 +57,15 @@ impl Connector for Shopify {
     }
 
     fn poll(request: PollRequest) -> Result<PollPage, Error> {
-        let _ = request;
-        Err(Error::Unsupported(
-            "the Shopify connector does not poll yet; it receives webhooks".to_owned(),
-        ))
+        poll::poll(request)
+    }
+
+    fn push_campaign(delivery: CampaignDelivery) -> Result<CampaignReport, Error> {
+        campaign::push(&delivery)
+    }
+
+    fn fulfil_reward(request: RewardRequest) -> Result<Fulfilment, Error> {
+        reward::fulfil(&request)
     }
 }
 

@@ -157,7 +157,13 @@ const REFERRAL_ATTRIBUTE: &str = "referral_code";
 /// checked before the company is read, so a malformed order costs no request.
 pub fn handle(body: &[u8]) -> Result<Vec<Event>, Error> {
     let order: Order = loyalty_sdk::json::parse(body)?;
-    let purchase = purchase(&order)?;
+    events(&order)
+}
+
+/// The events of one order (a webhook body or a listed order), in the order
+/// described at the top of this module.
+pub fn events(order: &Order) -> Result<Vec<Event>, Error> {
+    let purchase = purchase(order)?;
     let version = purchase.version;
     let shop_currency = purchase.net_amount.currency.clone();
     let company_id = order.company.as_ref().map(|c| c.id.to_string());

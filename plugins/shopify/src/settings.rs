@@ -25,7 +25,7 @@ pub fn declared() -> Vec<Setting> {
         setting(
             "api_version",
             false,
-            "Admin API version for GraphQL reads (default `2024-04`).",
+            "Admin API version of every REST and GraphQL call (default `2024-04`).",
         ),
         setting(
             "admin_base_url",
@@ -36,6 +36,11 @@ pub fn declared() -> Vec<Setting> {
             "company_cache_seconds",
             false,
             "How long a B2B company read from GraphQL is reused from state (default 3600; 0 reads it every time).",
+        ),
+        setting(
+            "shop_currency",
+            false,
+            "The shop's currency (`EUR`); when set, fixed-amount offers in another currency are refused instead of created.",
         ),
     ]
 }
@@ -65,12 +70,25 @@ pub fn normalize_domain(raw: &str) -> String {
 /// The Admin API GraphQL endpoint:
 /// `{admin_base_url or https://{shop_domain}}/admin/api/{api_version}/graphql.json`.
 pub fn graphql_url() -> Result<String, Error> {
+    admin_url("graphql.json")
+}
+
+/// An Admin API endpoint: `{admin_base_url or
+/// https://{shop_domain}}/admin/api/{api_version}/{path}`, where `path` is
+/// relative (`orders.json`, `price_rules/1/discount_codes.json`).
+pub fn admin_url(path: &str) -> Result<String, Error> {
     let base = match non_empty("admin_base_url") {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => format!("https://{}", shop_domain()?),
     };
     let version = non_empty("api_version").unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
-    Ok(format!("{base}/admin/api/{version}/graphql.json"))
+    Ok(format!("{base}/admin/api/{version}/{path}"))
+}
+
+/// The shop's currency (`shop_currency`, upper case), when the operator
+/// set it: fixed-amount offers in another currency are then refused.
+pub fn shop_currency() -> Option<String> {
+    non_empty("shop_currency").map(|c| c.to_ascii_uppercase())
 }
 
 /// How long a cached company stays fresh, in milliseconds.

@@ -110,6 +110,21 @@ pub fn timestamp_ms(field: &str, text: &str) -> Result<i64, Error> {
     parse_rfc3339_ms(text).map_err(|e| Error::InvalidInput(format!("JSON field `{field}`: {e}")))
 }
 
+/// Writes a UTC instant as RFC 3339 to the second (`2026-03-05T15:40:12Z`),
+/// the form Shopify's `updated_at_min` filter takes. Milliseconds are
+/// dropped (rounded down), so a filter with `>=` never skips the instant.
+pub fn format_rfc3339_utc(ms: i64) -> String {
+    let seconds = ms.div_euclid(MS_PER_SECOND);
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// The number at `b[start..start + len]`, if those bytes are all digits.
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
     let slice = b.get(start..start + len)?;
@@ -148,6 +163,20 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, the inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]
@@ -242,5 +271,18 @@ mod tests {
     fn errors_name_the_field() {
         let err = timestamp_ms("created_at", "yesterday").unwrap_err();
         assert!(err.message().contains("`created_at`"), "{err:?}");
+    }
+
+    #[test]
+    fn formatting_rounds_down_to_the_second_and_parses_back() {
+        assert_eq!(format_rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_rfc3339_utc(1_709_653_212_999),
+            "2024-03-05T15:40:12Z"
+        );
+        assert_eq!(format_rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+        for ms in [0, 951_782_400_000, 1_709_653_212_000, 4_102_444_799_000] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_utc(ms)).unwrap(), ms);
+        }
     }
 }

@@ -154,21 +154,10 @@ mod describe {
                 ("shop_domain", true),
                 ("api_version", false),
                 ("admin_base_url", false),
-                ("company_cache_seconds", false)
+                ("company_cache_seconds", false),
+                ("shop_currency", false)
             ]
         );
-    }
-
-    #[test]
-    fn poll_is_unsupported() {
-        let result = host().run(|| {
-            Shopify::poll(PollRequest {
-                cursor: None,
-                page_size: 50,
-                since: None,
-            })
-        });
-        assert!(matches!(result, Err(Error::Unsupported(_))), "{result:?}");
     }
 }
 

@@ -312,7 +312,7 @@ impl AdminClient {
     /// then. A sync that fails is retried by the daemon with backoff; this
     /// returns at the first failure, with `last_error` set.
     pub async fn sync(&self, connector: &str) -> anyhow::Result<SyncStatus> {
-        let before = self.sync_status(connector).await?;
+        let before = self.idle_sync_status(connector).await?;
         let _: serde_json::Value = self
             .post(
                 &format!("/api/v1/connectors/{connector}/sync"),
@@ -333,6 +333,23 @@ impl AdminClient {
         }
     }
 
+    /// The sync status once no sync is running (the one the daemon starts
+    /// with, say), so that the next sync asked for is a new one.
+    pub async fn idle_sync_status(&self, connector: &str) -> anyhow::Result<SyncStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let status = self.sync_status(connector).await?;
+            if !status.running {
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the sync of `{connector}` kept running for 60 s: {status:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `POST /api/v1/connectors/{name}/campaigns`: pushes a campaign to the
     /// accounts named in `campaign` through the connector; returns the
     /// daemon's answer (the batches' reports).
@@ -341,8 +358,11 @@ impl AdminClient {
         connector: &str,
         campaign: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        self.post(&format!("/api/v1/connectors/{connector}/campaigns"), campaign)
-            .await
+        self.post(
+            &format!("/api/v1/connectors/{connector}/campaigns"),
+            campaign,
+        )
+        .await
     }
 
     /// Reads every account, ledger and dead letter.

@@ -1,26 +1,41 @@
-//! A Shopify Admin API on loopback, as much of it as the connector reads:
-//! the GraphQL `company(id:)` query.
+//! A Shopify Admin API on loopback, as much of it as the connector uses:
+//! the GraphQL `company(id:)` query, the REST customer and order lists with
+//! `Link` header paging ([`listing`]), customer tags, price rules and
+//! discount codes ([`discounts`]).
 //!
 //! It answers like Shopify: a wrong or missing `X-Shopify-Access-Token` gets
-//! 401 with Shopify's error text, an unknown company is `"company": null`,
-//! and only the fields the query selects come back. It counts the reads of
-//! each company so that tests can see the connector's cache at work.
+//! 401 with Shopify's error text, REST answers carry the leaky bucket's
+//! level in `X-Shopify-Shop-Api-Call-Limit` (40 calls, draining 2 a second,
+//! 429 with `Retry-After` when full), and refusals use Shopify's `errors`
+//! shapes. For tests it records every request, can fail the next matching
+//! request once (429 or 500), and can hold one until the test opens a
+//! [`Gate`].
 
-use std::collections::{BTreeMap, BTreeSet};
+mod discounts;
+mod listing;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use super::rest;
 
 /// Shopify's answer to a request without a valid access token.
 const INVALID_TOKEN: &str =
     "[API] Invalid API key or access token (unrecognized login or wrong password)";
+/// The bucket's size, in calls.
+const BUCKET_SIZE: u64 = 40;
+/// How fast the bucket drains, in calls per second.
+const BUCKET_DRAIN_PER_SECOND: u64 = 2;
 
 /// A B2B company as the GraphQL Admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +79,208 @@ impl Company {
     }
 }
 
-#[derive(Debug, Default)]
+/// A request as the emulator received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Method, upper case.
+    pub method: String,
+    /// Path and query, as sent (`/admin/api/2024-04/orders.json?limit=2`).
+    pub path: String,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl RecordedRequest {
+    /// The path without the query.
+    pub fn path_only(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+
+    /// A query parameter, decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let uri: Uri = self.path.parse().ok()?;
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri).ok()?;
+        pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Which requests an injected failure or a hold applies to.
+#[derive(Debug, Clone)]
+pub struct RequestMatch {
+    method: Option<Method>,
+    path_suffix: String,
+    query_contains: Option<String>,
+}
+
+impl RequestMatch {
+    /// Requests whose path (without the query) ends with `suffix`
+    /// (`orders.json`, `discount_codes.json`).
+    pub fn path(suffix: &str) -> Self {
+        Self {
+            method: None,
+            path_suffix: suffix.to_owned(),
+            query_contains: None,
+        }
+    }
+
+    /// Only requests with this method.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Only requests whose raw query contains `text` (`page_info=`).
+    pub fn query_contains(mut self, text: &str) -> Self {
+        self.query_contains = Some(text.to_owned());
+        self
+    }
+
+    fn matches(&self, request: &RecordedRequest) -> bool {
+        let query = request.path.split_once('?').map_or("", |(_, q)| q);
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.as_str() == request.method)
+            && request.path_only().ends_with(&self.path_suffix)
+            && self
+                .query_contains
+                .as_deref()
+                .is_none_or(|text| query.contains(text))
+    }
+}
+
+/// A one-shot failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// 429 with `Retry-After: <seconds>` as Shopify writes it (`"2.0"`).
+    RateLimited {
+        /// The header's value.
+        retry_after: String,
+    },
+    /// 500.
+    ServerError,
+}
+
+/// Holds one request until the test opens it.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    arrived: Arc<watch::Sender<bool>>,
+    open: Arc<watch::Sender<bool>>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Self {
+            arrived: Arc::new(watch::channel(false).0),
+            open: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Waits until the held request has arrived (at most `timeout`);
+    /// whether it did.
+    pub async fn arrived(&self, timeout: Duration) -> bool {
+        let mut arrived = self.arrived.subscribe();
+        tokio::time::timeout(timeout, arrived.wait_for(|a| *a))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Lets the held request (and any later one) through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    async fn hold(&self) {
+        self.arrived.send_replace(true);
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|o| *o).await;
+    }
+}
+
+/// The bucket behind `X-Shopify-Shop-Api-Call-Limit`, in thousandths of a
+/// call so that draining stays exact.
+#[derive(Debug)]
+struct Bucket {
+    level_milli: u64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Drains, then takes one call; `None` when the bucket is full.
+    fn take(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        let elapsed_ms = u64::try_from(now.duration_since(self.at).as_millis()).unwrap_or(u64::MAX);
+        self.level_milli = self
+            .level_milli
+            .saturating_sub(elapsed_ms.saturating_mul(BUCKET_DRAIN_PER_SECOND));
+        self.at = now;
+        if self.level_milli + 1000 > BUCKET_SIZE * 1000 {
+            return None;
+        }
+        self.level_milli += 1000;
+        Some(self.level_milli.div_ceil(1000))
+    }
+}
+
+/// Everything the shop holds and what tests inspect.
+#[derive(Debug)]
+struct Data {
+    companies: BTreeMap<u64, Company>,
+    /// GraphQL reads per company id asked for, known or not.
+    company_reads: BTreeMap<u64, usize>,
+    /// Requests refused for want of a valid access token.
+    refused: usize,
+    /// Customer and order bodies, by id.
+    customers: BTreeMap<u64, Value>,
+    orders: BTreeMap<u64, Value>,
+    /// Live `page_info` tokens.
+    pages: HashMap<String, listing::Page>,
+    requests: Vec<RecordedRequest>,
+    failures: Vec<(RequestMatch, Failure)>,
+    holds: Vec<(RequestMatch, Gate)>,
+    /// Price rules by id, and the ids of deleted ones.
+    price_rules: BTreeMap<u64, Value>,
+    deleted_price_rules: Vec<u64>,
+    discount_codes: BTreeMap<u64, Value>,
+    bucket: Bucket,
+    next_id: u64,
+}
+
+impl Data {
+    /// A fresh id above 2^53, as real Shopify ids are.
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+#[derive(Debug)]
 struct Shop {
     access_token: String,
-    companies: Mutex<BTreeMap<u64, Company>>,
-    /// GraphQL reads per company id asked for, known or not.
-    company_reads: Mutex<BTreeMap<u64, usize>>,
-    /// Requests refused for want of a valid access token.
-    refused: Mutex<usize>,
+    base_url: String,
+    data: Mutex<Data>,
+}
+
+impl Shop {
+    fn data(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A running emulator; stops when dropped.
@@ -85,15 +294,32 @@ pub struct ShopifyEmulator {
 impl ShopifyEmulator {
     /// Serves on a free loopback port, accepting `access_token`.
     pub async fn start(access_token: &str) -> std::io::Result<Self> {
-        let shop = Arc::new(Shop {
-            access_token: access_token.to_owned(),
-            ..Shop::default()
-        });
-        let app = Router::new()
-            .route("/admin/api/{version}/graphql.json", post(graphql))
-            .with_state(shop.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let shop = Arc::new(Shop {
+            access_token: access_token.to_owned(),
+            base_url: format!("http://{addr}"),
+            data: Mutex::new(Data {
+                companies: BTreeMap::new(),
+                company_reads: BTreeMap::new(),
+                refused: 0,
+                customers: BTreeMap::new(),
+                orders: BTreeMap::new(),
+                pages: HashMap::new(),
+                requests: Vec::new(),
+                failures: Vec::new(),
+                holds: Vec::new(),
+                price_rules: BTreeMap::new(),
+                deleted_price_rules: Vec::new(),
+                discount_codes: BTreeMap::new(),
+                bucket: Bucket {
+                    level_milli: 0,
+                    at: Instant::now(),
+                },
+                next_id: 9_007_199_254_800_000,
+            }),
+        });
+        let app = Router::new().fallback(serve).with_state(shop.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -108,12 +334,14 @@ impl ShopifyEmulator {
 
     /// Adds or replaces a company.
     pub fn put_company(&self, company: Company) {
-        lock(&self.shop.companies).insert(company.id, company);
+        self.shop.data().companies.insert(company.id, company);
     }
 
     /// How many times the company was read through GraphQL.
     pub fn company_reads(&self, id: u64) -> usize {
-        lock(&self.shop.company_reads)
+        self.shop
+            .data()
+            .company_reads
             .get(&id)
             .copied()
             .unwrap_or(0)
@@ -121,7 +349,82 @@ impl ShopifyEmulator {
 
     /// How many requests came without a valid access token.
     pub fn refused_requests(&self) -> usize {
-        *lock(&self.shop.refused)
+        self.shop.data().refused
+    }
+
+    /// Adds or replaces a customer (its `customers/update` body).
+    pub fn put_customer(&self, customer: &rest::Customer) {
+        self.put_customer_json(customer.body());
+    }
+
+    /// Adds or replaces a customer given as its JSON body, which must carry
+    /// a numeric `id`.
+    pub fn put_customer_json(&self, body: Value) {
+        if let Some(id) = body["id"].as_u64() {
+            self.shop.data().customers.insert(id, body);
+        }
+    }
+
+    /// Adds or replaces an order (its `orders/updated` body).
+    pub fn put_order(&self, order: &rest::Order) {
+        self.put_order_json(order.id, order.body());
+    }
+
+    /// Adds or replaces the order `id` with any JSON body, well-formed or
+    /// not.
+    pub fn put_order_json(&self, id: u64, body: Value) {
+        self.shop.data().orders.insert(id, body);
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shop.data().requests.clone()
+    }
+
+    /// The requests whose path (without the query) ends with `suffix`.
+    pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path_only().ends_with(suffix))
+            .collect()
+    }
+
+    /// Makes the next request that matches fail once.
+    pub fn fail_next(&self, matching: RequestMatch, failure: Failure) {
+        self.shop.data().failures.push((matching, failure));
+    }
+
+    /// Holds the next request that matches until the returned gate opens.
+    pub fn hold_next(&self, matching: RequestMatch) -> Gate {
+        let gate = Gate::new();
+        self.shop.data().holds.push((matching, gate.clone()));
+        gate
+    }
+
+    /// The price rules that exist, oldest first, as Shopify shows them.
+    pub fn price_rules(&self) -> Vec<Value> {
+        self.shop.data().price_rules.values().cloned().collect()
+    }
+
+    /// The ids of the price rules deleted.
+    pub fn deleted_price_rules(&self) -> Vec<u64> {
+        self.shop.data().deleted_price_rules.clone()
+    }
+
+    /// The discount codes that exist, oldest first, as Shopify shows them.
+    pub fn discount_codes(&self) -> Vec<Value> {
+        self.shop.data().discount_codes.values().cloned().collect()
+    }
+
+    /// A customer's tags.
+    pub fn customer_tags(&self, id: u64) -> Vec<String> {
+        self.shop
+            .data()
+            .customers
+            .get(&id)
+            .and_then(|c| c["tags"].as_str())
+            .map(discounts::split_tags)
+            .unwrap_or_default()
     }
 }
 
@@ -131,28 +434,144 @@ impl Drop for ShopifyEmulator {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// A JSON answer.
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
 }
 
-async fn graphql(
+/// Shopify's 404.
+fn not_found() -> Response {
+    answer(StatusCode::NOT_FOUND, json!({ "errors": "Not Found" }))
+}
+
+/// Every request: record, hold, authenticate, inject, meter, route.
+async fn serve(
     State(shop): State<Arc<Shop>>,
-    Path(_version): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let token = headers
-        .get("x-shopify-access-token")
-        .and_then(|v| v.to_str().ok());
-    if token != Some(shop.access_token.as_str()) {
-        *lock(&shop.refused) += 1;
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({ "errors": INVALID_TOKEN })),
-        )
-            .into_response();
+    let request = RecordedRequest {
+        method: method.as_str().to_owned(),
+        path: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), ToString::to_string),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        at: Instant::now(),
+    };
+    let hold = {
+        let mut data = shop.data();
+        data.requests.push(request.clone());
+        let index = data.holds.iter().position(|(m, _)| m.matches(&request));
+        index.map(|i| data.holds.remove(i).1)
+    };
+    if let Some(gate) = hold {
+        gate.hold().await;
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+
+    if request.header("x-shopify-access-token") != Some(shop.access_token.as_str()) {
+        shop.data().refused += 1;
+        return answer(StatusCode::UNAUTHORIZED, json!({ "errors": INVALID_TOKEN }));
+    }
+    let failure = {
+        let mut data = shop.data();
+        let index = data.failures.iter().position(|(m, _)| m.matches(&request));
+        index.map(|i| data.failures.remove(i).1)
+    };
+    match failure {
+        Some(Failure::RateLimited { retry_after }) => return rate_limited(&retry_after),
+        Some(Failure::ServerError) => {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "errors": "Internal Server Error" }),
+            );
+        }
+        None => {}
+    }
+
+    let Some((version, resource)) = uri
+        .path()
+        .strip_prefix("/admin/api/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return not_found();
+    };
+    if resource == "graphql.json" {
+        return if method == Method::POST {
+            graphql(&shop, &request.body)
+        } else {
+            not_found()
+        };
+    }
+    let Some(used) = shop.data().bucket.take() else {
+        return rate_limited("1.0");
+    };
+    let api = format!("{}/admin/api/{version}", shop.base_url);
+    let mut response = rest(&shop, &api, &method, resource, &uri, &request.body);
+    if let Ok(value) = format!("{used}/{BUCKET_SIZE}").parse() {
+        response
+            .headers_mut()
+            .insert("x-shopify-shop-api-call-limit", value);
+    }
+    response
+}
+
+/// Shopify's 429.
+fn rate_limited(retry_after: &str) -> Response {
+    let mut response = answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({ "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service." }),
+    );
+    if let Ok(value) = retry_after.parse() {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
+}
+
+/// Routes a REST request below `/admin/api/{version}/`.
+fn rest(
+    shop: &Shop,
+    api: &str,
+    method: &Method,
+    resource: &str,
+    uri: &Uri,
+    body: &[u8],
+) -> Response {
+    let query = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(pairs)| pairs)
+        .unwrap_or_default();
+    let segments: Vec<&str> = resource.trim_end_matches(".json").split('/').collect();
+    let mut data = shop.data();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["customers"]) => {
+            listing::list(&mut data, api, listing::Resource::Customers, &query)
+        }
+        ("GET", ["orders"]) => listing::list(&mut data, api, listing::Resource::Orders, &query),
+        ("GET", ["customers", id]) => discounts::customer(&data, id),
+        ("PUT", ["customers", id]) => discounts::update_customer(&mut data, id, body),
+        ("POST", ["price_rules"]) => discounts::create_price_rule(&mut data, body),
+        ("DELETE", ["price_rules", id]) => discounts::delete_price_rule(&mut data, id),
+        ("POST", ["price_rules", id, "discount_codes"]) => {
+            discounts::create_discount_code(&mut data, id, body)
+        }
+        ("GET", ["discount_codes", "lookup"]) => discounts::lookup(&data, api, &query),
+        _ => not_found(),
+    }
+}
+
+/// The GraphQL endpoint: the `company(id:)` query only.
+fn graphql(shop: &Shop, body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return graphql_error("Parse error: the request body is not JSON");
     };
     let query = request["query"].as_str().unwrap_or_default();
@@ -167,10 +586,11 @@ async fn graphql(
     else {
         return graphql_error(&format!("Invalid global id '{gid}'"));
     };
-    *lock(&shop.company_reads).entry(id).or_default() += 1;
-    let company = lock(&shop.companies)
-        .get(&id)
-        .map(|c| c.selected(&selection));
+    let company = {
+        let mut data = shop.data();
+        *data.company_reads.entry(id).or_default() += 1;
+        data.companies.get(&id).map(|c| c.selected(&selection))
+    };
     axum::Json(json!({
         "data": { "company": company },
         "extensions": {
