@@ -433,7 +433,7 @@ fn config_toml(setup: &Setup, port: u16, base_url: &str) -> String {
             "\n[connectors.shopify]\n\
              plugin = {plugin}\n\
              allowed_hosts = [{admin}]\n\
-             settings = {{ shop_domain = {shop}, api_version = {version}, admin_base_url = {admin} }}\n\n\
+             settings = {{ shop_domain = {shop}, api_version = {version}, admin_base_url = {admin}, external_id_system = \"sap\" }}\n\n\
              [connectors.shopify.secrets.webhook]\n\
              file = \"secrets/shopify_webhook\"\n\n\
              [connectors.shopify.credentials.admin]\n\

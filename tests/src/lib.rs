@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 pub mod daemon;
 pub mod hubspot;
+pub mod landscape;
 pub mod salesforce;
 pub mod sap;
 pub mod shopify;

@@ -90,10 +90,15 @@ struct ErrorExtensions {
 /// read through GraphQL and cached.
 pub fn account(id: &Id) -> Result<Event, Error> {
     let company = company(id)?;
+    let (system, connector) = settings::external_id_system();
     let external_refs = crate::customer::present(company.external_id.as_deref())
         .map(|external| ExternalRef {
-            system: "external-id".to_owned(),
-            id: external,
+            id: if connector {
+                without_leading_zeros(&external)
+            } else {
+                external
+            },
+            system,
         })
         .into_iter()
         .collect();
@@ -111,6 +116,15 @@ pub fn account(id: &Id) -> Result<Event, Error> {
         external_refs,
         attributes: Vec::new(),
     }))
+}
+
+/// `0001000042` → `1000042`; anything but digits stays as it is.
+fn without_leading_zeros(id: &str) -> String {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        let trimmed = id.trim_start_matches('0');
+        return if trimmed.is_empty() { "0" } else { trimmed }.to_owned();
+    }
+    id.to_owned()
 }
 
 /// The company, from cache or GraphQL.

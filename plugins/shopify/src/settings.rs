@@ -38,6 +38,11 @@ pub fn declared() -> Vec<Setting> {
             "How long a B2B company read from GraphQL is reused from state (default 3600; 0 reads it every time).",
         ),
         setting(
+            "external_id_system",
+            false,
+            "The system whose id the merchant keeps in a B2B company's `externalId` (the ERP connector's name, `sap`); the company then joins that system's account. Default `external-id`, which joins nothing.",
+        ),
+        setting(
             "shop_currency",
             false,
             "The shop's currency (`EUR`); when set, fixed-amount offers in another currency are refused instead of created.",
@@ -103,6 +108,16 @@ pub fn company_cache_ms() -> Result<i64, Error> {
     };
     // Saturate rather than overflow: an absurdly long TTL means "forever".
     Ok(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+}
+
+/// The system a company's `externalId` names, and whether it is another
+/// connector (then all-digit ids lose their leading zeros, as ERP numbers
+/// are written both ways).
+pub fn external_id_system() -> (String, bool) {
+    match non_empty("external_id_system") {
+        Some(system) => (system, true),
+        None => ("external-id".to_owned(), false),
+    }
 }
 
 /// A setting's trimmed value, `None` when unset or blank.

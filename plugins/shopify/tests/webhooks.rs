@@ -155,6 +155,7 @@ mod describe {
                 ("api_version", false),
                 ("admin_base_url", false),
                 ("company_cache_seconds", false),
+                ("external_id_system", false),
                 ("shop_currency", false)
             ]
         );
@@ -253,6 +254,28 @@ mod verify {
 
 mod orders {
     use super::*;
+
+    #[test]
+    fn a_company_external_id_names_the_configured_system_without_leading_zeros() {
+        let answer = String::from_utf8(company_answer())
+            .unwrap()
+            .replace("SAP-100001", "0001000042");
+        let host = host()
+            .setting("external_id_system", "sap")
+            .respond(move |_| (200, answer.clone().into_bytes()));
+        let events = handle(&host, "orders/paid", ORDER_B2B).unwrap();
+        let Event::Account(account) = &events[0] else {
+            panic!("expected the account first: {events:?}");
+        };
+        assert_eq!(account.external_refs.len(), 1);
+        assert_eq!(
+            (
+                account.external_refs[0].system.as_str(),
+                account.external_refs[0].id.as_str()
+            ),
+            ("sap", "1000042")
+        );
+    }
 
     #[test]
     fn b2b_order_emits_account_contact_refund_then_purchase() {

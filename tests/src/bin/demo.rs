@@ -1,12 +1,14 @@
 //! `loyalty-demo`: the whole engine on one machine in a minute.
 //!
-//! Builds `loyaltyd` and the official Shopify connector, writes a
-//! configuration with fresh random secrets into `./demo/`, starts an emulated
-//! Shopify Admin API and the real daemon, plays a B2B order's life through
-//! signed webhooks (created on payment terms, paid, a retried delivery, the
-//! same change from a second subscription, a partial refund), and shows the
-//! resulting accounts and ledger. Then it keeps the daemon running for you
-//! to explore, until Ctrl-C.
+//! Builds `loyaltyd` and the four official connectors, writes a
+//! configuration with fresh random secrets into `./demo/`, starts emulated
+//! Shopify, Salesforce, HubSpot and SAP S/4HANA APIs and the real daemon,
+//! plays a B2B order's life through signed Shopify webhooks (created on
+//! payment terms, paid, a retried delivery, the same change from a second
+//! subscription, a partial refund), then syncs the same customer's records
+//! from Salesforce, HubSpot and SAP, which join its account through the SAP
+//! number every system keeps, and shows the accounts and ledger. Then it
+//! keeps the daemon running for you to explore, until Ctrl-C.
 //!
 //! `cargo run --release -p loyalty-e2e --bin loyalty-demo`
 
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use loyalty_e2e::daemon::admin::Account;
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, ShopifySetup, Snapshot, random_token};
+use loyalty_e2e::landscape::Landscape;
 use loyalty_e2e::shopify::samples::{self, API_VERSION, COMPANY_ID, GLOVES_LINE_ID, SHOP_DOMAIN};
 use loyalty_e2e::shopify::{ShopifyEmulator, WebhookSender};
 use loyalty_e2e::{loyaltyd_binary, official_plugin};
@@ -29,15 +32,18 @@ use serde_json::Value;
 /// The program: 2 points per EUR, rounded down.
 const POINTS_PER_EUR: &str = "2";
 
+/// The connectors the demo polls (Shopify sends webhooks).
+const POLLED: [&str; 3] = ["salesforce", "hubspot", "sap"];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    println!(
-        "Building loyaltyd and the Shopify connector (the first build takes a few minutes)..."
-    );
+    println!("Building loyaltyd and the connectors (the first build takes a few minutes)...");
     let binary = loyaltyd_binary();
     let plugin = official_plugin("shopify");
-    println!("  daemon:    {}", binary.display());
-    println!("  connector: {}", plugin.display());
+    println!("  daemon:     {}", binary.display());
+    for name in ["shopify", "salesforce", "hubspot", "sap"] {
+        println!("  connector:  {}", official_plugin(name).display());
+    }
 
     let cwd = std::env::current_dir()?;
     let dir = cwd.join("demo");
@@ -54,6 +60,14 @@ async fn main() -> anyhow::Result<()> {
         emulator.base_url()
     );
 
+    let landscape = Landscape::start().await?;
+    println!(
+        "Emulated Salesforce at {}, HubSpot at {}, SAP S/4HANA at {}",
+        landscape.salesforce.base_url(),
+        landscape.hubspot.base_url(),
+        landscape.sap.base_url()
+    );
+
     let setup = Setup {
         admin_token: admin_token.clone(),
         program: ProgramRules {
@@ -68,11 +82,29 @@ async fn main() -> anyhow::Result<()> {
             webhook_secret: webhook_secret.clone(),
             admin_access_token: access_token,
         }),
-        extra_toml: String::new(),
-        secrets: Vec::new(),
+        extra_toml: landscape.connectors_toml(&POLLED),
+        secrets: landscape.secrets(),
     };
     let daemon = Daemon::start_in(&dir, &setup).await?;
-    println!("loyaltyd is ready at {}\n", daemon.base_url());
+    println!("loyaltyd is ready at {}", daemon.base_url());
+
+    println!(
+        "\nThe daemon syncs its polled connectors at start: the customer's won opportunity (Salesforce), won deal (HubSpot) and sales order (SAP)"
+    );
+    for connector in POLLED {
+        let status = daemon.admin().sync(connector).await?;
+        println!(
+            "  {connector:<10} {} pages, {} records, cursor {}{}",
+            status.pages,
+            status.events,
+            status.cursor.as_deref().unwrap_or("-"),
+            status
+                .last_error
+                .map(|e| format!(", error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    println!();
 
     let webhooks = WebhookSender::new(daemon.base_url(), &webhook_secret, SHOP_DOMAIN, API_VERSION);
     let created = samples::b2b_order();
@@ -135,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     let state = daemon
         .wait_until("the order earned and the refund reversed", |s| {
             s.ledger_of("shopify", &COMPANY_ID.to_string())
-                .is_some_and(|l| l.entries.len() == 2)
+                .is_some_and(|l| l.entries.iter().filter(|e| e.source == "shopify").count() == 2)
         })
         .await?;
     print_accounts(&state);
@@ -193,34 +225,31 @@ fn clear_previous_run(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn shopify_id(account: &Account) -> &str {
+fn known_as(account: &Account) -> String {
     account
         .external_refs
         .iter()
-        .find(|r| r.source == "shopify")
-        .map_or("-", |r| r.id.as_str())
+        .map(|r| format!("{} {}", r.source, r.id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_accounts(state: &Snapshot) {
     println!("\nAccounts");
-    println!(
-        "  {:>4}  {:<28} {:<20} {:>8}",
-        "id", "name", "shopify company", "balance"
-    );
+    println!("  {:>4}  {:<28} {:>8}", "id", "name", "balance");
     for account in &state.accounts {
         println!(
-            "  {:>4}  {:<28} {:<20} {:>8}",
-            account.id,
-            account.name,
-            shopify_id(account),
-            account.balance
+            "  {:>4}  {:<28} {:>8}",
+            account.id, account.name, account.balance
         );
+        println!("        known as {}", known_as(account));
         for contact in &account.contacts {
             println!(
-                "        contact {} {} <{}>",
+                "        contact {} {} <{}> ({})",
                 contact.first_name.as_deref().unwrap_or_default(),
                 contact.last_name.as_deref().unwrap_or_default(),
-                contact.email.as_deref().unwrap_or_default()
+                contact.email.as_deref().unwrap_or_default(),
+                contact.source
             );
         }
     }

@@ -35,12 +35,13 @@ pub const DRILL_LINE_ID: u64 = 9_007_199_254_741_011;
 /// The gloves line.
 pub const GLOVES_LINE_ID: u64 = 9_007_199_254_741_013;
 
-/// The buying company as the GraphQL Admin API shows it.
+/// The buying company as the GraphQL Admin API shows it. Its `externalId`
+/// is its SAP business partner number, zero-padded as SAP shows it.
 pub fn company() -> Company {
     Company {
         id: COMPANY_ID,
         name: "Brandt Maschinenbau GmbH".to_owned(),
-        external_id: Some("ERP-10042".to_owned()),
+        external_id: Some("0000010042".to_owned()),
         note: None,
         created_at: "2025-11-18T10:02:44Z".to_owned(),
         updated_at: "2026-02-27T15:30:00Z".to_owned(),
