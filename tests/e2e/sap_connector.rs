@@ -488,6 +488,64 @@ async fn a_malformed_order_stops_the_sync_with_an_error_naming_it() {
     assert_eq!(balance(&snapshot, "17100001"), 750);
 }
 
+/// Runs `loyaltyd backfill sap` beside the daemon; returns whether it
+/// succeeded and what it printed.
+fn backfill(sap: &Harness, since: &str) -> (bool, String) {
+    let output = std::process::Command::new(loyalty_e2e::loyaltyd_binary())
+        .args(["backfill", "sap", "--since", since, "--config"])
+        .arg(sap.daemon.config_path())
+        .current_dir(sap.daemon.dir())
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backfill_keeps_its_pages_and_resumes_after_the_fix() {
+    let emulator = emulator(50).await;
+    let sap = start(emulator, 2, PASSWORD, "").await;
+    let before = sap.sync().await;
+
+    // History has a bad order: the backfill stops there, keeping the pages
+    // before it, and says how to go on.
+    sap.emulator.update_order("1003", |order| {
+        order.items[1].net_amount = "25,00".to_owned()
+    });
+    let (ok, printed) = backfill(&sap, "2026-01-01");
+    assert!(!ok, "{printed}");
+    assert!(
+        printed.contains("stopped after") && printed.contains("SalesOrder `1003`"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("run the same command again to resume"),
+        "{printed}"
+    );
+
+    sap.emulator.update_order("1003", |order| {
+        order.items[1].net_amount = "25.00".to_owned()
+    });
+    let (ok, printed) = backfill(&sap, "2026-01-01");
+    assert!(ok, "{printed}");
+    assert!(printed.contains("resuming after"), "{printed}");
+    assert!(printed.contains("backfill of `sap` finished"), "{printed}");
+
+    // Records the sync had already applied change nothing.
+    let after = sap.daemon.admin().snapshot().await.unwrap();
+    assert_eq!(after.accounts.len(), before.accounts.len());
+    assert_eq!(
+        balance(&after, "17100001"),
+        balance(&before, "17100001"),
+        "nothing counted twice"
+    );
+    assert!(after.dead_letters.is_empty(), "{:?}", after.dead_letters);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_reported_as_unauthorized() {
     let sap = start(emulator(50).await, 50, "not-the-password", "").await;

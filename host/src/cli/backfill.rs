@@ -1,5 +1,6 @@
 //! `loyaltyd backfill`: imports a connector's history page by page through
-//! its `poll`, from a date, with a progress bar. Every page commits with its
+//! its `poll`, from a date, with a progress bar (on a terminal; messages go
+//! to stderr either way). Every page commits with its
 //! cursor, so an interrupted backfill resumes where it stopped; it keeps a
 //! cursor of its own, so the scheduled sync is not disturbed.
 
@@ -100,10 +101,12 @@ pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<Exi
                 .poll_position(request.connector, PollStream::Backfill)
                 .await?;
             if started.pages > 0 {
-                bar.println(format!(
-                    "resuming after {} pages ({} records) committed earlier; --restart starts over",
-                    started.pages, started.events
-                ));
+                bar.suspend(|| {
+                    eprintln!(
+                        "resuming after {} pages ({} records) committed earlier; --restart starts over",
+                        started.pages, started.events
+                    );
+                });
             }
             let mut totals = Totals::default();
             let mut transient = 0;
@@ -134,7 +137,7 @@ pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<Exi
                         totals.entries += done.result.applied.entries;
                         totals.refused += done.result.refused.len();
                         for error in &done.result.refused {
-                            bar.println(format!("refused (kept as a dead letter): {error}"));
+                            bar.suspend(|| eprintln!("refused (kept as a dead letter): {error}"));
                         }
                         bar.set_message(totals.to_string());
                         if !done.more {
@@ -150,7 +153,7 @@ pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<Exi
                     }
                     Err(PageError::Transient(message)) if transient < TRANSIENT_ATTEMPTS_MAX => {
                         transient += 1;
-                        bar.println(format!("attempt {transient} failed, retrying: {message}"));
+                        bar.suspend(|| eprintln!("attempt {transient} failed, retrying: {message}"));
                         Duration::from_secs(1 << (transient - 1))
                     }
                     Err(failure) => {

@@ -70,10 +70,13 @@ pub fn to_events(
             .iter()
             .map(|o| company::to_event(o, settings))
             .collect(),
-        ObjectType::Contact => objects
-            .iter()
-            .map(|o| contact::to_event(o, related_of(&o.id)))
-            .collect(),
+        ObjectType::Contact => {
+            let mut events = Vec::with_capacity(objects.len());
+            for object in objects {
+                events.extend(contact::to_events(object, related_of(&object.id))?);
+            }
+            Ok(events)
+        }
         ObjectType::Deal => {
             let mut item_ids: Vec<Id> = objects
                 .iter()

@@ -200,6 +200,59 @@ fn a_contact_belongs_to_its_primary_company() {
 }
 
 #[test]
+fn a_recent_form_submission_is_one_engagement_of_the_contact_and_its_company() {
+    let person = object(json!({
+        "id": "1801",
+        "properties": {
+            "email": "jana@brandt.example",
+            "recent_conversion_event_name": "Trade fair 2026: book a meeting",
+            "recent_conversion_date": "2026-02-01T10:30:00Z",
+            "lastmodifieddate": "2026-02-02T08:00:00Z"
+        }
+    }));
+    let links = related(&[(ObjectType::Company, "512", true)]);
+    let events = contact::to_events(&person, &links).unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let Event::Engagement(form) = &events[1] else {
+        panic!("expected the form submission second: {events:?}");
+    };
+    assert_eq!(form.id, "1801/form/1769941800000");
+    assert_eq!(form.version, 1_769_941_800_000);
+    assert_eq!(form.occurred_at, 1_769_941_800_000);
+    assert_eq!(
+        (form.account_id.as_deref(), form.contact_id.as_deref()),
+        (Some("512"), Some("1801"))
+    );
+    assert!(
+        matches!(&form.kind, EngagementKind::FormSubmitted(name) if name == "Trade fair 2026: book a meeting"),
+        "{:?}",
+        form.kind
+    );
+
+    let host = TestHost::new();
+    let without_company = host
+        .run(|| contact::to_events(&person, &related(&[])))
+        .unwrap();
+    assert_eq!(
+        without_company.len(),
+        1,
+        "nobody to credit: the contact only"
+    );
+    assert!(
+        host.logs()
+            .iter()
+            .any(|(_, line)| line.contains("no company to credit")),
+        "{:?}",
+        host.logs()
+    );
+    let quiet = object(json!({
+        "id": "1802",
+        "properties": { "email": "urs@keller.example", "lastmodifieddate": "2026-02-02T08:00:00Z" }
+    }));
+    assert_eq!(contact::to_events(&quiet, &links).unwrap().len(), 1);
+}
+
+#[test]
 fn a_deal_is_paid_when_hs_is_closed_won_says_so_whatever_its_stage() {
     let host = TestHost::new();
     let links = related(&[
