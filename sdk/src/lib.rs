@@ -44,6 +44,7 @@ pub mod request;
 pub mod signature;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod time;
 
 pub use connector::Connector;
 

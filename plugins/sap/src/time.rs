@@ -6,9 +6,10 @@
 //! UTC; the suffix is the original offset in minutes, informational only) and
 //! `Edm.Time` as an ISO 8601 duration since midnight (`PT17H49M05S`). Filters
 //! take the literals `datetime'2026-05-01T00:00:00'` and
-//! `datetimeoffset'2026-05-01T00:00:00.000Z'`. A small integer-only calendar
-//! does the conversions without a date-time dependency.
+//! `datetimeoffset'2026-05-01T00:00:00.000Z'`, written on the SDK's calendar
+//! ([`loyalty_sdk::time`]).
 
+use loyalty_sdk::time;
 use loyalty_sdk::types::Error;
 
 /// Milliseconds in a second.
@@ -99,43 +100,13 @@ pub fn start_of_day(ms: i64) -> i64 {
 /// `datetime'YYYY-MM-DDT00:00:00'`: the filter literal of the UTC day holding
 /// `ms`, for date-only fields.
 pub fn datetime_literal(ms: i64) -> String {
-    let (date, _) = civil(start_of_day(ms));
-    format!("datetime'{date}T00:00:00'")
+    time::format_utc(ms, "datetime'%Y-%m-%dT00:00:00'")
 }
 
 /// `datetimeoffset'YYYY-MM-DDTHH:MM:SS.mmmZ'`, the filter literal of an
 /// instant.
 pub fn datetimeoffset_literal(ms: i64) -> String {
-    let (date, time) = civil(ms);
-    format!("datetimeoffset'{date}T{time}Z'")
-}
-
-/// The UTC calendar date (`YYYY-MM-DD`) and time of day (`HH:MM:SS.mmm`) of
-/// an instant.
-fn civil(ms: i64) -> (String, String) {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    // Howard Hinnant's `civil_from_days`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let seconds = in_day / MS_PER_SECOND;
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!(
-            "{:02}:{:02}:{:02}.{:03}",
-            seconds / 3_600,
-            seconds / 60 % 60,
-            seconds % 60,
-            in_day % MS_PER_SECOND
-        ),
-    )
+    time::format_utc(ms, "datetimeoffset'%Y-%m-%dT%H:%M:%S%.3fZ'")
 }
 
 #[cfg(test)]

@@ -2,16 +2,11 @@
 //!
 //! Shopify writes local times with an offset (`2024-04-02T08:48:11-04:00`),
 //! GraphQL writes UTC (`2024-04-02T12:00:00Z`). The engine compares entity
-//! versions in UTC milliseconds, so the offset must be applied exactly; a
-//! small integer-only parser does that without a date-time dependency.
+//! versions in UTC milliseconds, so the offset must be applied exactly; the
+//! calendar is the SDK's ([`loyalty_sdk::time`]).
 
+use loyalty_sdk::time;
 use loyalty_sdk::types::Error;
-
-// Milliseconds per unit of time.
-const MS_PER_SECOND: i64 = 1_000;
-const MS_PER_MINUTE: i64 = 60 * MS_PER_SECOND;
-const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
-const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
 
 /// Parses an RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`) into
 /// milliseconds since the Unix epoch, UTC.
@@ -20,81 +15,9 @@ const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
 /// rejected: Shopify never sends one, and folding it into the next second
 /// would make two instants compare equal.
 pub fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
-    let fail = |why: &str| format!("`{text}` is not an RFC 3339 date-time: {why}");
-    let b = text.trim().as_bytes();
-    if b.len() < 20 {
-        return Err(fail("too short"));
-    }
-    let year = digits(b, 0, 4).ok_or_else(|| fail("bad year"))?;
-    expect(b, 4, b'-').ok_or_else(|| fail("expected `-` after the year"))?;
-    let month = digits(b, 5, 2).ok_or_else(|| fail("bad month"))?;
-    expect(b, 7, b'-').ok_or_else(|| fail("expected `-` after the month"))?;
-    let day = digits(b, 8, 2).ok_or_else(|| fail("bad day"))?;
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(fail("expected `T` between date and time"));
-    }
-    let hour = digits(b, 11, 2).ok_or_else(|| fail("bad hour"))?;
-    expect(b, 13, b':').ok_or_else(|| fail("expected `:` after the hour"))?;
-    let minute = digits(b, 14, 2).ok_or_else(|| fail("bad minute"))?;
-    expect(b, 16, b':').ok_or_else(|| fail("expected `:` after the minute"))?;
-    let second = digits(b, 17, 2).ok_or_else(|| fail("bad second"))?;
-
-    if !(1..=12).contains(&month) {
-        return Err(fail("month out of range"));
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return Err(fail("day out of range"));
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(fail("time out of range"));
-    }
-
-    let mut pos = 19;
-    let mut millis = 0;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while b.get(pos).is_some_and(u8::is_ascii_digit) {
-            // Keep the first three digits; the rest are below a millisecond.
-            if pos - start < 3 {
-                millis = millis * 10 + i64::from(b[pos] - b'0');
-            }
-            pos += 1;
-        }
-        if pos == start {
-            return Err(fail("empty fraction"));
-        }
-        for _ in (pos - start)..3 {
-            millis *= 10;
-        }
-    }
-
-    let offset_ms = match b.get(pos) {
-        Some(b'Z' | b'z') if pos + 1 == b.len() => 0,
-        Some(&sign @ (b'+' | b'-')) if pos + 6 == b.len() => {
-            let oh = digits(b, pos + 1, 2).ok_or_else(|| fail("bad offset hours"))?;
-            expect(b, pos + 3, b':').ok_or_else(|| fail("expected `:` in the offset"))?;
-            let om = digits(b, pos + 4, 2).ok_or_else(|| fail("bad offset minutes"))?;
-            if oh > 23 || om > 59 {
-                return Err(fail("offset out of range"));
-            }
-            let magnitude = oh * MS_PER_HOUR + om * MS_PER_MINUTE;
-            if sign == b'+' { magnitude } else { -magnitude }
-        }
-        _ => {
-            return Err(fail(
-                "expected `Z` or an offset such as `-04:00` at the end",
-            ));
-        }
-    };
-
-    let local = days_from_civil(year, month, day) * MS_PER_DAY
-        + hour * MS_PER_HOUR
-        + minute * MS_PER_MINUTE
-        + second * MS_PER_SECOND
-        + millis;
-    // Local time = UTC + offset, so UTC = local - offset.
-    Ok(local - offset_ms)
+    time::parse_rfc3339_ms(text).ok_or_else(|| {
+        format!("`{text}` is not an RFC 3339 date-time (`2024-04-02T08:48:11-04:00`)")
+    })
 }
 
 /// Parses a timestamp that serves as an entity version, which must not be
@@ -114,74 +37,14 @@ pub fn timestamp_ms(field: &str, text: &str) -> Result<i64, Error> {
 /// the form Shopify's `updated_at_min` filter takes. Milliseconds are
 /// dropped (rounded down), so a filter with `>=` never skips the instant.
 pub fn format_rfc3339_utc(ms: i64) -> String {
-    let seconds = ms.div_euclid(MS_PER_SECOND);
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// The number at `b[start..start + len]`, if those bytes are all digits.
-fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
-    let slice = b.get(start..start + len)?;
-    slice.iter().try_fold(0_i64, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-    })
-}
-
-/// `Some(())` when `b[at]` is `want`.
-fn expect(b: &[u8], at: usize, want: u8) -> Option<()> {
-    (b.get(at) == Some(&want)).then_some(())
-}
-
-/// Whether `year` is a Gregorian leap year.
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// The number of days in `month` (1 to 12) of `year`.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard
-/// Hinnant's `days_from_civil`, exact for every year this parser accepts).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, the inverse of [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    time::format_utc(ms.div_euclid(1_000) * 1_000, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MS_PER_SECOND: i64 = 1_000;
 
     #[test]
     fn utc_instants() {
