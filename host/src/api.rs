@@ -31,6 +31,7 @@ use crate::store::{
 mod connectors;
 mod events;
 mod program;
+pub mod referrals;
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -92,6 +93,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(program::routes())
         // /api/v1/connectors/{name}/sync and /api/v1/connectors/{name}/campaigns
         .merge(connectors::routes())
+        .merge(referrals::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)

@@ -18,6 +18,7 @@ use loyaltyd::runtime::{
 use sha2::{Digest, Sha256};
 
 mod backfill;
+mod payouts;
 
 /// Self-hosted B2B loyalty engine.
 #[derive(Debug, Parser)]
@@ -99,6 +100,16 @@ enum Command {
         #[arg(long)]
         page_size: Option<u32>,
     },
+    /// Referral commission payouts: make, list, export, mark paid.
+    Payouts {
+        #[command(subcommand)]
+        command: payouts::PayoutsCommand,
+    },
+    /// Referrals: the report of who referred whom.
+    Referrals {
+        #[command(subcommand)]
+        command: payouts::ReferralsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +158,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             connector,
             since,
         } => replay(&config, connector, since.as_deref()),
+        Command::Payouts { command } => payouts::payouts(command),
+        Command::Referrals { command } => payouts::referrals(command),
         Command::Backfill {
             connector,
             config,

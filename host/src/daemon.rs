@@ -68,21 +68,48 @@ async fn run_jobs(store: Arc<dyn Store>, program: Arc<Program>, mut stop: watch:
     let mut ticks = tokio::time::interval(JOBS_EVERY);
     loop {
         tokio::select! {
-            _ = ticks.tick() => match store.run_jobs(program.clone()).await {
-                Ok(report) => tracing::info!(
-                    tier_changes = report.tier_changes,
-                    membership_changes = report.membership_changes,
-                    expirations = report.expirations,
-                    points_expired = report.points_expired,
-                    bonuses = report.bonuses,
-                    "scheduled jobs ran"
-                ),
-                Err(e) => tracing::warn!(error = %e, "scheduled jobs failed; they run again later"),
-            },
+            _ = ticks.tick() => {
+                match store.run_jobs(program.clone()).await {
+                    Ok(report) => tracing::info!(
+                        tier_changes = report.tier_changes,
+                        membership_changes = report.membership_changes,
+                        expirations = report.expirations,
+                        points_expired = report.points_expired,
+                        bonuses = report.bonuses,
+                        "scheduled jobs ran"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "scheduled jobs failed; they run again later"),
+                }
+                if !program.referrals.commissions.is_empty() {
+                    run_payouts(store.as_ref(), &program).await;
+                }
+            }
             changed = stop.changed() => if changed.is_err() || *stop.borrow() {
                 return;
             },
         }
+    }
+}
+
+/// Makes the payout batch that is due, if any.
+async fn run_payouts(store: &dyn Store, program: &Program) {
+    match store
+        .run_payouts(
+            program.referrals.payouts,
+            program.currency.clone(),
+            "jobs".to_owned(),
+        )
+        .await
+    {
+        Ok(Some(payout)) => tracing::info!(
+            payout = payout.id,
+            key = payout.key.as_str(),
+            total = %payout.total,
+            referrers = payout.lines.len(),
+            "payout batch made"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "payout run failed; it runs again later"),
     }
 }
 

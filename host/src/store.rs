@@ -3,6 +3,8 @@
 //! the conformance suite in `tests/e2e/store_conformance.rs`.
 
 mod apply;
+mod commissions;
+pub mod payouts;
 mod program_ops;
 pub mod sqlite;
 
@@ -592,6 +594,55 @@ pub trait Store: Send + Sync {
 
     /// The referrals an account made, newest first.
     async fn referrals(&self, referrer: AccountId) -> Result<Vec<Referral>, StoreError>;
+
+    /// The account's referral code, made with `prefix` on first request;
+    /// `None` for an unknown account.
+    async fn referral_code(
+        &self,
+        account: AccountId,
+        prefix: String,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The account a referral code belongs to.
+    async fn referral_code_owner(&self, code: String) -> Result<Option<AccountId>, StoreError>;
+
+    /// The commissions accrued to a referrer, oldest first.
+    async fn commissions(
+        &self,
+        referrer: AccountId,
+    ) -> Result<Vec<payouts::CommissionView>, StoreError>;
+
+    /// Referrals recorded in `[from, to)`, the referred accounts' revenue
+    /// and the commissions accrued then.
+    async fn referral_report(
+        &self,
+        from: i64,
+        to: i64,
+        currency: String,
+    ) -> Result<payouts::ReferralReport, StoreError>;
+
+    /// Makes the payout batch due now under `schedule`, unless it exists
+    /// or nothing is owed.
+    async fn run_payouts(
+        &self,
+        schedule: crate::core::commissions::PayoutSchedule,
+        currency: String,
+        actor: String,
+    ) -> Result<Option<payouts::Payout>, StoreError>;
+
+    /// Every payout batch, newest first.
+    async fn payouts(&self) -> Result<Vec<payouts::Payout>, StoreError>;
+
+    /// One payout batch.
+    async fn payout(&self, id: i64) -> Result<Option<payouts::Payout>, StoreError>;
+
+    /// Marks a payout batch paid, once.
+    async fn mark_payout_paid(
+        &self,
+        id: i64,
+        actor: String,
+        reference: Option<String>,
+    ) -> Result<payouts::PaidOutcome, StoreError>;
 
     /// The newest `limit` admin mutations, newest first.
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;

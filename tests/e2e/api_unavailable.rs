@@ -153,6 +153,48 @@ impl Store for BrokenStore {
     async fn referrals(&self, _: AccountId) -> Result<Vec<Referral>, StoreError> {
         Err(broken())
     }
+    async fn referral_code(&self, _: AccountId, _: String) -> Result<Option<String>, StoreError> {
+        Err(broken())
+    }
+    async fn referral_code_owner(&self, _: String) -> Result<Option<AccountId>, StoreError> {
+        Err(broken())
+    }
+    async fn commissions(
+        &self,
+        _: AccountId,
+    ) -> Result<Vec<loyaltyd::store::payouts::CommissionView>, StoreError> {
+        Err(broken())
+    }
+    async fn referral_report(
+        &self,
+        _: i64,
+        _: i64,
+        _: String,
+    ) -> Result<loyaltyd::store::payouts::ReferralReport, StoreError> {
+        Err(broken())
+    }
+    async fn run_payouts(
+        &self,
+        _: loyaltyd::core::commissions::PayoutSchedule,
+        _: String,
+        _: String,
+    ) -> Result<Option<loyaltyd::store::payouts::Payout>, StoreError> {
+        Err(broken())
+    }
+    async fn payouts(&self) -> Result<Vec<loyaltyd::store::payouts::Payout>, StoreError> {
+        Err(broken())
+    }
+    async fn payout(&self, _: i64) -> Result<Option<loyaltyd::store::payouts::Payout>, StoreError> {
+        Err(broken())
+    }
+    async fn mark_payout_paid(
+        &self,
+        _: i64,
+        _: String,
+        _: Option<String>,
+    ) -> Result<loyaltyd::store::payouts::PaidOutcome, StoreError> {
+        Err(broken())
+    }
     async fn run_jobs(&self, _: Arc<Program>) -> Result<JobReport, StoreError> {
         Err(broken())
     }

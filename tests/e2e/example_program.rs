@@ -214,6 +214,7 @@ fn company(id: &str, tax_id: Option<&str>, domain: Option<&str>) -> Event {
         tax_id: tax_id.map(str::to_owned),
         industry: Some("Manufacturing".to_owned()),
         employees: Some(120),
+        annual_revenue: None,
         country: Some("DE".to_owned()),
         external_refs: Vec::new(),
     })

@@ -117,6 +117,7 @@ fn company(id: &str, tax_id: Option<&str>) -> Event {
         tax_id: tax_id.map(str::to_owned),
         industry: None,
         employees: None,
+        annual_revenue: None,
         country: None,
         external_refs: Vec::new(),
     })

@@ -236,6 +236,7 @@ fn company(id: &str, tax_id: Option<&str>, refs: &[(&str, &str)]) -> Event {
         tax_id: tax_id.map(str::to_owned),
         industry: None,
         employees: None,
+        annual_revenue: None,
         country: None,
         external_refs: refs
             .iter()

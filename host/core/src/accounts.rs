@@ -19,6 +19,8 @@ pub struct AccountData {
     pub industry: Option<String>,
     /// Employees.
     pub employees: Option<u32>,
+    /// Annual revenue as the source reports it.
+    pub annual_revenue: Option<crate::event::Money>,
     /// Country.
     pub country: Option<String>,
 }
@@ -89,6 +91,7 @@ pub fn upsert_account(
             tax_id: event.tax_id.clone(),
             industry: event.industry.clone(),
             employees: event.employees,
+            annual_revenue: event.annual_revenue.clone(),
             country: event.country.clone(),
         },
         version: event.version,
@@ -197,6 +200,7 @@ mod tests {
             tax_id: None,
             industry: None,
             employees: None,
+            annual_revenue: None,
             country: None,
             external_refs: Vec::new(),
         };

@@ -45,6 +45,8 @@ pub struct AccountUpsert {
     pub industry: Option<String>,
     /// Employees.
     pub employees: Option<u32>,
+    /// Annual revenue as the source reports it.
+    pub annual_revenue: Option<Money>,
     /// ISO 3166-1 alpha-2 country.
     pub country: Option<String>,
     /// Ids of the same company in other systems, as (system, id).

@@ -4,6 +4,7 @@
 //! plugin.
 
 pub mod accounts;
+pub mod commissions;
 pub mod event;
 pub mod expiry;
 pub mod identity;
@@ -13,6 +14,8 @@ pub mod program;
 pub mod purchases;
 pub mod rewards;
 pub mod rules;
+pub mod scoring;
+pub mod segments;
 pub mod tiers;
 
 /// Why the core cannot apply an event. The delivery becomes a dead letter

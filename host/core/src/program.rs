@@ -56,6 +56,9 @@ pub struct Program {
     pub membership: Membership,
     /// Terms and conditions, oldest version first.
     pub terms: Vec<Terms>,
+    /// Referral codes, commissions and payouts.
+    #[serde(default)]
+    pub referrals: crate::commissions::ReferralRules,
 }
 
 /// Every version of the program, each in force from its `effective_from`
@@ -431,6 +434,7 @@ impl Program {
             expiry: None,
             membership: Membership::default(),
             terms: Vec::new(),
+            referrals: crate::commissions::ReferralRules::default(),
         }
     }
 

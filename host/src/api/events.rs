@@ -53,6 +53,7 @@ struct AccountBody {
     tax_id: Option<String>,
     industry: Option<String>,
     employees: Option<u32>,
+    annual_revenue: Option<MoneyBody>,
     country: Option<String>,
     #[serde(default)]
     external_refs: Vec<ExternalRefBody>,
@@ -239,7 +240,7 @@ pub(crate) fn parse(body: &[u8], now: i64) -> Result<Parsed, String> {
                     tax_id: a.tax_id,
                     industry: a.industry,
                     employees: a.employees,
-                    annual_revenue: None,
+                    annual_revenue: a.annual_revenue.map(Into::into),
                     parent_id: None,
                     country: a.country,
                     external_refs: a

@@ -33,15 +33,9 @@ pub(crate) struct Backfill<'a> {
 
 /// `2026-01-01` (midnight UTC) or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<i64, String> {
-    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
-        return Ok(timestamp.as_millisecond());
-    }
-    let date = text.parse::<jiff::civil::Date>().map_err(|_| {
+    loyaltyd::api::referrals::parse_instant(text).ok_or_else(|| {
         format!("--since `{text}`: expected a date (2026-01-01) or an RFC 3339 time (2026-01-01T00:00:00Z)")
-    })?;
-    date.to_zoned(jiff::tz::TimeZone::UTC)
-        .map(|zoned| zoned.timestamp().as_millisecond())
-        .map_err(|e| format!("--since `{text}`: {e}"))
+    })
 }
 
 pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<ExitCode> {

@@ -91,6 +91,11 @@ pub fn to_core(event: &wit::Event) -> Result<core::Event, InvalidEvent> {
                 tax_id: a.tax_id.clone(),
                 industry: a.industry.clone(),
                 employees: a.employees,
+                annual_revenue: a
+                    .annual_revenue
+                    .as_ref()
+                    .map(|m| money("account", &a.id, "annual-revenue", m))
+                    .transpose()?,
                 country: a.country.clone(),
                 external_refs: a
                     .external_refs

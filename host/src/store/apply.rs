@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::core::CoreError;
 use crate::core::accounts::{self, AccountData, AccountId, ContactData, Upsert, Versioned};
+use crate::core::commissions::Due;
 use crate::core::event::{AccountUpsert, Contract, Engagement, EngagementAction, Event};
 use crate::core::identity::{self, Candidates, IdentityRules, Resolution};
 use crate::core::ledger::{EntryKind, NewEntry};
@@ -17,6 +18,7 @@ use crate::core::purchases::{self, PurchaseRecord};
 use crate::core::rules::{self, EarnContext};
 use crate::core::tiers::{self, SpendItem, TierChange, TierState};
 use crate::store::StoreError;
+use crate::store::commissions;
 
 /// The matching forms of an account's identifying fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +55,42 @@ pub(crate) struct EngagementRow<'a> {
     pub score: Option<u8>,
     /// Points rewarded.
     pub points: i64,
+}
+
+/// A referral as applying sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReferralState {
+    /// Its id.
+    pub id: i64,
+    /// Who referred.
+    pub referrer: AccountId,
+    /// When it qualified.
+    pub qualified_at: Option<i64>,
+    /// The purchase (`source/id`) that qualified it.
+    pub qualified_by: Option<String>,
+}
+
+/// A commission to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewCommission<'a> {
+    /// The referral it is for.
+    pub referral: i64,
+    /// Who is paid.
+    pub referrer: AccountId,
+    /// The referred account.
+    pub referred: AccountId,
+    /// The rule's id.
+    pub rule: &'a str,
+    /// `flat`, `revenue_share` or `goal_bonus`.
+    pub kind: &'a str,
+    /// What it is for: `purchase:SOURCE/ID` or `goal:PERIOD-START`.
+    pub basis: &'a str,
+    /// Money (negative: clawed back) and points.
+    pub due: Due,
+    /// The program currency.
+    pub currency: &'a str,
+    /// When what it is for happened.
+    pub occurred_at: i64,
 }
 
 /// Record access inside one transaction.
@@ -182,8 +220,45 @@ pub(crate) trait Book {
         &mut self,
         referred: AccountId,
     ) -> Result<Option<(i64, AccountId)>, StoreError>;
-    /// Marks a referral qualified, with the bonus paid for it.
-    fn qualify_referral(&mut self, id: i64, at: i64, points: i64) -> Result<(), StoreError>;
+    /// Marks a referral qualified by a purchase (`source/id`), with the
+    /// bonus paid for it.
+    fn qualify_referral(
+        &mut self,
+        id: i64,
+        at: i64,
+        points: i64,
+        qualified_by: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The referral of an account, qualified or not.
+    fn referral_of(&mut self, referred: AccountId) -> Result<Option<ReferralState>, StoreError>;
+    /// The account owning a referral code.
+    fn referral_code_owner(&mut self, code: &str) -> Result<Option<AccountId>, StoreError>;
+    /// Records a referral; returns its id.
+    fn insert_referral(
+        &mut self,
+        referrer: AccountId,
+        referred: AccountId,
+        source: &str,
+        actor: &str,
+    ) -> Result<i64, StoreError>;
+    /// How many of a referrer's referrals qualified in `[from, to)`.
+    fn qualified_between(
+        &mut self,
+        referrer: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u32, StoreError>;
+    /// What a rule accrued so far for a referral and basis.
+    fn accrued(&mut self, rule: &str, referral: i64, basis: &str) -> Result<Due, StoreError>;
+    /// Whether a rule accrued anything to a referrer for a basis.
+    fn accrued_to(
+        &mut self,
+        rule: &str,
+        referrer: AccountId,
+        basis: &str,
+    ) -> Result<bool, StoreError>;
+    /// Appends a commission row; returns its id.
+    fn add_commission(&mut self, commission: &NewCommission<'_>) -> Result<i64, StoreError>;
     /// How many of a referrer's referrals earned a bonus in `[from, to)`.
     fn referral_bonuses_between(
         &mut self,
@@ -336,6 +411,9 @@ fn apply_event(
                 && let Some(id) = &purchase.account_id
             {
                 account = Some(resolve_account(book, cx, id)?);
+            }
+            if let Some(account) = account {
+                commissions::attribute(book, cx, account, purchase)?;
             }
             let state = match account {
                 Some(account) => Some(book.account_state(account)?),
@@ -607,10 +685,13 @@ fn finish(
                 applied.entries += write_off(book, cx, account, entry)?;
             }
             if entry.kind == EntryKind::Earn {
-                applied.entries += qualify_referral(book, cx, account, entry.occurred_at)?;
+                let by = format!("{}/{}", outcome.record.source, outcome.record.id);
+                applied.entries +=
+                    qualify_referral(book, cx, account, entry.occurred_at, Some(&by))?;
             }
         }
     }
+    applied.entries += commissions::after_purchase(book, cx, program, &outcome.record, account)?;
     applied.entries += after_spend_change(book, cx, account, state)?;
     Ok(true)
 }
@@ -624,6 +705,7 @@ pub(crate) fn qualify_referral(
     cx: &Context<'_>,
     referred: AccountId,
     at: i64,
+    qualified_by: Option<&str>,
 ) -> Result<usize, StoreError> {
     let Some((referral, referrer)) = book.pending_referral(referred)? else {
         return Ok(0);
@@ -643,9 +725,10 @@ pub(crate) fn qualify_referral(
         }
         _ => 0,
     };
-    book.qualify_referral(referral, at, points)?;
+    book.qualify_referral(referral, at, points, qualified_by)?;
+    let goals = commissions::after_qualification(book, cx, referral, referrer, referred, at)?;
     if points == 0 {
-        return Ok(0);
+        return Ok(goals);
     }
     let entry = NewEntry {
         kind: EntryKind::Bonus,
@@ -660,12 +743,7 @@ pub(crate) fn qualify_referral(
         )),
         occurred_at: at,
     };
-    Ok(usize::from(book.append_entry(
-        referrer,
-        &entry,
-        &program.version,
-        cx.now,
-    )?))
+    Ok(goals + usize::from(book.append_entry(referrer, &entry, &program.version, cx.now)?))
 }
 
 /// Brings a balance a reversal took below zero back to zero with an

@@ -15,6 +15,7 @@ mod keys;
 mod poll;
 mod program;
 mod read;
+mod referrals;
 mod schema;
 
 use std::path::Path;
@@ -738,6 +739,65 @@ impl Store for SqliteStore {
 
     async fn referrals(&self, referrer: AccountId) -> Result<Vec<Referral>, StoreError> {
         self.read(move |c| admin::referrals(c, referrer)).await
+    }
+
+    async fn referral_code(
+        &self,
+        account: AccountId,
+        prefix: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(move |c, env| referrals::referral_code(c, env, account, &prefix))
+            .await
+    }
+
+    async fn referral_code_owner(&self, code: String) -> Result<Option<AccountId>, StoreError> {
+        self.read(move |c| referrals::code_owner(c, &code)).await
+    }
+
+    async fn commissions(
+        &self,
+        referrer: AccountId,
+    ) -> Result<Vec<crate::store::payouts::CommissionView>, StoreError> {
+        self.read(move |c| referrals::commissions_of(c, referrer))
+            .await
+    }
+
+    async fn referral_report(
+        &self,
+        from: i64,
+        to: i64,
+        currency: String,
+    ) -> Result<crate::store::payouts::ReferralReport, StoreError> {
+        self.read(move |c| referrals::report(c, from, to, &currency))
+            .await
+    }
+
+    async fn run_payouts(
+        &self,
+        schedule: crate::core::commissions::PayoutSchedule,
+        currency: String,
+        actor: String,
+    ) -> Result<Option<crate::store::payouts::Payout>, StoreError> {
+        self.write(move |c, env| referrals::run(c, env, schedule, &currency, &actor))
+            .await
+    }
+
+    async fn payouts(&self) -> Result<Vec<crate::store::payouts::Payout>, StoreError> {
+        self.read(referrals::payouts).await
+    }
+
+    async fn payout(&self, id: i64) -> Result<Option<crate::store::payouts::Payout>, StoreError> {
+        self.read(move |c| referrals::payout(c, id)).await
+    }
+
+    async fn mark_payout_paid(
+        &self,
+        id: i64,
+        actor: String,
+        reference: Option<String>,
+    ) -> Result<crate::store::payouts::PaidOutcome, StoreError> {
+        self.write(move |c, env| referrals::mark_paid(c, env, id, &actor, reference.as_deref()))
+            .await
     }
 
     async fn replay_dead_letters(

@@ -28,6 +28,7 @@ pub fn account(id: &str, version: u64, name: &str) -> Event {
         tax_id: None,
         industry: None,
         employees: None,
+        annual_revenue: None,
         country: None,
         external_refs: Vec::new(),
     })

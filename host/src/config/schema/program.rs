@@ -38,6 +38,7 @@ use toml::Spanned;
 use super::{
     Count, CurrencyCode, Days, Id, NonNegativeDecimal, Percent, Points, PositiveDecimal, Timestamp,
 };
+use crate::core::commissions::{PayIn, PayoutSchedule};
 use crate::core::identity::MatchKey;
 use crate::core::program::{EngagementKind, Enrollment, Period, RewardKind, Rounding};
 
@@ -113,6 +114,74 @@ pub struct Program {
     /// Default: none.
     #[serde(default)]
     pub terms: Vec<Spanned<Terms>>,
+    /// `[program.referrals]`: referral codes, commissions and payouts.
+    /// Default: codes without commissions.
+    pub referrals: Option<Spanned<Referrals>>,
+}
+
+/// `[program.referrals]`: how referrers are paid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referrals {
+    /// Prefix of generated referral codes: 1 to 8 upper-case letters or
+    /// digits (`"RW"` gives codes like `RW-7KQ2M9XD`). Default `"REF"`.
+    pub code_prefix: Option<Spanned<String>>,
+    /// Where a referral link (`{public_base_url}/r/CODE`) sends the visitor,
+    /// with `?ref=CODE` added: the sign-up or shop page that carries the
+    /// code into the first order. Default: links are not served.
+    pub landing_url: Option<Spanned<super::PublicUrl>>,
+    /// When money commissions are gathered into payout batches:
+    /// `"monthly"` (one batch per calendar month, UTC, once it has ended)
+    /// or `"per_purchase"` (a batch as soon as a purchase accrues
+    /// commissions). Default `"monthly"`.
+    pub payouts: Option<PayoutSchedule>,
+    /// `[[program.referrals.commissions]]`: what referrers earn. Default:
+    /// none (a referral then earns only the `referral` engagement bonus).
+    #[serde(default)]
+    pub commissions: Vec<Spanned<Commission>>,
+}
+
+/// `[[program.referrals.commissions]]`: one commission rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commission {
+    /// Stable name, unique among commissions; recorded with every
+    /// commission it pays. Required.
+    pub id: Option<Spanned<Id>>,
+    /// `"flat"` (per qualified referral), `"revenue_share"` (a percentage
+    /// of the referred account's purchases for some months) or
+    /// `"goal_bonus"` (once per period in which a referrer's qualified
+    /// referrals reach a number). Required.
+    pub kind: Option<Spanned<CommissionKindName>>,
+    /// `flat`, `goal_bonus`: money paid, a decimal string in the program
+    /// currency. At least one of `amount` and `points`.
+    pub amount: Option<Spanned<PositiveDecimal>>,
+    /// `flat`, `goal_bonus`: points paid.
+    pub points: Option<Spanned<Points>>,
+    /// `revenue_share`: percent of each purchase's net amount. Required.
+    pub percent: Option<Spanned<Percent>>,
+    /// `revenue_share`: calendar months after the qualification the share
+    /// runs for. Required.
+    pub months: Option<Spanned<Count>>,
+    /// `revenue_share`: `"money"` or `"points"` (the share converted at
+    /// `points_per_unit`). Default `"money"`.
+    pub pay_in: Option<Spanned<PayIn>>,
+    /// `goal_bonus`: qualified referrals needed in one period. Required.
+    pub referrals: Option<Spanned<Count>>,
+    /// `goal_bonus`: `"month"`, `"quarter"` or `"year"`. Required.
+    pub period: Option<Spanned<Period>>,
+}
+
+/// The kind of a commission rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommissionKindName {
+    /// Per qualified referral.
+    Flat,
+    /// A share of the referred account's revenue.
+    RevenueShare,
+    /// A bonus for reaching a number of referrals in a period.
+    GoalBonus,
 }
 
 /// `[program.earning]`: limits and multipliers on earning from purchases.

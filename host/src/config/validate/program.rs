@@ -25,6 +25,8 @@ use crate::core::program::{
 
 /// Checks `[program]`. `connectors` are the names of the configured
 /// connectors, which rewards may name for their fulfilment.
+mod referrals;
+
 pub(super) fn program(
     document: &mut Document<'_>,
     dir: &Path,
@@ -92,6 +94,7 @@ pub(super) fn program(
     );
     let expiry = expiry(document, &key.key("expiry"), program.expiry);
     let terms = terms(document, &key.key("terms"), program.terms, dir);
+    let referrals = referrals::referrals(document, &key.key("referrals"), program.referrals);
 
     let membership = Membership::default();
     let eligibility = eligibility(document, &key.key("eligibility"), program.eligibility);
@@ -116,6 +119,7 @@ pub(super) fn program(
             eligibility: eligibility?,
         },
         terms: terms?,
+        referrals: referrals?,
     };
     program.version = program_version(&program);
     rates_ok.then_some(program)

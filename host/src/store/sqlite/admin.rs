@@ -371,14 +371,16 @@ pub(crate) fn record_referral(
             |row| row.get(0),
         )
         .map_err(db_error)?;
-    let earned: Option<i64> = conn
+    let first_earn: Option<(String, String)> = conn
         .query_row(
-            "SELECT MIN(occurred_at) FROM ledger WHERE account_id = ?1 AND kind = 'earn'",
+            "SELECT source, reference FROM ledger WHERE account_id = ?1 AND kind = 'earn'
+             ORDER BY occurred_at, id LIMIT 1",
             [request.referred],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
+        .optional()
         .map_err(db_error)?;
-    if earned.is_some() {
+    if let Some((source, purchase)) = first_earn {
         let cx = Context {
             program: &request.program,
             history: &env.history,
@@ -387,7 +389,17 @@ pub(crate) fn record_referral(
             now: env.now,
         };
         let mut book = SqlBook::new(conn, env.now);
-        apply::qualify_referral(&mut book, &cx, request.referred, env.now)?;
+        let by = format!("{source}/{purchase}");
+        apply::qualify_referral(&mut book, &cx, request.referred, env.now, Some(&by))?;
+        if let Some((record, _)) = book.purchase(&source, &purchase)? {
+            crate::store::commissions::after_purchase(
+                &mut book,
+                &cx,
+                &request.program,
+                &record,
+                request.referred,
+            )?;
+        }
     }
     let referral = conn
         .query_row(

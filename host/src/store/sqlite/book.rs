@@ -1,6 +1,9 @@
 //! [`Book`] over a SQLite transaction.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
+
+use crate::core::commissions::Due;
 
 use crate::core::accounts::{AccountData, AccountId, ContactData, Versioned};
 use crate::core::event::{Contract, Engagement};
@@ -9,7 +12,9 @@ use crate::core::membership::MembershipStatus;
 use crate::core::purchases::PurchaseRecord;
 use crate::core::tiers::{SpendItem, TierChange, TierState};
 use crate::store::StoreError;
-use crate::store::apply::{AccountKeys, AccountState, Book, EngagementRow};
+use crate::store::apply::{
+    AccountKeys, AccountState, Book, EngagementRow, NewCommission, ReferralState,
+};
 use crate::store::sqlite::db_error;
 
 pub(crate) struct SqlBook<'c> {
@@ -99,8 +104,8 @@ impl Book for SqlBook<'_> {
             .conn
             .query_row(
                 "INSERT INTO accounts (name, domain, tax_id, industry, employees, country, tax_key, domain_key,
-                     membership, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) RETURNING id",
+                     membership, created_at, updated_at, annual_revenue, annual_revenue_currency)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12) RETURNING id",
                 params![
                     d.name,
                     d.domain,
@@ -111,7 +116,9 @@ impl Book for SqlBook<'_> {
                     keys.tax_key,
                     keys.domain_key,
                     membership.map(MembershipStatus::as_str),
-                    self.now
+                    self.now,
+                    d.annual_revenue.as_ref().map(|m| m.amount.to_string()),
+                    d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
                 ],
                 |row| row.get(0),
             )
@@ -161,7 +168,9 @@ impl Book for SqlBook<'_> {
                 "UPDATE accounts SET name = ?2, domain = COALESCE(?3, domain), tax_id = COALESCE(?4, tax_id),
                      industry = COALESCE(?5, industry), employees = COALESCE(?6, employees),
                      country = COALESCE(?7, country), tax_key = COALESCE(?8, tax_key),
-                     domain_key = COALESCE(?9, domain_key), updated_at = ?10
+                     domain_key = COALESCE(?9, domain_key), updated_at = ?10,
+                     annual_revenue = COALESCE(?11, annual_revenue),
+                     annual_revenue_currency = COALESCE(?12, annual_revenue_currency)
                  WHERE id = ?1",
                 params![
                     account,
@@ -173,7 +182,9 @@ impl Book for SqlBook<'_> {
                     d.country,
                     keys.tax_key,
                     keys.domain_key,
-                    self.now
+                    self.now,
+                    d.annual_revenue.as_ref().map(|m| m.amount.to_string()),
+                    d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
                 ],
             )
             .map_err(db_error)?;
@@ -528,14 +539,138 @@ impl Book for SqlBook<'_> {
             .map_err(db_error)
     }
 
-    fn qualify_referral(&mut self, id: i64, at: i64, points: i64) -> Result<(), StoreError> {
+    fn qualify_referral(
+        &mut self,
+        id: i64,
+        at: i64,
+        points: i64,
+        qualified_by: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE referrals SET qualified_at = ?2, points = ?3 WHERE id = ?1",
-                params![id, at, points],
+                "UPDATE referrals SET qualified_at = ?2, points = ?3, qualified_by = ?4 WHERE id = ?1",
+                params![id, at, points, qualified_by],
             )
             .map_err(db_error)?;
         Ok(())
+    }
+
+    fn referral_of(&mut self, referred: AccountId) -> Result<Option<ReferralState>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, referrer, qualified_at, qualified_by FROM referrals WHERE referred = ?1",
+                [referred],
+                |row| {
+                    Ok(ReferralState {
+                        id: row.get(0)?,
+                        referrer: row.get(1)?,
+                        qualified_at: row.get(2)?,
+                        qualified_by: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn referral_code_owner(&mut self, code: &str) -> Result<Option<AccountId>, StoreError> {
+        crate::store::sqlite::referrals::code_owner(self.conn, code)
+    }
+
+    fn insert_referral(
+        &mut self,
+        referrer: AccountId,
+        referred: AccountId,
+        source: &str,
+        actor: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "INSERT INTO referrals (referrer, referred, source, actor, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                params![referrer, referred, source, actor, self.now],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
+    fn qualified_between(
+        &mut self,
+        referrer: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM referrals WHERE referrer = ?1
+                     AND qualified_at >= ?2 AND qualified_at < ?3",
+                params![referrer, from, to],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
+    fn accrued(&mut self, rule: &str, referral: i64, basis: &str) -> Result<Due, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT amount, points FROM commissions WHERE rule = ?1 AND referral_id = ?2 AND basis = ?3",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![rule, referral, basis], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(db_error)?;
+        let mut due = Due::ZERO;
+        for row in rows {
+            let (amount, points) = row.map_err(db_error)?;
+            let amount: Decimal = amount.parse().map_err(|e| {
+                StoreError::Corrupt(format!("commission amount `{amount}` of rule {rule}: {e}"))
+            })?;
+            due.amount = due.amount.saturating_add(amount);
+            due.points = due.points.saturating_add(points);
+        }
+        Ok(due)
+    }
+
+    fn accrued_to(
+        &mut self,
+        rule: &str,
+        referrer: AccountId,
+        basis: &str,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM commissions WHERE rule = ?1 AND referrer = ?2 AND basis = ?3)",
+                params![rule, referrer, basis],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+    }
+
+    fn add_commission(&mut self, c: &NewCommission<'_>) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "INSERT INTO commissions (referral_id, referrer, referred, rule, kind, basis, amount,
+                     currency, points, occurred_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                params![
+                    c.referral,
+                    c.referrer,
+                    c.referred,
+                    c.rule,
+                    c.kind,
+                    c.basis,
+                    c.due.amount.to_string(),
+                    c.currency,
+                    c.due.points,
+                    c.occurred_at,
+                    self.now
+                ],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
     }
 
     fn referral_bonuses_between(

@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward. Never edit a released
 /// migration; append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE inbox (
     id INTEGER PRIMARY KEY,
     connector TEXT NOT NULL,
@@ -270,7 +271,70 @@ CREATE TABLE poll_cursors (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (connector, stream)
 );
-"#];
+"#,
+    r#"
+-- Annual revenue as a source reports it (a decimal string and its currency).
+ALTER TABLE accounts ADD COLUMN annual_revenue TEXT;
+ALTER TABLE accounts ADD COLUMN annual_revenue_currency TEXT;
+
+-- The purchase that qualified a referral, as `source/id`; NULL when an admin
+-- recorded the referral of an account that had earned already.
+ALTER TABLE referrals ADD COLUMN qualified_by TEXT;
+
+-- Each account's referral code, made when first asked for.
+CREATE TABLE referral_codes (
+    code TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL UNIQUE REFERENCES accounts (id),
+    created_at INTEGER NOT NULL
+);
+
+-- Commissions accrued to referrers, append-only: a refund appends a
+-- negative row. `basis` says what a row is for (`purchase:SOURCE/ID`,
+-- `goal:PERIOD-START`); a payout settles a row once.
+CREATE TABLE commissions (
+    id INTEGER PRIMARY KEY,
+    referral_id INTEGER NOT NULL REFERENCES referrals (id),
+    referrer INTEGER NOT NULL REFERENCES accounts (id),
+    referred INTEGER NOT NULL REFERENCES accounts (id),
+    rule TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('flat', 'revenue_share', 'goal_bonus')),
+    basis TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    payout_id INTEGER REFERENCES payouts (id)
+);
+CREATE INDEX commissions_basis ON commissions (rule, referral_id, basis);
+CREATE INDEX commissions_referrer ON commissions (referrer, id);
+CREATE INDEX commissions_unpaid ON commissions (payout_id, occurred_at);
+
+-- Payout batches: `key` names the batch (`monthly:2026-11`,
+-- `through:COMMISSION-ID`), so a run never makes the same batch twice.
+CREATE TABLE payouts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    schedule TEXT NOT NULL,
+    period_start INTEGER,
+    period_end INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    total TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    paid_at INTEGER,
+    paid_by TEXT,
+    reference TEXT
+);
+
+CREATE TABLE payout_lines (
+    payout_id INTEGER NOT NULL REFERENCES payouts (id),
+    referrer INTEGER NOT NULL REFERENCES accounts (id),
+    amount TEXT NOT NULL,
+    commissions INTEGER NOT NULL,
+    PRIMARY KEY (payout_id, referrer)
+);
+"#,
+];
 
 /// Brings the schema up to date.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
