@@ -346,6 +346,20 @@ impl Harness {
         WebhookSender::new(self.daemon.base_url(), SOURCE, CLIENT_SECRET)
     }
 
+    /// `GET` on the admin API; it must answer 200 with JSON.
+    async fn get(&self, path: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.daemon.base_url()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
         let mut request = reqwest::Client::new()
             .post(format!("{}{path}", self.daemon.base_url()))
@@ -943,4 +957,77 @@ async fn a_search_that_reaches_the_result_cap_goes_on_in_a_new_window() {
         ],
         "the window restarts at the fourth company's change instead of asking for after=4"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_won_deal_carrying_a_customers_referral_code_makes_its_company_a_referral() {
+    let hub = start(
+        emulator().await,
+        Options {
+            settings: ", referral_code_property = \"referral_code\"",
+            ..Options::default()
+        },
+    )
+    .await;
+    let first = hub.first_sync().await;
+    assert_eq!(first.last_error, None, "{first:?}\n{}", hub.daemon.log());
+    let brandt = hub
+        .snapshot()
+        .await
+        .account_known_as(SOURCE, "512")
+        .unwrap()
+        .id;
+    let code = hub
+        .get(&format!("/api/v1/accounts/{brandt}/referral-code"))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A new company's first deal, closed won, carries Brandt's code,
+    // padded as typed.
+    hub.emulator.put(
+        ObjectType::Companies,
+        portal::company(
+            516,
+            T0 + 30 * HOUR,
+            "Lindqvist Automation AB",
+            "lindqvist.example",
+        ),
+    );
+    hub.emulator.put(
+        ObjectType::Deals,
+        portal::deal(9006, T0 + 31 * HOUR, "500.00", true)
+            .with("referral_code", &format!(" {code} ")),
+    );
+    hub.emulator.associate(
+        (ObjectType::Deals, 9006),
+        (ObjectType::Companies, 516),
+        true,
+    );
+    hub.sync().await;
+    for search in hub.emulator.requests_to(DEALS) {
+        assert!(
+            search.json()["properties"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("referral_code")),
+            "{}",
+            search.json()
+        );
+    }
+
+    let snapshot = hub.snapshot().await;
+    assert_eq!(balance(&snapshot, 516), 1000, "500.00 EUR earns as usual");
+    let lindqvist = snapshot.account_known_as(SOURCE, "516").unwrap().id;
+    let referrals = hub
+        .get(&format!("/api/v1/accounts/{brandt}/referrals"))
+        .await;
+    let referred: Vec<i64> = referrals["referrals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["referred"].as_i64().unwrap())
+        .collect();
+    assert_eq!(referred, [lindqvist], "{referrals}");
 }

@@ -53,6 +53,9 @@ const BRANDT_WON: &str = "006Dn0000000001AAA";
 const KELLER_WON: &str = "006Dn0000000002AAA";
 const NORDWIND_WON: &str = "006Dn0000000003AAA";
 const NORDWIND_LOST: &str = "006Dn0000000004AAA";
+/// A customer Brandt refers, added by the referral test.
+const LINDQVIST: &str = "001Dn0000000005AAA";
+const LINDQVIST_WON: &str = "006Dn0000000006AAA";
 
 /// `2026-05-01T07:MM:00.000+0000`: distinct, ordered modstamps.
 fn at(minute: u32) -> String {
@@ -333,6 +336,20 @@ impl Org {
 
     async fn snapshot(&self) -> Snapshot {
         self.daemon.admin().snapshot().await.unwrap()
+    }
+
+    /// `GET` on the admin API; it must answer 200 with JSON.
+    async fn get(&self, path: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.daemon.base_url()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// The queries of objects whose SOQL reads `object`.
@@ -773,4 +790,71 @@ async fn a_custom_field_the_org_lacks_is_a_permanent_error_naming_it() {
             .as_deref(),
         Some("DE811234567")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_won_opportunity_carrying_a_customers_referral_code_makes_its_account_a_referral() {
+    let org = org_prepared(
+        100,
+        CLIENT_SECRET,
+        ", referral_code_field = \"Referral_Code__c\"",
+        |emulator| emulator.add_field("Opportunity", "Referral_Code__c"),
+    )
+    .await;
+    let status = org.daemon.admin().sync(SOURCE).await.unwrap();
+    assert_eq!(status.last_error, None, "{}", org.daemon.log());
+    let brandt = org
+        .snapshot()
+        .await
+        .account_known_as(SOURCE, BRANDT)
+        .unwrap()
+        .id;
+    let code = org
+        .get(&format!("/api/v1/accounts/{brandt}/referral-code"))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A new customer's first deal carries Brandt's code, padded as typed.
+    org.emulator.put(
+        "Account",
+        account(
+            LINDQVIST,
+            "Lindqvist Automation AB",
+            "SE",
+            "lindqvist.se",
+            40,
+        ),
+    );
+    let mut deal = opportunity(LINDQVIST_WON, LINDQVIST, "500", "EUR", true, 41);
+    deal["Referral_Code__c"] = json!(format!(" {code} "));
+    org.emulator.put("Opportunity", deal);
+    let status = org.daemon.admin().sync(SOURCE).await.unwrap();
+    assert_eq!(status.last_error, None, "{}", org.daemon.log());
+    assert!(
+        org.queries_of("Opportunity")
+            .iter()
+            .all(|q| q.contains(", Referral_Code__c, ")),
+        "{:#?}",
+        org.queries_of("Opportunity")
+    );
+
+    let state = org.snapshot().await;
+    let lindqvist = state.account_known_as(SOURCE, LINDQVIST).unwrap().id;
+    assert_eq!(
+        balance(&state, LINDQVIST),
+        Some(1_000),
+        "500 EUR earns as usual"
+    );
+    let referrals = org
+        .get(&format!("/api/v1/accounts/{brandt}/referrals"))
+        .await;
+    let referred: Vec<i64> = referrals["referrals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["referred"].as_i64().unwrap())
+        .collect();
+    assert_eq!(referred, [lindqvist], "{referrals}");
 }

@@ -4,6 +4,10 @@
 //! used: every pipeline has its own (`closedwon` only exists in the default
 //! one), while HubSpot keeps `hs_is_closed_won` and `hs_is_closed_lost`
 //! right in all of them.
+//!
+//! With `referral_code_property` set, that deal property is the referral
+//! code the purchase carries: the host attributes the company to the code's
+//! owner when the deal is its first paid purchase.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +24,7 @@ use crate::settings::Settings;
 
 const KIND: ObjectType = ObjectType::Deal;
 
-/// The properties read for a deal.
+/// The properties read for every deal.
 pub const PROPERTIES: &[&str] = &[
     "dealname",
     "amount",
@@ -33,6 +37,18 @@ pub const PROPERTIES: &[&str] = &[
     "hs_is_closed_lost",
     "hs_lastmodifieddate",
 ];
+
+/// The properties read for a deal, the configured referral code property
+/// included.
+pub fn properties(settings: &Settings) -> Vec<String> {
+    let mut names: Vec<String> = PROPERTIES.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(extra) = &settings.referral_code_property
+        && !names.contains(extra)
+    {
+        names.push(extra.clone());
+    }
+    names
+}
 
 /// Where a deal stands: lost is `cancelled` (which reverses what it earned
 /// if it was won before), won is `paid`, anything else `pending`.
@@ -122,7 +138,11 @@ pub fn to_event(
         total_amount: money(amount, &currency),
         lines,
         discount_codes: Vec::new(),
-        referral_code: None,
+        referral_code: settings
+            .referral_code_property
+            .as_deref()
+            .and_then(|name| object.text(name))
+            .map(str::to_owned),
         attributes,
     }))
 }

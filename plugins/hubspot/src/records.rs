@@ -17,8 +17,8 @@ pub fn properties(settings: &Settings, kind: ObjectType) -> Vec<String> {
     let fixed: &[&str] = match kind {
         ObjectType::Company => return company::properties(settings),
         ObjectType::LineItem => return line_item::properties(settings),
+        ObjectType::Deal => return deal::properties(settings),
         ObjectType::Contact => contact::PROPERTIES,
-        ObjectType::Deal => deal::PROPERTIES,
         ObjectType::FeedbackSubmission => feedback::PROPERTIES,
     };
     fixed.iter().map(|s| (*s).to_owned()).collect()

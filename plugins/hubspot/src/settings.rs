@@ -56,6 +56,11 @@ pub fn declared() -> Vec<Setting> {
             "Internal name of a line item property holding the product category (default `hs_product_type`).",
         ),
         setting(
+            "referral_code_property",
+            false,
+            "Internal name of a deal property holding the referral code the deal carries (for example `referral_code`).",
+        ),
+        setting(
             "feedback_submissions",
             false,
             "Whether the sync reads feedback submissions (NPS answers): `true` (default) or `false` for portals without HubSpot's feedback surveys.",
@@ -85,6 +90,8 @@ pub struct Settings {
     pub sap_connector: String,
     /// The line item property holding the category.
     pub line_item_category_property: String,
+    /// The deal property holding the referral code.
+    pub referral_code_property: Option<String>,
     /// Whether the sync reads feedback submissions.
     pub feedback_submissions: bool,
     /// How far one search may page.
@@ -126,6 +133,17 @@ impl Settings {
                 }
             },
         };
+        let referral_code_property = match non_empty("referral_code_property") {
+            Some(name) if !is_property_name(&name) => {
+                return Err(bad(
+                    "referral_code_property",
+                    &format!(
+                        "is `{name}`, expected a property's internal name such as `referral_code` (letters, digits, underscores)"
+                    ),
+                ));
+            }
+            name => name,
+        };
         let feedback_submissions = match non_empty("feedback_submissions").as_deref() {
             None | Some("true") => true,
             Some("false") => false,
@@ -149,6 +167,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_SAP_CONNECTOR.to_owned()),
             line_item_category_property: non_empty("line_item_category_property")
                 .unwrap_or_else(|| "hs_product_type".to_owned()),
+            referral_code_property,
             feedback_submissions,
             search_result_limit,
         })
@@ -165,6 +184,7 @@ impl Settings {
             sap_number_property: None,
             sap_connector: DEFAULT_SAP_CONNECTOR.to_owned(),
             line_item_category_property: "hs_product_type".to_owned(),
+            referral_code_property: None,
             feedback_submissions: true,
             search_result_limit: DEFAULT_SEARCH_RESULT_LIMIT,
         }
@@ -181,6 +201,14 @@ fn non_empty(key: &str) -> Option<String> {
     host::config_get(key)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// Whether `name` can be a property's internal name: letters, digits and
+/// underscores, starting with a letter. Checked because the name goes into
+/// request URLs (`?properties=...`) as it is.
+fn is_property_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The error for a setting that is missing or malformed.
@@ -207,6 +235,7 @@ mod tests {
         assert_eq!(settings.currency.as_deref(), Some("EUR"));
         assert_eq!(settings.sap_connector, "sap");
         assert_eq!(settings.search_result_limit, 10_000);
+        assert_eq!(settings.referral_code_property, None);
         assert_eq!(
             settings.url("/crm/v3/objects/deals/search"),
             "http://127.0.0.1:8089/crm/v3/objects/deals/search"
@@ -235,6 +264,12 @@ mod tests {
                     .setting("portal_id", "1")
                     .setting("feedback_submissions", "no"),
                 "feedback_submissions",
+            ),
+            (
+                TestHost::new()
+                    .setting("portal_id", "1")
+                    .setting("referral_code_property", "referral_code&archived=true"),
+                "referral_code_property",
             ),
         ] {
             match host.run(Settings::load) {

@@ -314,6 +314,53 @@ fn a_deal_is_paid_when_hs_is_closed_won_says_so_whatever_its_stage() {
 }
 
 #[test]
+fn a_deal_carries_the_trimmed_referral_code_of_the_configured_property() {
+    let mut record = custom_pipeline_deal("true", "false");
+    record.properties.insert(
+        "referral_code".to_owned(),
+        Some("  RW-7K2M9Q4X ".to_owned()),
+    );
+    let mut configured = settings();
+    configured.referral_code_property = Some("referral_code".to_owned());
+    let links = related(&[(ObjectType::Company, "512", true)]);
+    let none = BTreeMap::new();
+    let host = TestHost::new();
+    let referred = host
+        .run(|| deal::to_event(&record, &links, &none, &configured))
+        .map(purchase)
+        .unwrap();
+    assert_eq!(referred.referral_code.as_deref(), Some("RW-7K2M9Q4X"));
+
+    let unconfigured = host
+        .run(|| deal::to_event(&record, &links, &none, &settings()))
+        .map(purchase)
+        .unwrap();
+    assert_eq!(
+        unconfigured.referral_code, None,
+        "without the setting the property means nothing"
+    );
+
+    record
+        .properties
+        .insert("referral_code".to_owned(), Some("   ".to_owned()));
+    let blank = host
+        .run(|| deal::to_event(&record, &links, &none, &configured))
+        .map(purchase)
+        .unwrap();
+    assert_eq!(blank.referral_code, None, "a blank code is no code");
+}
+
+#[test]
+fn the_referral_code_property_is_read_with_deals_only_when_configured() {
+    assert!(!deal::properties(&settings()).contains(&"referral_code".to_owned()));
+    let mut configured = settings();
+    configured.referral_code_property = Some("referral_code".to_owned());
+    let names = deal::properties(&configured);
+    assert_eq!(names.last().map(String::as_str), Some("referral_code"));
+    assert_eq!(names.len(), deal::PROPERTIES.len() + 1);
+}
+
+#[test]
 fn a_closedwon_stage_name_alone_does_not_make_a_deal_paid() {
     let mut deal_record = custom_pipeline_deal("false", "false");
     deal_record

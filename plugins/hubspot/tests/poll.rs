@@ -96,6 +96,44 @@ fn the_configured_properties_are_searched_too() {
 }
 
 #[test]
+fn deals_are_searched_with_the_referral_code_property_only_when_it_is_set() {
+    let mut cursor = Cursor::start(0);
+    cursor.stage = "deals".to_owned();
+    let properties = |settings: &Settings| -> Vec<String> {
+        let body = cursor.search(settings, 10).unwrap().body();
+        serde_json::from_value(body["properties"].clone()).unwrap()
+    };
+    assert!(
+        !properties(&settings()).contains(&"referral_code".to_owned()),
+        "nothing extra without the setting"
+    );
+    let host = host().setting("referral_code_property", " referral_code ");
+    let configured = host.run(Settings::load).unwrap();
+    let searched = properties(&configured);
+    assert!(
+        searched.contains(&"referral_code".to_owned()),
+        "{searched:?}"
+    );
+    assert!(
+        searched.contains(&"hs_is_closed_won".to_owned()),
+        "{searched:?}"
+    );
+}
+
+#[test]
+fn a_referral_code_property_that_is_not_a_property_name_stops_the_sync() {
+    let host = host().setting("referral_code_property", "referral code");
+    match poll(&host, None, 10, None) {
+        Err(Error::Permanent(m)) => {
+            assert!(m.contains("`referral_code_property`"), "{m}");
+            assert!(m.contains("[connectors.hubspot.settings]"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(host.requests().is_empty(), "refused before any request");
+}
+
+#[test]
 fn the_cursor_pages_then_moves_to_the_next_type_from_its_mark() {
     let mut start = Cursor::start(0);
     start.marks.insert("contacts".to_owned(), 500);

@@ -319,3 +319,36 @@ fn an_association_change_reads_the_record_it_starts_from() {
         host.requests()[0].url
     );
 }
+
+#[test]
+fn a_deal_read_for_a_webhook_carries_its_referral_code() {
+    let events = json!([
+        {"eventId": 31, "subscriptionType": "deal.propertyChange", "portalId": 143553137, "objectId": 9001,
+         "propertyName": "hs_is_closed_won", "propertyValue": "true", "occurredAt": 1767225500000_i64, "attemptNumber": 0}
+    ]);
+    let host = host()
+        .setting("referral_code_property", "referral_code")
+        .respond_with(|request| match path(request) {
+            "/crm/v3/objects/deals/9001" => json(
+                200,
+                &json!({"id": "9001", "properties": {"amount": "100", "hs_is_closed_won": "true",
+                        "referral_code": " RW-7K2M9Q4X", "hs_lastmodifieddate": "2025-12-31T23:58:20Z",
+                        "closedate": "2025-12-30T00:00:00Z"},
+                        "associations": {"companies": {"results": [{"id": "513", "type": "deal_to_company"}]}}}),
+            ),
+            other => panic!("unexpected request {other}"),
+        });
+    let out = host
+        .run(|| HubSpot::handle_webhook(delivery(&events, NOW)))
+        .unwrap();
+    match out.as_slice() {
+        [Event::Purchase(deal)] => {
+            assert_eq!(deal.account_id.as_deref(), Some("513"));
+            assert_eq!(deal.referral_code.as_deref(), Some("RW-7K2M9Q4X"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let requests = host.requests();
+    let query = query(&requests[0]);
+    assert!(query.contains(",referral_code&associations="), "{query}");
+}

@@ -5,6 +5,10 @@
 //! `cancelled`, so that a deal won and later moved to a lost stage reverses
 //! what it earned (the host keeps the newest version). A lost deal that was
 //! never won is recorded as cancelled and earns nothing.
+//!
+//! With `referral_code_field` set, that field of the Opportunity or Order
+//! is the referral code the purchase carries: the host attributes the
+//! account to the code's owner when it is the account's first paid purchase.
 
 use loyalty_sdk::decimal::money;
 use loyalty_sdk::types::{Error, Event, Purchase, PurchaseLine, PurchaseStatus};
@@ -18,8 +22,13 @@ use crate::record::Record;
 /// One hundred, for percentages.
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
-/// A closed Opportunity record as a purchase event.
-pub fn opportunity(record: &Record<'_>, org_currency: &str) -> Result<Event, Error> {
+/// A closed Opportunity record as a purchase event; `referral_code_field`
+/// names the field holding its referral code, if one is configured.
+pub fn opportunity(
+    record: &Record<'_>,
+    org_currency: &str,
+    referral_code_field: Option<&str>,
+) -> Result<Event, Error> {
     let currency = record_currency(record, org_currency)?;
     let status = if record.flag("IsWon")? {
         PurchaseStatus::Paid
@@ -51,7 +60,7 @@ pub fn opportunity(record: &Record<'_>, org_currency: &str) -> Result<Event, Err
         total_amount: money(amount, &currency),
         lines,
         discount_codes: Vec::new(),
-        referral_code: None,
+        referral_code: referral_code(record, referral_code_field)?,
         attributes: attributes(&[
             ("name", record.text("Name")?),
             ("stage", record.text("StageName")?),
@@ -59,8 +68,13 @@ pub fn opportunity(record: &Record<'_>, org_currency: &str) -> Result<Event, Err
     }))
 }
 
-/// An activated Order record as a paid purchase event.
-pub fn order(record: &Record<'_>, org_currency: &str) -> Result<Event, Error> {
+/// An activated Order record as a paid purchase event; `referral_code_field`
+/// names the field holding its referral code, if one is configured.
+pub fn order(
+    record: &Record<'_>,
+    org_currency: &str,
+    referral_code_field: Option<&str>,
+) -> Result<Event, Error> {
     let currency = record_currency(record, org_currency)?;
     let effective = record
         .date("EffectiveDate")?
@@ -87,9 +101,18 @@ pub fn order(record: &Record<'_>, org_currency: &str) -> Result<Event, Error> {
         total_amount: money(amount, &currency),
         lines,
         discount_codes: Vec::new(),
-        referral_code: None,
+        referral_code: referral_code(record, referral_code_field)?,
         attributes: attributes(&[("order_number", record.text("OrderNumber")?)]),
     }))
+}
+
+/// The referral code in `field`, trimmed; none when no field is configured
+/// or the record's is blank.
+fn referral_code(record: &Record<'_>, field: Option<&str>) -> Result<Option<String>, Error> {
+    match field {
+        Some(field) => record.text(field),
+        None => Ok(None),
+    }
 }
 
 /// An OpportunityLineItem or OrderItem as a purchase line. `TotalPrice` is

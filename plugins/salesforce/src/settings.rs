@@ -56,6 +56,11 @@ pub fn declared() -> Vec<Setting> {
             "API name of a custom Account field holding the VAT or tax id (`VAT_Number__c`).",
         ),
         setting(
+            "referral_code_field",
+            false,
+            "API name of an Opportunity field (an Order field when `purchases` is `orders`) holding the referral code the purchase carries (`Referral_Code__c`).",
+        ),
+        setting(
             "sap_number_field",
             false,
             "API name of a custom Account field holding the SAP business partner number (`SAP_BP_Number__c`); it becomes an external reference to SAP.",
@@ -159,6 +164,12 @@ pub fn tax_id_field() -> Result<Option<String>, Error> {
     field_name("tax_id_field")
 }
 
+/// The Opportunity (or Order) field holding the referral code, if
+/// configured.
+pub fn referral_code_field() -> Result<Option<String>, Error> {
+    field_name("referral_code_field")
+}
+
 /// The custom Account field holding the SAP business partner number, if
 /// configured.
 pub fn sap_number_field() -> Result<Option<String>, Error> {
@@ -237,6 +248,7 @@ mod tests {
             ("currency", "euro"),
             ("purchases", "quotes"),
             ("tax_id_field", "VAT__c FROM User"),
+            ("referral_code_field", "Referral-Code__c"),
             ("multi_currency", "yes"),
         ];
         for (key, value) in cases {
@@ -249,6 +261,7 @@ mod tests {
                 currency()?;
                 purchases()?;
                 tax_id_field()?;
+                referral_code_field()?;
                 multi_currency()
             });
             match result {

@@ -77,6 +77,8 @@ pub struct Options {
     pub tax_id_field: Option<String>,
     /// The custom Account field holding the SAP business partner number.
     pub sap_number_field: Option<String>,
+    /// The Opportunity or Order field holding the referral code.
+    pub referral_code_field: Option<String>,
     /// The campaign member status that means attended.
     pub attended_status: String,
 }
@@ -168,6 +170,9 @@ fn fields(object: SObject, options: &Options) -> String {
                 .filter(|f| options.tax_id_field.as_ref() != Some(*f))
                 .cloned(),
         );
+    }
+    if matches!(object, SObject::Opportunity | SObject::Order) {
+        fields.extend(options.referral_code_field.iter().cloned());
     }
     match object {
         SObject::Opportunity => fields.push(OPPORTUNITY_LINES.to_owned()),

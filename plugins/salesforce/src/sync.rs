@@ -47,6 +47,7 @@ impl Config {
                 multi_currency: settings::multi_currency()?,
                 tax_id_field: tax_id_field.clone(),
                 sap_number_field: sap_number_field.clone(),
+                referral_code_field: settings::referral_code_field()?,
                 attended_status: settings::attended_status(),
             },
             accounts: AccountOptions {
@@ -153,11 +154,12 @@ pub fn map(config: &Config, object: SObject, record: &Record<'_>) -> Result<Vec<
         })]);
     }
     let currency = &config.accounts.currency;
+    let referral_code_field = config.options.referral_code_field.as_deref();
     let event = match object {
         SObject::Account => account::account(record, &config.accounts)?,
         SObject::Contact => account::contact(record)?,
-        SObject::Opportunity => purchase::opportunity(record, currency)?,
-        SObject::Order => purchase::order(record, currency)?,
+        SObject::Opportunity => purchase::opportunity(record, currency, referral_code_field)?,
+        SObject::Order => purchase::order(record, currency, referral_code_field)?,
         SObject::Contract => contract::contract(record)?,
         SObject::CampaignMember => match campaign_member::engagement(record)? {
             Some(event) => event,

@@ -101,6 +101,7 @@ mod describe {
             "api_version",
             "purchases",
             "tax_id_field",
+            "referral_code_field",
             "sap_number_field",
             "sap_connector",
             "attended_status",
@@ -265,6 +266,105 @@ mod mapping {
         assert_eq!(account.external_refs.len(), 1);
         assert_eq!(account.external_refs[0].system, "sap-s4");
         assert_eq!(account.external_refs[0].id, "100042");
+    }
+
+    /// The fixture page with a referral code on the won opportunity (padded
+    /// with blanks) and a blank one on the lost opportunity.
+    fn opportunities_with_referral_codes() -> Vec<u8> {
+        let mut page: Value = serde_json::from_slice(OPPORTUNITIES).unwrap();
+        page["records"][0]["Referral_Code__c"] = json!("  RW-7K2M9Q4X ");
+        page["records"][1]["Referral_Code__c"] = json!("   ");
+        serde_json::to_vec(&page).unwrap()
+    }
+
+    #[test]
+    fn a_configured_referral_code_field_is_selected_and_its_trimmed_value_is_the_code() {
+        let body = opportunities_with_referral_codes();
+        let host = host()
+            .setting("referral_code_field", "Referral_Code__c")
+            .respond(move |request| match soql(request) {
+                Some(q) if object_of(&q) == "Opportunity" => {
+                    assert!(
+                        q.contains("CloseDate, Referral_Code__c, (SELECT Id, ProductCode"),
+                        "{q}"
+                    );
+                    (200, body.clone())
+                }
+                _ => (200, empty_page()),
+            });
+        let cursor = r#"{"stage":"Opportunity","marks":{}}"#.to_owned();
+        let events = poll(&host, Some(cursor), 100).unwrap().events;
+        let purchases = purchases(&events);
+        assert_eq!(purchases[0].referral_code.as_deref(), Some("RW-7K2M9Q4X"));
+        assert_eq!(purchases[1].referral_code, None, "a blank code is no code");
+    }
+
+    #[test]
+    fn without_the_setting_no_referral_code_is_selected_or_carried() {
+        let body = opportunities_with_referral_codes();
+        let host = host().respond(move |request| match soql(request) {
+            Some(q) => {
+                assert!(!q.contains("Referral_Code__c"), "{q}");
+                if object_of(&q) == "Opportunity" {
+                    (200, body.clone())
+                } else {
+                    (200, empty_page())
+                }
+            }
+            None => (200, empty_page()),
+        });
+        let events = poll(&host, None, 100).unwrap().events;
+        let purchases = purchases(&events);
+        assert_eq!(purchases.len(), 2);
+        assert!(purchases.iter().all(|p| p.referral_code.is_none()));
+    }
+
+    #[test]
+    fn with_orders_as_purchases_the_referral_code_field_is_an_order_field() {
+        let page = json!({"totalSize": 1, "done": true, "records": [{
+            "attributes": {"type": "Order", "url": "/services/data/v60.0/sobjects/Order/801Dn00000Ab1CdIAJ"},
+            "Id": "801Dn00000Ab1CdIAJ", "IsDeleted": false, "SystemModstamp": "2026-05-01T07:25:37.000+0000",
+            "AccountId": ACCOUNT_ID, "BillToContactId": CONTACT_ID, "OrderNumber": "00000107",
+            "StatusCode": "Activated", "EffectiveDate": "2026-04-30", "TotalAmount": 2400,
+            "Referral_Code__c": "RW-7K2M9Q4X", "OrderItems": null
+        }]});
+        let host = host()
+            .setting("purchases", "orders")
+            .setting("referral_code_field", "Referral_Code__c")
+            .respond(move |request| match soql(request) {
+                Some(q) if object_of(&q) == "Order" => {
+                    assert!(
+                        q.contains("TotalAmount, Referral_Code__c, (SELECT Id, Quantity"),
+                        "{q}"
+                    );
+                    (200, serde_json::to_vec(&page).unwrap())
+                }
+                Some(q) => {
+                    assert!(!q.contains("Referral_Code__c"), "{q}");
+                    (200, empty_page())
+                }
+                None => (200, empty_page()),
+            });
+        let cursor = r#"{"stage":"Order","marks":{}}"#.to_owned();
+        let events = poll(&host, Some(cursor), 100).unwrap().events;
+        let order = purchases(&events)[0];
+        assert_eq!(order.status, PurchaseStatus::Paid);
+        assert_eq!(order.referral_code.as_deref(), Some("RW-7K2M9Q4X"));
+    }
+
+    #[test]
+    fn a_referral_code_field_that_is_not_an_api_name_is_refused_before_any_query() {
+        let host = host()
+            .setting("referral_code_field", "Referral_Code__c FROM User")
+            .respond(|_| (200, empty_page()));
+        match poll(&host, None, 10) {
+            Err(Error::Permanent(m)) => {
+                assert!(m.contains("`referral_code_field`"), "{m}");
+                assert!(m.contains("[connectors.salesforce.settings]"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(host.requests().is_empty());
     }
 
     #[test]
