@@ -28,10 +28,13 @@ use crate::store::{
     NewDelivery, Store, StoreError,
 };
 
+mod campaigns;
 mod connectors;
 mod events;
+mod insights;
 mod program;
 pub mod referrals;
+mod segments;
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -94,6 +97,9 @@ pub fn router(api: Arc<Api>) -> Router {
         // /api/v1/connectors/{name}/sync and /api/v1/connectors/{name}/campaigns
         .merge(connectors::routes())
         .merge(referrals::routes())
+        .merge(segments::routes())
+        .merge(insights::routes())
+        .merge(campaigns::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)

@@ -18,6 +18,7 @@ use loyaltyd::runtime::{
 use sha2::{Digest, Sha256};
 
 mod backfill;
+mod growth;
 mod payouts;
 
 /// Self-hosted B2B loyalty engine.
@@ -110,6 +111,23 @@ enum Command {
         #[command(subcommand)]
         command: payouts::ReferralsCommand,
     },
+    /// Segments: list, preview a filter, refresh membership.
+    Segments {
+        #[command(subcommand)]
+        command: growth::SegmentsCommand,
+    },
+    /// Campaigns: list, schedule, cancel, report.
+    Campaigns {
+        #[command(subcommand)]
+        command: growth::CampaignsCommand,
+    },
+    /// The program's scores as JSON: NPS, retention, expected lifetime,
+    /// loyalty rate.
+    Scores {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +178,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => replay(&config, connector, since.as_deref()),
         Command::Payouts { command } => payouts::payouts(command),
         Command::Referrals { command } => payouts::referrals(command),
+        Command::Segments { command } => growth::segments(command),
+        Command::Campaigns { command } => growth::campaigns(command),
+        Command::Scores { config } => growth::scores(&config),
         Command::Backfill {
             connector,
             config,

@@ -43,6 +43,10 @@ pub struct Config {
     pub program: Program,
     /// `[identity]`: when records from several systems are one company.
     pub identity: IdentityRules,
+    /// `[[segments]]`, their filters checked.
+    pub segments: Vec<crate::store::segments::SegmentDefinition>,
+    /// `[[campaigns]]`, checked.
+    pub campaigns: Vec<crate::store::campaigns::CampaignDefinition>,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
 }

@@ -47,6 +47,8 @@ impl std::fmt::Debug for Daemon {
 /// milestone bonuses, points expiry) run; `POST /api/v1/jobs/run` runs them
 /// at once.
 const JOBS_EVERY: Duration = Duration::from_secs(3600);
+/// How often the segment refresher looks for changes.
+const SEGMENTS_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -82,6 +84,54 @@ async fn run_jobs(store: Arc<dyn Store>, program: Arc<Program>, mut stop: watch:
                 }
                 if !program.referrals.commissions.is_empty() {
                     run_payouts(store.as_ref(), &program).await;
+                }
+            }
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() {
+                return;
+            },
+        }
+    }
+}
+
+/// Keeps segment membership current: refreshes it at start, within
+/// [`SEGMENTS_CHECK_EVERY`] of applied events or admin changes, and every
+/// [`JOBS_EVERY`] (so that time-based filters such as `recency_days` move
+/// on without events).
+async fn refresh_segments(
+    store: Arc<dyn Store>,
+    program: Arc<Program>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut checks = tokio::time::interval(SEGMENTS_CHECK_EVERY);
+    let mut seen: Option<i64> = None;
+    let mut refreshed_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = checks.tick() => {
+                let token = match store.change_token().await {
+                    Ok(token) => token,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell whether segments changed");
+                        continue;
+                    }
+                };
+                if seen == Some(token) && refreshed_at.elapsed() < JOBS_EVERY {
+                    continue;
+                }
+                match store.refresh_segments(program.clone()).await {
+                    Ok(report) => {
+                        seen = Some(token);
+                        refreshed_at = tokio::time::Instant::now();
+                        if report.joined + report.left > 0 {
+                            tracing::info!(
+                                segments = report.segments,
+                                joined = report.joined,
+                                left = report.left,
+                                "segments refreshed"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "segment refresh failed; it runs again later"),
                 }
             }
             changed = stop.changed() => if changed.is_err() || *stop.borrow() {
@@ -130,6 +180,14 @@ impl Daemon {
                 "program version"
             );
         }
+        store
+            .define_segments(config.segments.clone())
+            .await
+            .context("defining the configured segments")?;
+        store
+            .define_campaigns(config.campaigns.clone())
+            .await
+            .context("defining the configured campaigns")?;
         let (shutdown, watcher) = watch::channel(false);
 
         let mut endpoints = BTreeMap::new();
@@ -183,7 +241,21 @@ impl Daemon {
                 .collect(),
         };
         workers.push(tokio::spawn(fulfiller.run(watcher.clone())));
+        let dispatcher = crate::campaigns::Dispatcher {
+            store: store.clone(),
+            program: program.clone(),
+            plugins: endpoints
+                .iter()
+                .map(|(name, endpoint)| (name.clone(), endpoint.plugin.clone()))
+                .collect(),
+        };
+        workers.push(tokio::spawn(dispatcher.run(watcher.clone())));
         workers.push(tokio::spawn(run_jobs(
+            store.clone(),
+            program.clone(),
+            watcher.clone(),
+        )));
+        workers.push(tokio::spawn(refresh_segments(
             store.clone(),
             program.clone(),
             watcher.clone(),

@@ -6,6 +6,7 @@
 pub use loyalty_core as core;
 
 pub mod api;
+pub mod campaigns;
 pub mod config;
 pub mod daemon;
 pub mod fulfil;

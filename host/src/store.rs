@@ -3,9 +3,11 @@
 //! the conformance suite in `tests/e2e/store_conformance.rs`.
 
 mod apply;
+pub mod campaigns;
 mod commissions;
 pub mod payouts;
 mod program_ops;
+pub mod segments;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -635,6 +637,152 @@ pub trait Store: Send + Sync {
 
     /// One payout batch.
     async fn payout(&self, id: i64) -> Result<Option<payouts::Payout>, StoreError>;
+
+    /// Every account scored now, with the program's scores.
+    async fn scores(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<
+        (
+            Vec<crate::core::profiles::Scored>,
+            crate::core::profiles::ProgramScores,
+        ),
+        StoreError,
+    >;
+
+    /// Puts the configuration's segments in place of the previous ones.
+    async fn define_segments(
+        &self,
+        definitions: Vec<segments::SegmentDefinition>,
+    ) -> Result<(), StoreError>;
+
+    /// Creates or replaces a segment defined through the API.
+    async fn save_segment(
+        &self,
+        definition: segments::SegmentDefinition,
+        actor: String,
+    ) -> Result<segments::SaveOutcome, StoreError>;
+
+    /// Deletes an API segment: `None` unknown, `Some(false)` a
+    /// configuration segment (kept).
+    async fn delete_segment(&self, id: String, actor: String) -> Result<Option<bool>, StoreError>;
+
+    /// Every segment with its size.
+    async fn segments(&self) -> Result<Vec<segments::SegmentView>, StoreError>;
+
+    /// One segment.
+    async fn segment(&self, id: String) -> Result<Option<segments::SegmentView>, StoreError>;
+
+    /// A segment's materialized members (at most `limit`); `None` for an
+    /// unknown segment.
+    async fn segment_members(
+        &self,
+        id: String,
+        limit: u32,
+    ) -> Result<Option<Vec<segments::Member>>, StoreError>;
+
+    /// Recomputes every segment's membership now.
+    async fn refresh_segments(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<segments::RefreshReport, StoreError>;
+
+    /// The size of what a definition selects now and a sample of it.
+    async fn preview_segment(
+        &self,
+        program: Arc<Program>,
+        definition: segments::SegmentDefinition,
+        sample: usize,
+    ) -> Result<(usize, Vec<segments::Member>), StoreError>;
+
+    /// A number that changes whenever events are applied or an admin
+    /// changes something: segments are refreshed when it moves.
+    async fn change_token(&self) -> Result<i64, StoreError>;
+
+    /// Puts the configuration's campaigns in place (those not started).
+    async fn define_campaigns(
+        &self,
+        definitions: Vec<campaigns::CampaignDefinition>,
+    ) -> Result<(), StoreError>;
+
+    /// Creates or replaces an API campaign that has not started.
+    async fn save_campaign(
+        &self,
+        definition: campaigns::CampaignDefinition,
+        actor: String,
+    ) -> Result<campaigns::CampaignOutcome, StoreError>;
+
+    /// Every campaign.
+    async fn campaigns(&self) -> Result<Vec<campaigns::CampaignView>, StoreError>;
+
+    /// One campaign.
+    async fn campaign(&self, id: String) -> Result<Option<campaigns::CampaignView>, StoreError>;
+
+    /// Schedules or cancels a campaign.
+    async fn transition_campaign(
+        &self,
+        id: String,
+        change: campaigns::Transition,
+        actor: String,
+    ) -> Result<campaigns::CampaignOutcome, StoreError>;
+
+    /// Campaigns with work to do now.
+    async fn due_campaigns(&self) -> Result<Vec<campaigns::CampaignView>, StoreError>;
+
+    /// Starts a scheduled campaign (members, holdout, deliveries, bonus
+    /// points).
+    async fn start_campaign(&self, id: String, program: Arc<Program>) -> Result<(), StoreError>;
+
+    /// Targeted accounts still waiting for their discount code.
+    async fn campaign_code_requests(
+        &self,
+        id: String,
+    ) -> Result<Vec<campaigns::CodeRequest>, StoreError>;
+
+    /// Records an account's discount code, or why none was made.
+    async fn record_campaign_code(
+        &self,
+        id: String,
+        account: AccountId,
+        code: Result<String, String>,
+    ) -> Result<(), StoreError>;
+
+    /// The next batch of a sending campaign, keeping a queued batch's key.
+    async fn next_campaign_batch(
+        &self,
+        id: String,
+        size: usize,
+        program: Arc<Program>,
+    ) -> Result<Option<campaigns::Batch>, StoreError>;
+
+    /// Settles a pushed batch; `rejected` lists account refs the vendor
+    /// refused, with reasons.
+    async fn settle_campaign_batch(
+        &self,
+        id: String,
+        key: String,
+        rejected: Vec<(String, String)>,
+    ) -> Result<(), StoreError>;
+
+    /// A batch whose push failed as a whole.
+    async fn fail_campaign_batch(
+        &self,
+        key: String,
+        error: String,
+        retryable: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a campaign whose deliveries all settled.
+    async fn finish_campaign(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::core::campaigns::CampaignStatus>, StoreError>;
+
+    /// A campaign's results.
+    async fn campaign_report(
+        &self,
+        id: String,
+    ) -> Result<Option<campaigns::CampaignReport>, StoreError>;
 
     /// Marks a payout batch paid, once.
     async fn mark_payout_paid(

@@ -21,6 +21,11 @@ use loyaltyd::core::accounts::AccountId;
 use loyaltyd::core::program::{Program, Rounding};
 use loyaltyd::core::rewards::RedemptionStatus;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
+use loyaltyd::store::campaigns::{
+    Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
+    Transition,
+};
+use loyaltyd::store::segments::SegmentDefinition;
 use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
@@ -179,6 +184,133 @@ impl Store for BrokenStore {
         _: String,
         _: String,
     ) -> Result<Option<loyaltyd::store::payouts::Payout>, StoreError> {
+        Err(broken())
+    }
+    async fn scores(
+        &self,
+        _: Arc<Program>,
+    ) -> Result<
+        (
+            Vec<loyaltyd::core::profiles::Scored>,
+            loyaltyd::core::profiles::ProgramScores,
+        ),
+        StoreError,
+    > {
+        Err(broken())
+    }
+    async fn define_segments(&self, _: Vec<SegmentDefinition>) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn save_segment(
+        &self,
+        _: SegmentDefinition,
+        _: String,
+    ) -> Result<loyaltyd::store::segments::SaveOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn delete_segment(&self, _: String, _: String) -> Result<Option<bool>, StoreError> {
+        Err(broken())
+    }
+    async fn segments(&self) -> Result<Vec<loyaltyd::store::segments::SegmentView>, StoreError> {
+        Err(broken())
+    }
+    async fn segment(
+        &self,
+        _: String,
+    ) -> Result<Option<loyaltyd::store::segments::SegmentView>, StoreError> {
+        Err(broken())
+    }
+    async fn segment_members(
+        &self,
+        _: String,
+        _: u32,
+    ) -> Result<Option<Vec<loyaltyd::store::segments::Member>>, StoreError> {
+        Err(broken())
+    }
+    async fn refresh_segments(
+        &self,
+        _: Arc<Program>,
+    ) -> Result<loyaltyd::store::segments::RefreshReport, StoreError> {
+        Err(broken())
+    }
+    async fn preview_segment(
+        &self,
+        _: Arc<Program>,
+        _: SegmentDefinition,
+        _: usize,
+    ) -> Result<(usize, Vec<loyaltyd::store::segments::Member>), StoreError> {
+        Err(broken())
+    }
+    async fn change_token(&self) -> Result<i64, StoreError> {
+        Err(broken())
+    }
+    async fn define_campaigns(&self, _: Vec<CampaignDefinition>) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn save_campaign(
+        &self,
+        _: CampaignDefinition,
+        _: String,
+    ) -> Result<CampaignOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn campaigns(&self) -> Result<Vec<CampaignView>, StoreError> {
+        Err(broken())
+    }
+    async fn campaign(&self, _: String) -> Result<Option<CampaignView>, StoreError> {
+        Err(broken())
+    }
+    async fn transition_campaign(
+        &self,
+        _: String,
+        _: Transition,
+        _: String,
+    ) -> Result<CampaignOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn due_campaigns(&self) -> Result<Vec<CampaignView>, StoreError> {
+        Err(broken())
+    }
+    async fn start_campaign(&self, _: String, _: Arc<Program>) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn campaign_code_requests(&self, _: String) -> Result<Vec<CodeRequest>, StoreError> {
+        Err(broken())
+    }
+    async fn record_campaign_code(
+        &self,
+        _: String,
+        _: AccountId,
+        _: Result<String, String>,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn next_campaign_batch(
+        &self,
+        _: String,
+        _: usize,
+        _: Arc<Program>,
+    ) -> Result<Option<Batch>, StoreError> {
+        Err(broken())
+    }
+    async fn settle_campaign_batch(
+        &self,
+        _: String,
+        _: String,
+        _: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn fail_campaign_batch(&self, _: String, _: String, _: bool) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn finish_campaign(
+        &self,
+        _: String,
+    ) -> Result<Option<loyaltyd::core::campaigns::CampaignStatus>, StoreError> {
+        Err(broken())
+    }
+    async fn campaign_report(&self, _: String) -> Result<Option<CampaignReport>, StoreError> {
         Err(broken())
     }
     async fn payouts(&self) -> Result<Vec<loyaltyd::store::payouts::Payout>, StoreError> {

@@ -217,6 +217,7 @@ fn full_config_resolves_every_program_rule() {
                 countries: vec!["DE".to_owned(), "AT".to_owned()],
                 industries: vec!["Manufacturing".to_owned(), "Logistics".to_owned()],
                 min_employees: Some(20),
+                loyal: false,
             },
         }
     );

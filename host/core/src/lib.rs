@@ -4,12 +4,14 @@
 //! plugin.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod commissions;
 pub mod event;
 pub mod expiry;
 pub mod identity;
 pub mod ledger;
 pub mod membership;
+pub mod profiles;
 pub mod program;
 pub mod purchases;
 pub mod rewards;

@@ -83,6 +83,8 @@ pub struct AccountFacts<'a> {
     pub employees: Option<u32>,
     /// Qualifying spend over the eligibility window, program currency.
     pub spend: Decimal,
+    /// Whether the loyalty classification counts it loyal.
+    pub loyal: bool,
 }
 
 /// Why an account may not be invited into an invite-only program: one
@@ -124,6 +126,12 @@ pub fn eligibility_problems(rules: &Eligibility, account: &AccountFacts<'_>) -> 
             account.industry.unwrap_or("(unknown)"),
             rules.industries.join(", ")
         ));
+    }
+    if rules.loyal && !account.loyal {
+        problems.push(
+            "not loyal: its NPS class or its CLV rank is outside [program.scoring.loyalty]"
+                .to_owned(),
+        );
     }
     if let Some(min) = rules.min_employees
         && account.employees.is_none_or(|e| e < min)
@@ -198,12 +206,14 @@ mod tests {
             countries: vec!["DE".to_owned(), "AT".to_owned()],
             industries: vec!["Manufacturing".to_owned()],
             min_employees: Some(50),
+            loyal: false,
         };
         let fits = AccountFacts {
             country: Some("de"),
             industry: Some("manufacturing"),
             employees: Some(120),
             spend: Decimal::from(12_000),
+            loyal: false,
         };
         assert!(eligibility_problems(&rules, &fits).is_empty());
         let small = AccountFacts {
@@ -211,6 +221,7 @@ mod tests {
             industry: None,
             employees: Some(10),
             spend: Decimal::from(900),
+            loyal: false,
         };
         assert_eq!(
             eligibility_problems(&rules, &small),

@@ -59,6 +59,9 @@ pub struct Program {
     /// Referral codes, commissions and payouts.
     #[serde(default)]
     pub referrals: crate::commissions::ReferralRules,
+    /// How accounts are scored: NPS, lifetime value, loyalty.
+    #[serde(default)]
+    pub scoring: crate::profiles::Settings,
 }
 
 /// Every version of the program, each in force from its `effective_from`
@@ -380,6 +383,9 @@ pub struct Eligibility {
     pub industries: Vec<String>,
     /// Employees the account needs.
     pub min_employees: Option<u32>,
+    /// Only loyal accounts (see [`crate::profiles::Settings::loyalty`]).
+    #[serde(default)]
+    pub loyal: bool,
 }
 
 impl Default for Eligibility {
@@ -390,6 +396,7 @@ impl Default for Eligibility {
             countries: Vec::new(),
             industries: Vec::new(),
             min_employees: None,
+            loyal: false,
         }
     }
 }
@@ -435,6 +442,7 @@ impl Program {
             membership: Membership::default(),
             terms: Vec::new(),
             referrals: crate::commissions::ReferralRules::default(),
+            scoring: crate::profiles::Settings::default(),
         }
     }
 

@@ -364,6 +364,7 @@ mod tests {
             tier: None,
             tags: &NO_TAGS,
             earned_in_period: 0,
+            campaign: None,
         }
     }
 

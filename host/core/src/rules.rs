@@ -38,6 +38,9 @@ pub struct EarnContext<'a> {
     /// Points already earned from purchases placed in the period cap's
     /// period containing this purchase's `placed_at`.
     pub earned_in_period: i64,
+    /// The highest earn multiplier a campaign offers the account at the
+    /// purchase's `placed_at`: the campaign's id and its factor.
+    pub campaign: Option<(&'a str, Decimal)>,
 }
 
 /// Points a purchase earns, and how they were computed.
@@ -221,6 +224,12 @@ pub fn earn_purchase(
             .checked_mul(factor)
             .ok_or_else(|| out_of_range(exact))?;
     }
+    if let Some((campaign, factor)) = context.campaign {
+        let _ = write!(explanation, "; campaign {campaign} x{factor}");
+        exact = exact
+            .checked_mul(factor)
+            .ok_or_else(|| out_of_range(exact))?;
+    }
     let mut points = exact
         .round_dp_with_strategy(0, strategy(program.rounding))
         .to_i64()
@@ -379,6 +388,7 @@ mod tests {
             tier: None,
             tags,
             earned_in_period: 0,
+            campaign: None,
         }
     }
 
@@ -425,6 +435,26 @@ mod tests {
     }
 
     #[test]
+    fn a_campaign_multiplier_applies_on_top_of_tier_and_tag() {
+        let tags = BTreeSet::from(["strategic".to_owned()]);
+        let tier = gold();
+        let context = EarnContext {
+            tier: Some(&tier),
+            tags: &tags,
+            earned_in_period: 0,
+            campaign: Some(("spring", Decimal::TWO)),
+        };
+        // 101 x 1.25 (gold) x 1.5 (strategic) x 2 (campaign) = 378.75, floored.
+        let earned = earn_purchase(&program(), &purchase("101", Vec::new()), &context).unwrap();
+        assert_eq!(earned.points, 378);
+        assert!(
+            earned.explanation.contains("campaign spring x2"),
+            "{}",
+            earned.explanation
+        );
+    }
+
+    #[test]
     fn tier_and_tag_multiply_the_whole_purchase() {
         let tags = BTreeSet::from(["strategic".to_owned(), "other".to_owned()]);
         let tier = gold();
@@ -432,6 +462,7 @@ mod tests {
             tier: Some(&tier),
             tags: &tags,
             earned_in_period: 0,
+            campaign: None,
         };
         // 101 x 1.25 x 1.5 = 189.375, floored.
         let earned = earn_purchase(&program(), &purchase("101", Vec::new()), &context).unwrap();

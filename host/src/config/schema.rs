@@ -54,8 +54,80 @@ pub const SECTIONS: &[&str] = &[
     "runtime",
     "program",
     "identity",
+    "segments",
+    "campaigns",
     "connectors",
 ];
+
+/// `[[segments]]`: a saved filter over accounts and their contacts that
+/// campaigns target. See "Segments" in the README for the filter language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique. Required.
+    pub id: Option<Spanned<Id>>,
+    /// Display name. Required.
+    pub name: Option<Spanned<String>>,
+    /// What the segment is for. Default: none.
+    pub description: Option<String>,
+    /// Which accounts belong, e.g. `tier = "gold" and country = "DE"`.
+    /// Required.
+    pub filter: Option<Spanned<String>>,
+    /// Which of their contacts campaigns reach, e.g.
+    /// `role = "procurement"`. Default: every contact.
+    pub contacts: Option<Spanned<String>>,
+}
+
+/// `[[campaigns]]`: a message to a segment through a connector. See
+/// "Campaigns" in the README.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique. Required.
+    pub id: Option<Spanned<Id>>,
+    /// Display name. Required.
+    pub name: Option<String>,
+    /// `"message"`, `"nps_survey"` or `"invitation"`. Default `"message"`.
+    pub kind: Option<crate::core::campaigns::CampaignKind>,
+    /// The segment's id. Required.
+    pub segment: Option<String>,
+    /// The connector whose `push-campaign` delivers it. Required.
+    pub channel: Option<String>,
+    /// Subject template. Default: none.
+    pub subject: Option<String>,
+    /// Message template (`{{ first_name }}`, `{{ balance }}`, ...).
+    /// Required.
+    pub template: Option<String>,
+    /// What it offers, e.g. `{ kind = "bonus_points", points = 500 }`.
+    /// Default: nothing.
+    pub offer: Option<CampaignOffer>,
+    /// Share of the segment held out, in percent. Default `"0"`.
+    pub holdout_percent: Option<Percent>,
+    /// Days after the send purchases are attributed to it. Default 30.
+    pub attribution_days: Option<Days>,
+    /// When to send it. Default: a draft, scheduled through the API.
+    pub send_at: Option<Timestamp>,
+}
+
+/// `offer` of a campaign.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignOffer {
+    /// `"bonus_points"`, `"multiplier"`, `"discount_code"` or `"reward"`.
+    pub kind: String,
+    /// `bonus_points`: the points.
+    pub points: Option<Points>,
+    /// `multiplier`: the factor, above 1.
+    pub factor: Option<PositiveDecimal>,
+    /// `multiplier`, `discount_code`: when it ends.
+    pub ends_at: Option<Timestamp>,
+    /// `discount_code`: percent off.
+    pub percent_off: Option<Percent>,
+    /// `discount_code`: amount off in the program currency.
+    pub amount_off: Option<PositiveDecimal>,
+    /// `reward`: a reward's id.
+    pub reward: Option<String>,
+}
 
 /// The store types `[store] type` accepts.
 pub const STORE_TYPES: &[&str] = &["sqlite"];

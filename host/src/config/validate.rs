@@ -19,6 +19,7 @@ use crate::config::{
 use crate::runtime::{Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret};
 
 mod program;
+mod segments;
 
 /// Checks the whole document. `None` if anything is wrong, which has then
 /// been reported.
@@ -38,6 +39,11 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         .collect();
     let program = program::program(document, dir, &connector_names);
     let identity = program::identity(document);
+    let segments = segments::segments(document);
+    let campaigns = match &program {
+        Some(program) => segments::campaigns(document, program, &connector_names),
+        None => None,
+    };
     let connectors = connectors(document, dir, env);
     Some(Config {
         path: path.to_path_buf(),
@@ -46,6 +52,8 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         runtime: runtime?,
         program: program?,
         identity: identity?,
+        segments: segments?,
+        campaigns: campaigns?,
         connectors: connectors?,
     })
 }

@@ -257,6 +257,13 @@ pub(crate) trait Book {
         referrer: AccountId,
         basis: &str,
     ) -> Result<bool, StoreError>;
+    /// The highest earn multiplier a sending or finished campaign offers
+    /// the account (targeted, not held out) at `at`: its id and factor.
+    fn campaign_multiplier(
+        &mut self,
+        account: AccountId,
+        at: i64,
+    ) -> Result<Option<(String, Decimal)>, StoreError>;
     /// Appends a commission row; returns its id.
     fn add_commission(&mut self, commission: &NewCommission<'_>) -> Result<i64, StoreError>;
     /// How many of a referrer's referrals earned a bonus in `[from, to)`.
@@ -432,6 +439,10 @@ fn apply_event(
                 .and_then(|s| s.tier.as_ref())
                 .and_then(|t| t.tier.as_deref())
                 .and_then(|id| program.tier(id));
+            let campaign = match account {
+                Some(account) => book.campaign_multiplier(account, purchase.placed_at)?,
+                None => None,
+            };
             let context = state
                 .as_ref()
                 .filter(|s| s.membership == Some(MembershipStatus::Active))
@@ -439,6 +450,7 @@ fn apply_event(
                     tier,
                     tags: &s.tags,
                     earned_in_period,
+                    campaign: campaign.as_ref().map(|(id, factor)| (id.as_str(), *factor)),
                 });
             let outcome =
                 purchases::on_purchase(record, source, purchase, context.as_ref(), program)?;

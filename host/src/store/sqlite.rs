@@ -11,12 +11,15 @@
 
 mod admin;
 mod book;
+mod campaigns;
 mod keys;
 mod poll;
+mod profiles;
 mod program;
 mod read;
 mod referrals;
 mod schema;
+mod segments;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -788,6 +791,206 @@ impl Store for SqliteStore {
 
     async fn payout(&self, id: i64) -> Result<Option<crate::store::payouts::Payout>, StoreError> {
         self.read(move |c| referrals::payout(c, id)).await
+    }
+
+    async fn scores(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<
+        (
+            Vec<crate::core::profiles::Scored>,
+            crate::core::profiles::ProgramScores,
+        ),
+        StoreError,
+    > {
+        let now = self.now();
+        self.read(move |c| profiles::scored(c, &program, now)).await
+    }
+
+    async fn define_segments(
+        &self,
+        definitions: Vec<crate::store::segments::SegmentDefinition>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| segments::define(c, env, &definitions))
+            .await
+    }
+
+    async fn save_segment(
+        &self,
+        definition: crate::store::segments::SegmentDefinition,
+        actor: String,
+    ) -> Result<crate::store::segments::SaveOutcome, StoreError> {
+        self.write(move |c, env| segments::save(c, env, &definition, &actor))
+            .await
+    }
+
+    async fn delete_segment(&self, id: String, actor: String) -> Result<Option<bool>, StoreError> {
+        self.write(move |c, env| segments::delete(c, env, &id, &actor))
+            .await
+    }
+
+    async fn segments(&self) -> Result<Vec<crate::store::segments::SegmentView>, StoreError> {
+        self.read(segments::list).await
+    }
+
+    async fn segment(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::store::segments::SegmentView>, StoreError> {
+        self.read(move |c| segments::get(c, &id)).await
+    }
+
+    async fn segment_members(
+        &self,
+        id: String,
+        limit: u32,
+    ) -> Result<Option<Vec<crate::store::segments::Member>>, StoreError> {
+        self.read(move |c| segments::members(c, &id, limit)).await
+    }
+
+    async fn refresh_segments(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<crate::store::segments::RefreshReport, StoreError> {
+        self.write(move |c, env| segments::refresh(c, env, &program))
+            .await
+    }
+
+    async fn preview_segment(
+        &self,
+        program: Arc<Program>,
+        definition: crate::store::segments::SegmentDefinition,
+        sample: usize,
+    ) -> Result<(usize, Vec<crate::store::segments::Member>), StoreError> {
+        let now = self.now();
+        self.read(move |c| segments::preview(c, &program, &definition, sample, now))
+            .await
+    }
+
+    async fn change_token(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger)
+                      + (SELECT COUNT(*) FROM inbox WHERE status = 'done')
+                      + (SELECT COALESCE(MAX(id), 0) FROM audit_log)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn define_campaigns(
+        &self,
+        definitions: Vec<crate::store::campaigns::CampaignDefinition>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| campaigns::define(c, env, &definitions))
+            .await
+    }
+
+    async fn save_campaign(
+        &self,
+        definition: crate::store::campaigns::CampaignDefinition,
+        actor: String,
+    ) -> Result<crate::store::campaigns::CampaignOutcome, StoreError> {
+        self.write(move |c, env| campaigns::save(c, env, &definition, &actor))
+            .await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<crate::store::campaigns::CampaignView>, StoreError> {
+        self.read(campaigns::list).await
+    }
+
+    async fn campaign(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::store::campaigns::CampaignView>, StoreError> {
+        self.read(move |c| campaigns::get(c, &id)).await
+    }
+
+    async fn transition_campaign(
+        &self,
+        id: String,
+        change: crate::store::campaigns::Transition,
+        actor: String,
+    ) -> Result<crate::store::campaigns::CampaignOutcome, StoreError> {
+        self.write(move |c, env| campaigns::transition(c, env, &id, change, &actor))
+            .await
+    }
+
+    async fn due_campaigns(
+        &self,
+    ) -> Result<Vec<crate::store::campaigns::CampaignView>, StoreError> {
+        let now = self.now();
+        self.read(move |c| campaigns::due(c, now)).await
+    }
+
+    async fn start_campaign(&self, id: String, program: Arc<Program>) -> Result<(), StoreError> {
+        self.write(move |c, env| campaigns::start(c, env, &id, &program))
+            .await
+    }
+
+    async fn campaign_code_requests(
+        &self,
+        id: String,
+    ) -> Result<Vec<crate::store::campaigns::CodeRequest>, StoreError> {
+        self.read(move |c| campaigns::code_requests(c, &id)).await
+    }
+
+    async fn record_campaign_code(
+        &self,
+        id: String,
+        account: AccountId,
+        code: Result<String, String>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, _| campaigns::record_code(c, &id, account, code.clone()))
+            .await
+    }
+
+    async fn next_campaign_batch(
+        &self,
+        id: String,
+        size: usize,
+        program: Arc<Program>,
+    ) -> Result<Option<crate::store::campaigns::Batch>, StoreError> {
+        self.write(move |c, env| campaigns::next_batch(c, env, &id, size, &program))
+            .await
+    }
+
+    async fn settle_campaign_batch(
+        &self,
+        id: String,
+        key: String,
+        rejected: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| campaigns::settle_batch(c, env, &id, &key, &rejected))
+            .await
+    }
+
+    async fn fail_campaign_batch(
+        &self,
+        key: String,
+        error: String,
+        retryable: bool,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| campaigns::fail_batch(c, env, &key, &error, retryable))
+            .await
+    }
+
+    async fn finish_campaign(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::core::campaigns::CampaignStatus>, StoreError> {
+        self.write(move |c, env| campaigns::finish(c, env, &id))
+            .await
+    }
+
+    async fn campaign_report(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::store::campaigns::CampaignReport>, StoreError> {
+        self.read(move |c| campaigns::report(c, &id)).await
     }
 
     async fn mark_payout_paid(

@@ -117,6 +117,40 @@ pub struct Program {
     /// `[program.referrals]`: referral codes, commissions and payouts.
     /// Default: codes without commissions.
     pub referrals: Option<Spanned<Referrals>>,
+    /// `[program.scoring]`: NPS, lifetime value and loyalty. Default: the
+    /// defaults of each key.
+    pub scoring: Option<Spanned<Scoring>>,
+}
+
+/// `[program.scoring]`: how accounts are scored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scoring {
+    /// NPS responses older than this many days do not count. Default 365.
+    pub nps_window_days: Option<Days>,
+    /// Gross margin in percent of revenue (`"35"`): historical and
+    /// predicted CLV then also state gross margin. Default: unknown.
+    pub margin_percent: Option<Percent>,
+    /// Retention (and so the expected lifetime) is measured over windows of
+    /// this many days. Default 365.
+    pub retention_window_days: Option<Days>,
+    /// The longest expected lifetime predicted CLV assumes, in years, a
+    /// decimal string. Default `"10"`.
+    pub lifetime_cap_years: Option<PositiveDecimal>,
+    /// `[program.scoring.loyalty]`: who counts as loyal.
+    pub loyalty: Option<Loyalty>,
+}
+
+/// `[program.scoring.loyalty]`: loyal accounts are in the top
+/// `clv_top_percent` by historical CLV with an NPS class in `nps_classes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loyalty {
+    /// `"promoter"`, `"passive"`, `"detractor"`; empty: any class, or
+    /// none. Default `["promoter"]`.
+    pub nps_classes: Option<Vec<crate::core::scoring::NpsClass>>,
+    /// The top share of accounts by CLV, in percent, above 0. Default `"25"`.
+    pub clv_top_percent: Option<Spanned<Percent>>,
 }
 
 /// `[program.referrals]`: how referrers are paid.
@@ -398,6 +432,9 @@ pub struct Eligibility {
     pub industries: Vec<String>,
     /// Employees an account needs. Default: none needed.
     pub min_employees: Option<u32>,
+    /// Only loyal accounts (see `[program.scoring.loyalty]`) may be
+    /// invited. Default `false`.
+    pub loyal: Option<bool>,
 }
 
 /// `[identity]`: when records from several systems are one company.

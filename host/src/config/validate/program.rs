@@ -95,6 +95,7 @@ pub(super) fn program(
     let expiry = expiry(document, &key.key("expiry"), program.expiry);
     let terms = terms(document, &key.key("terms"), program.terms, dir);
     let referrals = referrals::referrals(document, &key.key("referrals"), program.referrals);
+    let scoring = scoring(document, &key.key("scoring"), program.scoring);
 
     let membership = Membership::default();
     let eligibility = eligibility(document, &key.key("eligibility"), program.eligibility);
@@ -120,9 +121,55 @@ pub(super) fn program(
         },
         terms: terms?,
         referrals: referrals?,
+        scoring: scoring?,
     };
     program.version = program_version(&program);
     rates_ok.then_some(program)
+}
+
+/// Checks `[program.scoring]`.
+fn scoring(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    scoring: Option<Spanned<schema::Scoring>>,
+) -> Option<crate::core::profiles::Settings> {
+    let defaults = crate::core::profiles::Settings::default();
+    let Some(scoring) = scoring.map(Spanned::into_inner) else {
+        return Some(defaults);
+    };
+    let mut loyalty = defaults.loyalty.clone();
+    if let Some(rule) = scoring.loyalty {
+        if let Some(classes) = rule.nps_classes {
+            loyalty.nps_classes = classes;
+        }
+        if let Some(top) = rule.clv_top_percent {
+            let (span, top) = (top.span(), exact(top.into_inner().0));
+            if top.is_zero() {
+                document.error(
+                    span,
+                    &key.key("loyalty").key("clv_top_percent"),
+                    "the top 0 % holds no account: use more than 0, e.g. clv_top_percent = \"25\"",
+                );
+                return None;
+            }
+            loyalty.clv_top_percent = top;
+        }
+    }
+    Some(crate::core::profiles::Settings {
+        nps_window_days: scoring
+            .nps_window_days
+            .map_or(defaults.nps_window_days, |d| d.0),
+        margin_rate: scoring
+            .margin_percent
+            .map(|p| exact(p.0 / Decimal::ONE_HUNDRED)),
+        retention_window_days: scoring
+            .retention_window_days
+            .map_or(defaults.retention_window_days, |d| d.0),
+        lifetime_cap_years: scoring
+            .lifetime_cap_years
+            .map_or(defaults.lifetime_cap_years, |y| exact(y.0)),
+        loyalty,
+    })
 }
 
 /// Checks `[program.eligibility]`.
@@ -154,6 +201,7 @@ fn eligibility(
         countries,
         industries: rules.industries,
         min_employees: rules.min_employees,
+        loyal: rules.loyal.unwrap_or(false),
     })
 }
 
@@ -236,7 +284,7 @@ fn exact(value: Decimal) -> Decimal {
 /// that could not be deserialized was reported and dropped, so an element's
 /// position among the rest may differ from its index in the file; its span
 /// finds it.
-fn elements<T>(
+pub(super) fn elements<T>(
     document: &Document<'_>,
     key: &KeyPath,
     items: Vec<Spanned<T>>,
@@ -253,14 +301,14 @@ fn elements<T>(
 }
 
 /// The ids seen so far in one list, to report a second use of one.
-struct Ids {
+pub(super) struct Ids {
     /// "tier", "reward": what the ids name.
     what: &'static str,
     seen: BTreeMap<String, KeyPath>,
 }
 
 impl Ids {
-    fn new(what: &'static str) -> Self {
+    pub(super) fn new(what: &'static str) -> Self {
         Self {
             what,
             seen: BTreeMap::new(),
@@ -310,7 +358,7 @@ fn id(
 }
 
 /// A required id that must be unique.
-fn unique_id(
+pub(super) fn unique_id(
     document: &mut Document<'_>,
     element: &KeyPath,
     ids: &mut Ids,
@@ -321,7 +369,7 @@ fn unique_id(
 }
 
 /// A required display name, not blank.
-fn name(
+pub(super) fn name(
     document: &mut Document<'_>,
     element: &KeyPath,
     name: Option<Spanned<String>>,

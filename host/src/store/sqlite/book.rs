@@ -649,6 +649,40 @@ impl Book for SqlBook<'_> {
             .map_err(db_error)
     }
 
+    fn campaign_multiplier(
+        &mut self,
+        account: AccountId,
+        at: i64,
+    ) -> Result<Option<(String, Decimal)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.offer FROM campaigns c
+                 JOIN campaign_members m ON m.campaign = c.id
+                 WHERE m.account_id = ?1 AND m.grp = 'target' AND c.started_at <= ?2
+                   AND c.offer LIKE '%\"multiplier\"%'",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![account, at], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(db_error)?;
+        let mut best: Option<(String, Decimal)> = None;
+        for row in rows {
+            let (id, offer) = row.map_err(db_error)?;
+            let offer: crate::core::campaigns::Offer = serde_json::from_str(&offer)
+                .map_err(|e| StoreError::Corrupt(format!("offer of campaign {id}: {e}")))?;
+            if let crate::core::campaigns::Offer::Multiplier { factor, ends_at } = offer
+                && at < ends_at
+                && best.as_ref().is_none_or(|(_, b)| factor > *b)
+            {
+                best = Some((id, factor));
+            }
+        }
+        Ok(best)
+    }
+
     fn add_commission(&mut self, c: &NewCommission<'_>) -> Result<i64, StoreError> {
         self.conn
             .query_row(

@@ -274,6 +274,9 @@ fn ineligible(
         industry: industry.as_deref(),
         employees,
         spend: crate::core::tiers::qualifying_spend(&items, rules.window_days, env.now),
+        loyal: rules.loyal
+            && crate::store::sqlite::profiles::loyal_accounts(conn, program, env.now)?
+                .contains(&account),
     };
     Ok(membership::eligibility_problems(rules, &facts))
 }

@@ -333,6 +333,82 @@ CREATE TABLE payout_lines (
     commissions INTEGER NOT NULL,
     PRIMARY KEY (payout_id, referrer)
 );
+
+-- Segments from the configuration (replaced at each start) or the API,
+-- and their materialized membership.
+CREATE TABLE segments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT,
+    filter TEXT NOT NULL,
+    contacts TEXT,
+    origin TEXT NOT NULL CHECK (origin IN ('config', 'api')),
+    size INTEGER NOT NULL DEFAULT 0,
+    refreshed_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE segment_members (
+    segment TEXT NOT NULL REFERENCES segments (id),
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    since INTEGER NOT NULL,
+    PRIMARY KEY (segment, account_id)
+);
+
+-- Campaigns: a segment, a channel, a template and an offer, with their
+-- lifecycle (core::campaigns::CampaignStatus).
+CREATE TABLE campaigns (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    segment TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    subject TEXT,
+    template TEXT NOT NULL,
+    offer TEXT,
+    holdout_percent TEXT NOT NULL,
+    attribution_days INTEGER NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('config', 'api')),
+    status TEXT NOT NULL,
+    send_at INTEGER,
+    started_at INTEGER,
+    finished_at INTEGER,
+    batches INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+-- Who a campaign chose when it started: targeted or held out, and the
+-- unique discount code made for a targeted account.
+CREATE TABLE campaign_members (
+    campaign TEXT NOT NULL REFERENCES campaigns (id),
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    grp TEXT NOT NULL CHECK (grp IN ('target', 'holdout')),
+    offer_code TEXT,
+    offer_error TEXT,
+    PRIMARY KEY (campaign, account_id)
+);
+CREATE INDEX campaign_members_account ON campaign_members (account_id, grp);
+
+-- One message per reached contact (contact_id 0: the account itself).
+CREATE TABLE campaign_deliveries (
+    id INTEGER PRIMARY KEY,
+    campaign TEXT NOT NULL REFERENCES campaigns (id),
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    contact_id INTEGER NOT NULL,
+    account_ref TEXT,
+    contact_ref TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'queued', 'sent', 'failed', 'skipped')),
+    batch TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    sent_at INTEGER,
+    UNIQUE (campaign, account_id, contact_id)
+);
+CREATE INDEX campaign_deliveries_status ON campaign_deliveries (campaign, status, next_attempt_at);
 "#,
 ];
 
