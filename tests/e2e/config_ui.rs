@@ -466,6 +466,18 @@ fn the_b2b_example_validates_and_uses_every_feature() {
         config.identity.free_mail_domains,
         BTreeSet::from(["werkstatt-mail.example".to_owned()])
     );
+    let commissions: Vec<_> = program
+        .referrals
+        .commissions
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(commissions, ["welcome", "first-year-share", "three-a-quarter"]);
+    assert_eq!(program.scoring.margin_rate, Some(Decimal::new(33, 2)));
+    let segments: Vec<_> = config.segments.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(segments, ["gold-dach-buyers", "lapsing"]);
+    assert_eq!(config.campaigns.len(), 1);
+    assert_eq!(config.campaigns[0].channel, "shopify");
 
     // And as an operator runs it.
     let output = Command::new(loyaltyd_binary())
