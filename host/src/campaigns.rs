@@ -42,36 +42,59 @@ pub fn check_template(name: &str, text: &str) -> Result<(), String> {
 }
 
 /// The values a template may use, for one recipient.
-fn variables(
-    campaign: &CampaignView,
-    program: &Program,
-    recipient: &Recipient,
-) -> serde_json::Value {
-    let offer = campaign
-        .definition
-        .offer
-        .as_ref()
-        .map(|offer| describe(offer, program));
+#[derive(serde::Serialize)]
+struct Variables<'a> {
+    campaign: &'a str,
+    account_name: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    email: Option<&'a str>,
+    tier: Option<&'a str>,
+    next_tier: Option<&'a str>,
+    spend_to_next_tier: Option<String>,
+    /// Tiers are reached by spend: this is the spend still needed, in the
+    /// points it earns at the base rate, rounded up.
+    points_to_next_tier: Option<String>,
+    balance: i64,
+    offer: Option<String>,
+    offer_code: Option<&'a str>,
+    reward_name: Option<&'a str>,
+    reward_points: Option<i64>,
+    currency: &'a str,
+}
+
+fn variables<'a>(
+    campaign: &'a CampaignView,
+    program: &'a Program,
+    recipient: &'a Recipient,
+) -> Variables<'a> {
     let reward = match &campaign.definition.offer {
         Some(Offer::Reward { reward }) => program.rewards.iter().find(|r| &r.id == reward),
         _ => None,
     };
-    json!({
-        "campaign": campaign.definition.name,
-        "account_name": recipient.account_name,
-        "first_name": recipient.first_name,
-        "last_name": recipient.last_name,
-        "email": recipient.email,
-        "tier": recipient.tier,
-        "next_tier": recipient.next_tier,
-        "spend_to_next_tier": recipient.spend_to_next_tier.map(|d| d.to_string()),
-        "balance": recipient.balance,
-        "offer": offer,
-        "offer_code": recipient.offer_code,
-        "reward_name": reward.map(|r| r.name.clone()),
-        "reward_points": reward.map(|r| r.points),
-        "currency": program.currency,
-    })
+    Variables {
+        campaign: &campaign.definition.name,
+        account_name: &recipient.account_name,
+        first_name: recipient.first_name.as_deref(),
+        last_name: recipient.last_name.as_deref(),
+        email: recipient.email.as_deref(),
+        tier: recipient.tier.as_deref(),
+        next_tier: recipient.next_tier.as_deref(),
+        spend_to_next_tier: recipient.spend_to_next_tier.map(|d| d.to_string()),
+        points_to_next_tier: recipient
+            .spend_to_next_tier
+            .map(|d| d.saturating_mul(program.points_per_unit).ceil().to_string()),
+        balance: recipient.balance,
+        offer: campaign
+            .definition
+            .offer
+            .as_ref()
+            .map(|offer| describe(offer, program)),
+        offer_code: recipient.offer_code.as_deref(),
+        reward_name: reward.map(|r| r.name.as_str()),
+        reward_points: reward.map(|r| r.points),
+        currency: &program.currency,
+    }
 }
 
 /// An offer in words, for templates.
@@ -117,29 +140,30 @@ fn render(
         .iter()
         .map(|recipient| {
             let values = variables(campaign, program, recipient);
+            let context = minijinja::Value::from_serialize(&values);
             let mut fields: BTreeMap<String, String> = BTreeMap::new();
             fields.insert(
                 "message".to_owned(),
                 message
-                    .render(&values)
+                    .render(&context)
                     .map_err(|e| format!("template: {e}"))?,
             );
             if let Some(subject) = &subject {
                 fields.insert(
                     "subject".to_owned(),
                     subject
-                        .render(&values)
+                        .render(&context)
                         .map_err(|e| format!("subject: {e}"))?,
                 );
             }
-            if let Some(object) = values.as_object() {
+            if let Ok(serde_json::Value::Object(object)) = serde_json::to_value(&values) {
                 for (name, value) in object {
                     let text = match value {
                         serde_json::Value::Null => continue,
-                        serde_json::Value::String(text) => text.clone(),
+                        serde_json::Value::String(text) => text,
                         other => other.to_string(),
                     };
-                    fields.entry(name.clone()).or_insert(text);
+                    fields.entry(name).or_insert(text);
                 }
             }
             Ok(wit::Recipient {
@@ -624,4 +648,132 @@ pub fn check(
         send_at: spec.send_at,
         origin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::campaigns::CampaignStatus;
+    use crate::core::program::Rounding;
+    use crate::store::campaigns::{CampaignDefinition, DeliveryCounts};
+    use crate::store::segments::Origin;
+
+    fn campaign(template: &str, offer: Option<Offer>) -> CampaignView {
+        CampaignView {
+            definition: CampaignDefinition {
+                id: "spring".to_owned(),
+                name: "Spring offer".to_owned(),
+                kind: CampaignKind::Message,
+                segment: "gold".to_owned(),
+                channel: "hubspot".to_owned(),
+                subject: Some("{{ first_name }}, {{ offer }}".to_owned()),
+                template: template.to_owned(),
+                offer,
+                holdout_percent: Decimal::TEN,
+                attribution_days: 30,
+                send_at: None,
+                origin: Origin::Api,
+            },
+            status: CampaignStatus::Sending,
+            started_at: Some(0),
+            finished_at: None,
+            last_error: None,
+            targeted: 1,
+            held_out: 0,
+            deliveries: DeliveryCounts::default(),
+        }
+    }
+
+    fn recipient() -> Recipient {
+        Recipient {
+            delivery: 1,
+            account_id: 7,
+            account_ref: "C-7".to_owned(),
+            contact_ref: Some("P-1".to_owned()),
+            email: Some("anna@brandt.example".to_owned()),
+            first_name: Some("Anna".to_owned()),
+            last_name: None,
+            account_name: "Brandt Maschinenbau GmbH".to_owned(),
+            tier: Some("Silver".to_owned()),
+            next_tier: Some("Gold".to_owned()),
+            spend_to_next_tier: Some(Decimal::new(124_950, 2)),
+            balance: 5588,
+            offer_code: None,
+        }
+    }
+
+    #[test]
+    fn each_recipient_gets_its_own_subject_message_and_fields() {
+        let program = Program::basic("EUR", Decimal::TWO, Rounding::Floor);
+        let campaign = campaign(
+            "{{ account_name }} holds {{ balance }} points; {{ points_to_next_tier }} more for {{ next_tier }}.{% if last_name %} Dear {{ last_name }}{% endif %}",
+            Some(Offer::BonusPoints { points: 500 }),
+        );
+        let batch = Batch {
+            key: "spring:1".to_owned(),
+            recipients: vec![recipient()],
+        };
+        let rendered = render(&campaign, &program, &batch).unwrap();
+        let field = |name: &str| {
+            rendered[0]
+                .fields
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.value.clone())
+        };
+        // 1249.50 still to spend x 2 points per euro = 2499 points.
+        assert_eq!(
+            field("message").as_deref(),
+            Some("Brandt Maschinenbau GmbH holds 5588 points; 2499 more for Gold.")
+        );
+        assert_eq!(field("subject").as_deref(), Some("Anna, 500 bonus points"));
+        assert_eq!(field("balance").as_deref(), Some("5588"));
+        assert_eq!(field("last_name"), None);
+        assert_eq!(rendered[0].account_id, "C-7");
+        assert_eq!(rendered[0].contact_id.as_deref(), Some("P-1"));
+    }
+
+    #[test]
+    fn a_campaign_is_checked_for_every_problem_at_once() {
+        let program = Program::basic("EUR", Decimal::ONE, Rounding::Floor);
+        let spec = CampaignSpec {
+            id: None,
+            name: " ".to_owned(),
+            kind: None,
+            segment: "Gold Buyers".to_owned(),
+            channel: "hubspto".to_owned(),
+            subject: None,
+            template: "Hello {{ first_name }".to_owned(),
+            offer: Some(OfferSpec {
+                kind: "discount_code".to_owned(),
+                points: Some(5),
+                factor: None,
+                ends_at: None,
+                percent_off: Some(Decimal::TEN),
+                amount_off: None,
+                reward: None,
+            }),
+            holdout_percent: Some(Decimal::ONE_HUNDRED),
+            attribution_days: Some(0),
+            send_at: None,
+        };
+        let problems = check(
+            "spring",
+            &spec,
+            &program,
+            &["hubspot".to_owned()],
+            Origin::Api,
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert!(problems[0].contains("`name` must not be empty"));
+        assert!(problems[1].contains("`segment` `Gold Buyers` is not a segment id"));
+        assert!(
+            problems[2].contains("`channel` `hubspto` is not a configured connector (hubspot)")
+        );
+        assert!(problems[3].starts_with("`template`: syntax error"));
+        assert!(problems[4].contains("`offer.points` does not apply"));
+        assert!(problems[5].contains("`holdout_percent` is 100"));
+        assert!(problems[6].contains("`attribution_days` must be above 0"));
+    }
 }
