@@ -179,16 +179,15 @@ fn render(
         .collect()
 }
 
+/// A discount-code offer as the channel's `fulfil-reward` makes it.
 fn wit_offer(campaign: &CampaignView, program: &Program) -> Option<wit::Offer> {
-    let offer = campaign.definition.offer.as_ref()?;
-    let (percent_off, amount_off, ends_at) = match offer {
-        Offer::DiscountCode {
-            percent_off,
-            amount_off,
-            ends_at,
-        } => (*percent_off, *amount_off, *ends_at),
-        Offer::Multiplier { ends_at, .. } => (None, None, Some(*ends_at)),
-        _ => (None, None, None),
+    let Some(Offer::DiscountCode {
+        percent_off,
+        amount_off,
+        ends_at,
+    }) = &campaign.definition.offer
+    else {
+        return None;
     };
     Some(wit::Offer {
         id: format!("campaign-{}", campaign.definition.id),
@@ -198,7 +197,7 @@ fn wit_offer(campaign: &CampaignView, program: &Program) -> Option<wit::Offer> {
             amount: a.normalize().to_string(),
             currency: program.currency.clone(),
         }),
-        ends_at,
+        ends_at: *ends_at,
     })
 }
 
@@ -334,13 +333,16 @@ impl Dispatcher {
                 return Ok(());
             }
         };
+        // Each recipient carries its rendered `subject` and `message`, and
+        // its own discount code: the delivery itself names no shared offer
+        // (a vendor would make one code for everybody from it).
         let delivery = wit::CampaignDelivery {
             idempotency_key: key.clone(),
             campaign_id: id.clone(),
             name: campaign.definition.name.clone(),
-            subject: campaign.definition.subject.clone(),
+            subject: None,
             body: Some(campaign.definition.template.clone()),
-            offer: wit_offer(campaign, &self.program),
+            offer: None,
             recipients,
         };
         match plugin.push_campaign(&delivery).await {

@@ -472,7 +472,10 @@ fn the_b2b_example_validates_and_uses_every_feature() {
         .iter()
         .map(|c| c.id.as_str())
         .collect();
-    assert_eq!(commissions, ["welcome", "first-year-share", "three-a-quarter"]);
+    assert_eq!(
+        commissions,
+        ["welcome", "first-year-share", "three-a-quarter"]
+    );
     assert_eq!(program.scoring.margin_rate, Some(Decimal::new(33, 2)));
     let segments: Vec<_> = config.segments.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(segments, ["gold-dach-buyers", "lapsing"]);

@@ -29,6 +29,7 @@ use loyaltyd::core::program::Program;
 use loyaltyd::poller::SyncHandle;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions};
 use loyaltyd::store::Store;
+use loyaltyd::store::segments::{Origin, SegmentDefinition};
 use loyaltyd::store::sqlite::SqliteStore;
 use serde_json::{Number, Value, json};
 use sha2::{Digest, Sha256};
@@ -60,6 +61,8 @@ fn document() -> Value {
 /// One `.route(path, method_router)` of the source.
 #[derive(Debug)]
 struct Route {
+    /// The file it is in: its handlers are looked up there first.
+    file: String,
     path: String,
     /// Lower-case method and the handler expression.
     methods: BTreeMap<String, String>,
@@ -251,6 +254,7 @@ fn routes(sources: &[(String, String)]) -> Vec<Route> {
             }
             assert!(!methods.is_empty(), "{file}: no method in `.route({args})`");
             routes.push(Route {
+                file: file.clone(),
                 path: path[1..path.len() - 1].to_owned(),
                 methods,
             });
@@ -261,11 +265,14 @@ fn routes(sources: &[(String, String)]) -> Vec<Route> {
     routes
 }
 
-/// The source of each function of the router's sources: from `fn name(` to
-/// the end of its body.
-fn functions(sources: &[(String, String)]) -> BTreeMap<String, String> {
+/// The source of each function of the router's sources, by file and name:
+/// from `fn name(` to the end of its body. Files are told apart because
+/// handler modules reuse names (`show`, `list`, `report`).
+type Functions = BTreeMap<(String, String), String>;
+
+fn functions(sources: &[(String, String)]) -> Functions {
     let mut found = BTreeMap::new();
-    for (_, code) in sources {
+    for (file, code) in sources {
         let mut rest = code.as_str();
         while let Some(at) = rest.find("fn ") {
             let after = &rest[at + 3..];
@@ -275,42 +282,103 @@ fn functions(sources: &[(String, String)]) -> BTreeMap<String, String> {
                 continue;
             }
             let body_end = after.find("\n}").map_or(after.len(), |e| e + 2);
-            found.insert(name, after[..body_end].to_owned());
+            found.insert((file.clone(), name), after[..body_end].to_owned());
             rest = &after[body_end..];
         }
     }
     found
 }
 
+/// The file holding the function a call in `file` reaches, if it is one
+/// of the router's: `module::name` in that module's file (`api::` and
+/// `super::` the router's own, `self::` `file`); a plain `name` in `file`
+/// itself, else in the router's file, which is what the handler modules
+/// import from.
+fn callee_file(
+    functions: &Functions,
+    file: &str,
+    qualifier: Option<&str>,
+    name: &str,
+) -> Option<String> {
+    let candidates = match qualifier {
+        None => vec![file.to_owned(), ROUTER_FILE.to_owned()],
+        Some("self") => vec![file.to_owned()],
+        Some("api" | "super") => vec![ROUTER_FILE.to_owned()],
+        Some(module) => vec![format!("{ROUTER_DIR}/{module}.rs")],
+    };
+    candidates
+        .into_iter()
+        .find(|f| functions.contains_key(&(f.clone(), name.to_owned())))
+}
+
 /// A handler's source and that of every function of the router's sources it
 /// calls, directly or not (`fulfil` is `settle(...)`, which answers through
-/// `store_failure`, which is `unavailable(...)`). Method calls count too, by
-/// name, which may pull in a namesake: harmless for what is looked for.
-fn handler_source(handler: &str, functions: &BTreeMap<String, String>) -> String {
-    if !functions.contains_key(handler) {
+/// `store_failure`, which is `unavailable(...)`). A method call
+/// (`.remove(...)`) or a call through a type or another crate
+/// (`Url::parse(...)`) is not followed: it would pull in a namesake handler
+/// and its statuses.
+fn handler_source(file: &str, handler: &str, functions: &Functions) -> String {
+    let (qualifier, name) = split_path(handler);
+    let Some(home) = callee_file(functions, file, qualifier, name) else {
+        assert!(
+            !handler.trim().chars().all(|c| is_ident(c) || c == ':'),
+            "{file}: handler `{handler}` is neither in its file nor in {ROUTER_FILE}: teach tests/e2e/openapi.rs to find it"
+        );
         // A closure, e.g. `|| async { "ok" }`.
         return handler.to_owned();
-    }
+    };
+    let modules = router_modules();
     let mut text = String::new();
     let mut seen = BTreeSet::new();
-    let mut queue = vec![handler.to_owned()];
-    while let Some(name) = queue.pop() {
-        let Some(source) = functions.get(&name) else {
+    let mut queue = vec![(home, name.to_owned())];
+    while let Some(key) = queue.pop() {
+        let Some(source) = functions.get(&key) else {
             continue;
         };
-        if !seen.insert(name) {
+        if !seen.insert(key.clone()) {
             continue;
         }
         text.push_str(source);
         text.push('\n');
         let body = source.split_once('{').map_or("", |(_, body)| body);
-        queue.extend(called_names(body));
+        for (qualifier, name) in called_names(body, &modules) {
+            if let Some(callee) = callee_file(functions, &key.0, qualifier.as_deref(), &name) {
+                queue.push((callee, name));
+            }
+        }
     }
     text
 }
 
-/// Every `name(` in `code`, nested or not.
-fn called_names(code: &str) -> Vec<String> {
+/// `module::name` as its last qualifier and the name; a plain name alone.
+fn split_path(path: &str) -> (Option<&str>, &str) {
+    match path.trim().rsplit_once("::") {
+        Some((before, name)) => (
+            Some(before.rsplit("::").next().unwrap_or(before).trim()),
+            name,
+        ),
+        None => (None, path.trim()),
+    }
+}
+
+/// What a call may be qualified with to reach a function of the router's
+/// sources (`events::parse(...)`, `super::error(...)`): the names of the
+/// router's modules.
+fn router_modules() -> BTreeSet<String> {
+    let mut modules: BTreeSet<String> = ["api", "self", "super"].map(str::to_owned).into();
+    for entry in std::fs::read_dir(repo_root().join(ROUTER_DIR)).unwrap() {
+        let path = entry.unwrap().path();
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            modules.insert(stem.to_owned());
+        }
+    }
+    modules
+}
+
+/// Every `name(` in `code`, nested or not, that may call a function of the
+/// router's sources, with its qualifier: neither a method call nor a call
+/// qualified by anything but one of `modules`.
+fn called_names(code: &str, modules: &BTreeSet<String>) -> Vec<(Option<String>, String)> {
     let chars: Vec<char> = code.chars().collect();
     let mut found = Vec::new();
     let mut i = 0;
@@ -324,8 +392,10 @@ fn called_names(code: &str) -> Vec<String> {
             while i < chars.len() && is_ident(chars[i]) {
                 i += 1;
             }
-            if chars.get(i) == Some(&'(') {
-                found.push(chars[start..i].iter().collect());
+            if chars.get(i) == Some(&'(')
+                && let Some(qualifier) = call_qualifier(&chars[..start], modules)
+            {
+                found.push((qualifier, chars[start..i].iter().collect()));
             }
             continue;
         }
@@ -334,14 +404,44 @@ fn called_names(code: &str) -> Vec<String> {
     found
 }
 
+/// How the call whose name follows `before` is made: `Some(None)` plainly,
+/// `Some(Some(module))` qualified by one of `modules`, `None` otherwise.
+fn call_qualifier(before: &[char], modules: &BTreeSet<String>) -> Option<Option<String>> {
+    let trimmed = before
+        .iter()
+        .rposition(|c| !c.is_whitespace())
+        .map_or(&before[..0], |end| &before[..=end]);
+    match trimmed {
+        [.., '.'] => None,
+        [rest @ .., ':', ':'] => {
+            let start = rest
+                .iter()
+                .rposition(|c| !is_ident(*c))
+                .map_or(0, |p| p + 1);
+            let qualifier: String = rest[start..].iter().collect();
+            modules.contains(&qualifier).then_some(Some(qualifier))
+        }
+        _ => Some(None),
+    }
+}
+
+/// A handler's own source, found as [`handler_source`] finds it.
+fn handler_function<'a>(file: &str, handler: &str, functions: &'a Functions) -> Option<&'a str> {
+    let (qualifier, name) = split_path(handler);
+    let home = callee_file(functions, file, qualifier, name)?;
+    functions.get(&(home, name.to_owned())).map(String::as_str)
+}
+
 /// The statuses a handler answers: the `StatusCode::NAME`s of its source,
 /// and 400 when an extractor can refuse the request before it runs (an
 /// integer path parameter, a query string).
-fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTreeSet<u16> {
-    const NAMES: [(&str, u16); 13] = [
+fn handler_statuses(file: &str, handler: &str, functions: &Functions) -> BTreeSet<u16> {
+    const NAMES: [(&str, u16); 15] = [
         ("OK", 200),
         ("CREATED", 201),
         ("ACCEPTED", 202),
+        ("NO_CONTENT", 204),
+        ("FOUND", 302),
         ("BAD_REQUEST", 400),
         ("UNAUTHORIZED", 401),
         ("FORBIDDEN", 403),
@@ -353,7 +453,7 @@ fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTre
         ("BAD_GATEWAY", 502),
         ("SERVICE_UNAVAILABLE", 503),
     ];
-    let source = handler_source(handler, functions);
+    let source = handler_source(file, handler, functions);
     let mut statuses = BTreeSet::new();
     for (_, rest) in source
         .match_indices("StatusCode::")
@@ -367,8 +467,7 @@ fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTre
             .unwrap_or_else(|| panic!("StatusCode::{name}: add it to tests/e2e/openapi.rs"));
         statuses.insert(code);
     }
-    let signature = functions
-        .get(handler)
+    let signature = handler_function(file, handler, functions)
         .and_then(|f| f.split_once('{'))
         .map_or("", |(signature, _)| signature);
     let refusing_query = signature.contains("Query<") && !signature.contains("Result<Query<");
@@ -378,13 +477,15 @@ fn handler_statuses(handler: &str, functions: &BTreeMap<String, String>) -> BTre
     statuses
 }
 
-/// The query fields a handler's `Query<T>` extractor reads: `T`'s fields.
+/// The query fields a handler's `Query<T>` extractor reads: `T`'s fields,
+/// `T` looked up in the handler's file first (modules reuse `LimitQuery`).
 fn query_fields(
+    file: &str,
     handler: &str,
-    functions: &BTreeMap<String, String>,
+    functions: &Functions,
     sources: &[(String, String)],
 ) -> BTreeSet<String> {
-    let Some(source) = functions.get(handler) else {
+    let Some(source) = handler_function(file, handler, functions) else {
         return BTreeSet::new();
     };
     let signature = source.split_once('{').map_or("", |(s, _)| s);
@@ -394,6 +495,8 @@ fn query_fields(
     let name: String = after.chars().take_while(|c| is_ident(*c)).collect();
     let definition = sources
         .iter()
+        .filter(|(f, _)| f == file)
+        .chain(sources.iter().filter(|(f, _)| f != file))
         .find_map(|(_, code)| {
             code.split_once(&format!("struct {name} {{"))
                 .map(|(_, rest)| rest.split_once('}').map_or(rest, |(fields, _)| fields))
@@ -575,7 +678,7 @@ fn parameters_bodies_and_security_match_the_handlers() {
             let Some(operation) = operations.get(&(route.path.clone(), method.clone())) else {
                 continue; // reported by the test above
             };
-            let source = handler_source(handler, &functions);
+            let source = handler_source(&route.file, handler, &functions);
             let parameters = parameters(&doc, &route.path, operation);
 
             let path_params = named(&parameters, "path");
@@ -590,7 +693,7 @@ fn parameters_bodies_and_security_match_the_handlers() {
             }
 
             let query: BTreeSet<String> = named(&parameters, "query").into_keys().collect();
-            let read = query_fields(handler, &functions, &sources);
+            let read = query_fields(&route.file, handler, &functions, &sources);
             if query != read {
                 problems.push(format!(
                     "{at}: query parameters {query:?} documented, the handler reads {read:?}"
@@ -612,7 +715,7 @@ fn parameters_bodies_and_security_match_the_handlers() {
                 problems.push(format!("{at}: open to all, so `security: []`"));
             }
 
-            let mut answered = handler_statuses(handler, &functions);
+            let mut answered = handler_statuses(&route.file, handler, &functions);
             let documented: BTreeSet<u16> = operation["responses"]
                 .as_object()
                 .into_iter()
@@ -651,7 +754,7 @@ fn parameters_bodies_and_security_match_the_handlers() {
                 ));
             }
 
-            let reads_body = functions.get(handler).is_some_and(|f| {
+            let reads_body = handler_function(&route.file, handler, &functions).is_some_and(|f| {
                 f.split_once('{')
                     .is_some_and(|(sig, _)| sig.contains("Bytes"))
             });
@@ -999,6 +1102,7 @@ struct Call {
 /// An answer that was checked against the document.
 struct Answer {
     status: u16,
+    headers: reqwest::header::HeaderMap,
     body: Value,
 }
 
@@ -1166,7 +1270,11 @@ impl Live {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((call.template.to_owned(), method));
-        Answer { status, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -1234,7 +1342,11 @@ async fn the_daemon_answers_as_documented() {
     let live = Live {
         base,
         doc: doc.clone(),
-        client: reqwest::Client::new(),
+        // A redirect is an answer to check, not one to follow.
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         called: Mutex::new(BTreeSet::new()),
     };
     let now = now_ms();
@@ -1258,6 +1370,7 @@ async fn the_daemon_answers_as_documented() {
     let submission = json!({ "source": "erp", "events": [
         { "type": "account", "id": "C-1001", "version": 3, "name": "Acme GmbH", "domain": "acme.example",
           "tax_id": "DE811907980", "industry": "machinery", "employees": 120, "country": "DE",
+          "annual_revenue": { "amount": "48500000.00", "currency": "EUR" },
           "external_refs": [{ "system": "crm", "id": "0013000000Acme" }] },
         { "type": "account", "id": "C-2002", "version": 1, "name": "Acme Logistics" },
         { "type": "account", "id": "C-3003", "version": 1, "name": "Acme Service" },
@@ -1817,6 +1930,191 @@ async fn the_daemon_answers_as_documented() {
         "{merged}"
     );
 
+    // Referrals with codes, commissions and payouts. The example program
+    // pays a flat EUR 100 per qualified referral and 5 % of the referred
+    // account's orders, in per-purchase batches.
+    const CODE: &str = "/api/v1/accounts/{id}/referral-code";
+    let code = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                CODE,
+                format!("/api/v1/accounts/{acme}/referral-code"),
+            ),
+        )
+        .await;
+    let text = code["code"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("RW-") && text.len() == 11, "{code}");
+    assert_eq!(
+        code["link"],
+        json!(format!("https://loyalty.example/r/{text}"))
+    );
+    live.expect(
+        404,
+        Call::new("GET", CODE, "/api/v1/accounts/999999/referral-code"),
+    )
+    .await;
+    live.expect(
+        400,
+        Call::new("GET", CODE, "/api/v1/accounts/acme/referral-code"),
+    )
+    .await;
+    const LINK: &str = "/r/{code}";
+    let followed = live
+        .send(Call::new("GET", LINK, format!("/r/{}", text.to_lowercase())).without_token())
+        .await;
+    assert_eq!(followed.status, 302, "{}", followed.body);
+    assert_eq!(
+        followed.headers["location"].to_str().unwrap(),
+        format!("https://shop.rheinwerk.example/partner-signup?ref={text}")
+    );
+    live.expect(
+        404,
+        Call::new("GET", LINK, "/r/RW-NOSUCHCODE").without_token(),
+    )
+    .await;
+
+    // A new account's first order carries Acme's code: signup 100.00 and
+    // 5 % of 1000.00 = 50.00 are owed to Acme.
+    live.expect(
+        201,
+        Call::new("POST", EVENTS, EVENTS)
+            .key("erp-5")
+            .json(json!({ "source": "erp", "events": [
+                { "type": "account", "id": "C-4004", "version": 1, "name": "Brandt Maschinenbau GmbH",
+                  "annual_revenue": { "amount": "2.5E7", "currency": "eur" } },
+                { "type": "purchase", "id": "SO-4", "version": 1, "account_id": "C-4004", "status": "paid",
+                  "placed_at": now - DAY_MS, "net_amount": { "amount": "1000.00", "currency": "EUR" },
+                  "referral_code": text.to_lowercase() }
+            ]})),
+    )
+    .await;
+    let brandt = id_of(
+        &live
+            .expect(
+                200,
+                Call::new("GET", "/api/v1/accounts", "/api/v1/accounts"),
+            )
+            .await,
+        "Brandt Maschinenbau GmbH",
+    );
+    const COMMISSIONS: &str = "/api/v1/accounts/{id}/commissions";
+    let earned = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                COMMISSIONS,
+                format!("/api/v1/accounts/{acme}/commissions"),
+            ),
+        )
+        .await;
+    let mut for_brandt: Vec<(&str, &str)> = earned["commissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["referred"] == brandt)
+        .map(|c| (c["rule"].as_str().unwrap(), c["amount"].as_str().unwrap()))
+        .collect();
+    for_brandt.sort_unstable();
+    assert_eq!(
+        for_brandt,
+        [("share", "50.00"), ("signup", "100.00")],
+        "{earned}"
+    );
+    live.expect(
+        404,
+        Call::new("GET", COMMISSIONS, "/api/v1/accounts/999999/commissions"),
+    )
+    .await;
+
+    const REPORT: &str = "/api/v1/referrals/report";
+    let report = live
+        .expect(
+            200,
+            Call::new("GET", REPORT, "/api/v1/referrals/report?from=2000-01-01"),
+        )
+        .await;
+    assert!(
+        report["referrers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["account_id"] == acme),
+        "{report}"
+    );
+    live.expect(200, Call::new("GET", REPORT, REPORT)).await;
+    for refused in [
+        "?from=yesterday",
+        "?from=2030-01-01&to=2029-01-01",
+        "?page=2",
+    ] {
+        live.expect(400, Call::new("GET", REPORT, format!("{REPORT}{refused}")))
+            .await;
+    }
+
+    const PAYOUTS: &str = "/api/v1/payouts";
+    let none = live.expect(200, Call::new("GET", PAYOUTS, PAYOUTS)).await;
+    assert_eq!(none["payouts"], json!([]), "{none}");
+    let batch = live.expect(201, Call::new("POST", PAYOUTS, PAYOUTS)).await;
+    assert_eq!(batch["lines"][0]["referrer"], json!(acme), "{batch}");
+    let again = live.expect(200, Call::new("POST", PAYOUTS, PAYOUTS)).await;
+    assert_eq!(again["payout"], Value::Null, "{again}");
+    let listed = live.expect(200, Call::new("GET", PAYOUTS, PAYOUTS)).await;
+    assert_eq!(
+        listed["payouts"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    const PAYOUT: &str = "/api/v1/payouts/{id}";
+    let id = &batch["id"];
+    live.expect(
+        200,
+        Call::new("GET", PAYOUT, format!("/api/v1/payouts/{id}")),
+    )
+    .await;
+    let csv = live
+        .expect(
+            200,
+            Call::new("GET", PAYOUT, format!("/api/v1/payouts/{id}?format=csv")),
+        )
+        .await;
+    assert!(
+        csv.as_str().is_some_and(|c| c.starts_with(
+            "payout_id,payout_key,referrer_account_id,referrer_name,tax_id,amount,currency,commissions\n"
+        )),
+        "{csv}"
+    );
+    live.expect(
+        400,
+        Call::new("GET", PAYOUT, format!("/api/v1/payouts/{id}?format=xml")),
+    )
+    .await;
+    live.expect(404, Call::new("GET", PAYOUT, "/api/v1/payouts/999999"))
+        .await;
+    live.expect(400, Call::new("GET", PAYOUT, "/api/v1/payouts/latest"))
+        .await;
+    const PAID: &str = "/api/v1/payouts/{id}/paid";
+    let paid_path = format!("/api/v1/payouts/{id}/paid");
+    live.expect(
+        422,
+        Call::new("POST", PAID, &paid_path).raw(b"{\"ref\":\"SEPA\"}"),
+    )
+    .await;
+    let paid = live
+        .expect(
+            200,
+            Call::new("POST", PAID, &paid_path).json(json!({ "reference": "SEPA-2026-10-0042" })),
+        )
+        .await;
+    assert_eq!(paid["reference"], json!("SEPA-2026-10-0042"), "{paid}");
+    live.expect(409, Call::new("POST", PAID, &paid_path)).await;
+    live.expect(404, Call::new("POST", PAID, "/api/v1/payouts/999999/paid"))
+        .await;
+    live.expect(400, Call::new("POST", PAID, "/api/v1/payouts/latest/paid"))
+        .await;
+
     // Tiers, expiry, jobs, audit log, dead letters.
     const HISTORY: &str = "/api/v1/accounts/{id}/tier-history";
     live.expect(
@@ -1899,6 +2197,382 @@ async fn the_daemon_answers_as_documented() {
             "offer": { "id": "spring10", "percent_off": "10", "amount_off": { "amount": "5", "currency": "EUR" } },
             "accounts": [acme]
         })),
+    )
+    .await;
+
+    // Segments. Acme is the one German account; Anna, its buyer, is the
+    // contact a campaign reaches.
+    const SEGMENTS: &str = "/api/v1/segments";
+    let none = live.expect(200, Call::new("GET", SEGMENTS, SEGMENTS)).await;
+    assert_eq!(none["segments"], json!([]), "{none}");
+    const PREVIEW: &str = "/api/v1/segments/preview";
+    let german =
+        json!({ "filter": "country = \"DE\"", "contacts": "role = \"buyer\"", "sample": 5 });
+    let preview = live
+        .expect(200, Call::new("POST", PREVIEW, PREVIEW).json(german))
+        .await;
+    assert_eq!(preview["size"], json!(1), "{preview}");
+    assert_eq!(preview["sample"][0]["account_id"], json!(acme), "{preview}");
+    let anna = preview["sample"][0]["contacts"][0].as_i64().unwrap();
+    live.expect(
+        422,
+        Call::new("POST", PREVIEW, PREVIEW).json(json!({ "filter": "country ==" })),
+    )
+    .await;
+    let buyers = json!({ "id": "german-buyers", "name": "German buyers",
+        "description": "Buyers at German accounts.", "filter": "country = \"DE\"",
+        "contacts": "role = \"buyer\"" });
+    let created = live
+        .expect(
+            201,
+            Call::new("POST", SEGMENTS, SEGMENTS).json(buyers.clone()),
+        )
+        .await;
+    assert_eq!(
+        (&created["size"], &created["origin"]),
+        (&json!(1), &json!("api")),
+        "{created}"
+    );
+    live.expect(409, Call::new("POST", SEGMENTS, SEGMENTS).json(buyers))
+        .await;
+    live.expect(
+        422,
+        Call::new("POST", SEGMENTS, SEGMENTS).json(json!({ "name": "No id", "filter": "loyal" })),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", SEGMENTS, SEGMENTS).json(
+            json!({ "id": "Big Spenders", "name": "Big", "filter": "monetary(365) >= 1000" }),
+        ),
+    )
+    .await;
+    const SEGMENT: &str = "/api/v1/segments/{id}";
+    let detail = live
+        .expect(
+            200,
+            Call::new("GET", SEGMENT, "/api/v1/segments/german-buyers?sample=5"),
+        )
+        .await;
+    assert_eq!(detail["sample"][0]["contacts"], json!([anna]), "{detail}");
+    live.expect(404, Call::new("GET", SEGMENT, "/api/v1/segments/nobody"))
+        .await;
+    live.expect(
+        400,
+        Call::new("GET", SEGMENT, "/api/v1/segments/german-buyers?sample=all"),
+    )
+    .await;
+    live.expect(
+        200,
+        Call::new("PUT", SEGMENT, "/api/v1/segments/german-buyers").json(json!({
+            "name": "German buyers", "filter": "country = \"DE\" and monetary(3650) > 0",
+            "contacts": "role = \"buyer\"" })),
+    )
+    .await;
+    live.expect(
+        201,
+        Call::new("PUT", SEGMENT, "/api/v1/segments/everyone")
+            .json(json!({ "id": "everyone", "name": "Everyone", "filter": "name is not null" })),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("PUT", SEGMENT, "/api/v1/segments/everyone")
+            .json(json!({ "id": "someone", "name": "Everyone", "filter": "name is not null" })),
+    )
+    .await;
+    let configured = SegmentDefinition::new(
+        "promoters",
+        "Promoters",
+        None,
+        "nps_class = \"promoter\"",
+        None,
+        Origin::Config,
+    )
+    .unwrap();
+    api.store.define_segments(vec![configured]).await.unwrap();
+    live.expect(
+        409,
+        Call::new("PUT", SEGMENT, "/api/v1/segments/promoters")
+            .json(json!({ "name": "Promoters", "filter": "loyal" })),
+    )
+    .await;
+    live.expect(
+        409,
+        Call::new("DELETE", SEGMENT, "/api/v1/segments/promoters"),
+    )
+    .await;
+    const REFRESH: &str = "/api/v1/segments/refresh";
+    let refreshed = live.expect(200, Call::new("POST", REFRESH, REFRESH)).await;
+    assert_eq!(refreshed["segments"], json!(3), "{refreshed}");
+    const MEMBERS: &str = "/api/v1/segments/{id}/members";
+    let members = live
+        .expect(
+            200,
+            Call::new("GET", MEMBERS, "/api/v1/segments/everyone/members?limit=2"),
+        )
+        .await;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(2),
+        "{members}"
+    );
+    live.expect(
+        404,
+        Call::new("GET", MEMBERS, "/api/v1/segments/nobody/members"),
+    )
+    .await;
+    live.expect(
+        400,
+        Call::new("GET", MEMBERS, "/api/v1/segments/everyone/members?limit=-1"),
+    )
+    .await;
+    live.expect(
+        204,
+        Call::new("DELETE", SEGMENT, "/api/v1/segments/everyone"),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("DELETE", SEGMENT, "/api/v1/segments/everyone"),
+    )
+    .await;
+
+    // Insights. Anna's 9 is the only response: NPS 100.0. Acme's orders
+    // (1250.00 + 400.00 - 100.00 refunded, Logistics' merged in) outweigh
+    // Brandt's 1000.00, so of the two accounts with a CLV Acme is the top
+    // 25 %, and a promoter: loyal.
+    const NPS: &str = "/api/v1/insights/nps";
+    let nps = live.expect(200, Call::new("GET", NPS, NPS)).await;
+    assert_eq!(
+        (&nps["program"]["respondents"], &nps["program"]["nps"]),
+        (&json!(1), &json!("100.0")),
+        "{nps}"
+    );
+    const CLV: &str = "/api/v1/insights/clv";
+    let clv = live
+        .expect(200, Call::new("GET", CLV, format!("{CLV}?limit=1")))
+        .await;
+    assert_eq!(clv["accounts"][0]["account_id"], json!(acme), "{clv}");
+    assert_eq!(clv["accounts"].as_array().map(Vec::len), Some(1), "{clv}");
+    live.expect(400, Call::new("GET", CLV, format!("{CLV}?limit=many")))
+        .await;
+    const LOYALTY: &str = "/api/v1/insights/loyalty";
+    let loyalty = live.expect(200, Call::new("GET", LOYALTY, LOYALTY)).await;
+    assert_eq!(
+        loyalty["loyal_accounts"],
+        json!([loyalty["loyal_accounts"][0].clone()]),
+        "{loyalty}"
+    );
+    assert_eq!(
+        loyalty["loyal_accounts"][0]["account_id"],
+        json!(acme),
+        "{loyalty}"
+    );
+    const SCORES: &str = "/api/v1/accounts/{id}/scores";
+    let scores = live
+        .expect(
+            200,
+            Call::new("GET", SCORES, format!("/api/v1/accounts/{acme}/scores")),
+        )
+        .await;
+    assert_eq!(
+        scores["responses"],
+        json!([{ "contact_id": anna, "score": 9, "class": "promoter",
+                 "answered_at": now - DAY_MS }]),
+        "{scores}"
+    );
+    assert_eq!(scores["loyal"], json!(true), "{scores}");
+    live.expect(
+        404,
+        Call::new(
+            "GET",
+            SCORES,
+            format!("/api/v1/accounts/{logistics}/scores"),
+        ),
+    )
+    .await;
+    live.expect(
+        400,
+        Call::new("GET", SCORES, "/api/v1/accounts/acme/scores"),
+    )
+    .await;
+
+    // Campaigns through the echo connector. Without the dispatcher,
+    // scheduling only changes the status; the start is the store's.
+    const CAMPAIGN_LIST: &str = "/api/v1/campaigns";
+    let none = live
+        .expect(200, Call::new("GET", CAMPAIGN_LIST, CAMPAIGN_LIST))
+        .await;
+    assert_eq!(none["campaigns"], json!([]), "{none}");
+    let spring = json!({ "id": "spring-offer", "name": "Spring offer", "segment": "german-buyers",
+        "channel": "echo", "subject": "{{ first_name }}, 500 bonus points",
+        "template": "Hello {{ first_name }}, order before May and get {{ offer }}.",
+        "offer": { "kind": "bonus_points", "points": 500 }, "holdout_percent": "0",
+        "attribution_days": 30 });
+    let draft = live
+        .expect(
+            201,
+            Call::new("POST", CAMPAIGN_LIST, CAMPAIGN_LIST).json(spring.clone()),
+        )
+        .await;
+    assert_eq!(
+        (&draft["status"], &draft["offer"]),
+        (
+            &json!("draft"),
+            &json!({ "kind": "bonus_points", "points": 500 })
+        ),
+        "{draft}"
+    );
+    live.expect(
+        409,
+        Call::new("POST", CAMPAIGN_LIST, CAMPAIGN_LIST).json(spring.clone()),
+    )
+    .await;
+    let mut refused = spring.clone();
+    refused.as_object_mut().unwrap().remove("id");
+    live.expect(
+        422,
+        Call::new("POST", CAMPAIGN_LIST, CAMPAIGN_LIST).json(refused),
+    )
+    .await;
+    let mut refused = spring.clone();
+    refused["id"] = json!("by-mail");
+    refused["channel"] = json!("mailchimp");
+    live.expect(
+        422,
+        Call::new("POST", CAMPAIGN_LIST, CAMPAIGN_LIST).json(refused),
+    )
+    .await;
+    let mut refused = spring.clone();
+    refused["id"] = json!("to-nobody");
+    refused["segment"] = json!("nobody");
+    live.expect(
+        422,
+        Call::new("POST", CAMPAIGN_LIST, CAMPAIGN_LIST).json(refused),
+    )
+    .await;
+    const CAMPAIGN: &str = "/api/v1/campaigns/{id}";
+    live.expect(
+        200,
+        Call::new("GET", CAMPAIGN, "/api/v1/campaigns/spring-offer"),
+    )
+    .await;
+    live.expect(404, Call::new("GET", CAMPAIGN, "/api/v1/campaigns/nope"))
+        .await;
+    let mut later = spring.clone();
+    later["send_at"] = json!(now + 7 * DAY_MS);
+    let scheduled = live
+        .expect(
+            200,
+            Call::new("PUT", CAMPAIGN, "/api/v1/campaigns/spring-offer").json(later.clone()),
+        )
+        .await;
+    assert_eq!(scheduled["status"], json!("scheduled"), "{scheduled}");
+    live.expect(
+        422,
+        Call::new("PUT", CAMPAIGN, "/api/v1/campaigns/autumn-offer").json(later),
+    )
+    .await;
+    let survey = json!({ "name": "NPS Q3", "kind": "nps_survey", "segment": "german-buyers",
+        "channel": "echo", "template": "How likely are you to recommend us, {{ first_name }}?" });
+    live.expect(
+        201,
+        Call::new("PUT", CAMPAIGN, "/api/v1/campaigns/nps-q3").json(survey.clone()),
+    )
+    .await;
+    const SCHEDULE: &str = "/api/v1/campaigns/{id}/schedule";
+    const CANCEL: &str = "/api/v1/campaigns/{id}/cancel";
+    live.expect(
+        200,
+        Call::new("POST", SCHEDULE, "/api/v1/campaigns/nps-q3/schedule"),
+    )
+    .await;
+    let cancelled = live
+        .expect(
+            200,
+            Call::new("POST", CANCEL, "/api/v1/campaigns/nps-q3/cancel"),
+        )
+        .await;
+    assert_eq!(cancelled["status"], json!("cancelled"), "{cancelled}");
+    live.expect(
+        409,
+        Call::new("POST", CANCEL, "/api/v1/campaigns/nps-q3/cancel"),
+    )
+    .await;
+    live.expect(
+        409,
+        Call::new("POST", SCHEDULE, "/api/v1/campaigns/nps-q3/schedule"),
+    )
+    .await;
+    live.expect(
+        409,
+        Call::new("PUT", CAMPAIGN, "/api/v1/campaigns/nps-q3").json(survey),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("POST", SCHEDULE, "/api/v1/campaigns/nope/schedule"),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("POST", CANCEL, "/api/v1/campaigns/nope/cancel"),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", SCHEDULE, "/api/v1/campaigns/spring-offer/schedule").raw(b"{\"at\":1}"),
+    )
+    .await;
+    live.expect(
+        200,
+        Call::new("POST", SCHEDULE, "/api/v1/campaigns/spring-offer/schedule")
+            .json(json!({ "send_at": now - 1_000 })),
+    )
+    .await;
+    const CAMPAIGN_REPORT: &str = "/api/v1/campaigns/{id}/report";
+    let report = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                CAMPAIGN_REPORT,
+                "/api/v1/campaigns/spring-offer/report",
+            ),
+        )
+        .await;
+    assert_eq!(report["attribution"], Value::Null, "{report}");
+    api.store
+        .start_campaign("spring-offer".to_owned(), api.program.clone())
+        .await
+        .unwrap();
+    let report = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                CAMPAIGN_REPORT,
+                "/api/v1/campaigns/spring-offer/report",
+            ),
+        )
+        .await;
+    assert_eq!(
+        (
+            &report["campaign"]["targeted"],
+            &report["attribution"]["target"]["accounts"]
+        ),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
+    live.expect(
+        409,
+        Call::new("PUT", CAMPAIGN, "/api/v1/campaigns/spring-offer").json(spring),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("GET", CAMPAIGN_REPORT, "/api/v1/campaigns/nope/report"),
     )
     .await;
 

@@ -125,12 +125,21 @@ pub enum Offer {
     /// `fulfil-reward`.
     DiscountCode {
         /// Percent off.
-        #[serde(with = "rust_decimal::serde::str_option", default)]
+        #[serde(
+            with = "rust_decimal::serde::str_option",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         percent_off: Option<Decimal>,
         /// Amount off, in the program currency.
-        #[serde(with = "rust_decimal::serde::str_option", default)]
+        #[serde(
+            with = "rust_decimal::serde::str_option",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         amount_off: Option<Decimal>,
         /// When the code stops working.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         ends_at: Option<TimestampMs>,
     },
     /// An invitation to redeem a reward of the catalog.
@@ -291,6 +300,38 @@ mod tests {
         assert!(held.iter().all(|a| again.contains(a)));
         assert!(!(1..=1000).any(|a| in_holdout("spring", a, Decimal::ZERO)));
         assert!((1..=1000).all(|a| in_holdout("spring", a, Decimal::ONE_HUNDRED)));
+    }
+
+    #[test]
+    fn offers_survive_a_round_trip_through_json() {
+        let offers = [
+            Offer::BonusPoints { points: 500 },
+            Offer::Multiplier {
+                factor: dec("1.5"),
+                ends_at: 99,
+            },
+            Offer::DiscountCode {
+                percent_off: Some(dec("10")),
+                amount_off: None,
+                ends_at: None,
+            },
+            Offer::DiscountCode {
+                percent_off: None,
+                amount_off: Some(dec("25.00")),
+                ends_at: Some(7),
+            },
+            Offer::Reward {
+                reward: "gift-card-100".to_owned(),
+            },
+        ];
+        for offer in offers {
+            let json = serde_json::to_string(&offer).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Offer>(&json).unwrap(),
+                offer,
+                "{json}"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Settings {
     /// NPS responses older than this many days do not count.
     pub nps_window_days: u32,
     /// Gross margin as a fraction of revenue (0.35 = 35 %), if known.
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(default, with = "rust_decimal::serde::str_option")]
     pub margin_rate: Option<Decimal>,
     /// The window retention is measured over, in days.
     pub retention_window_days: u32,

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::api::{Api, Need, admin_actor, error, json_body, refuse_unauthorized, store_failure};
 use crate::campaigns::{CampaignSpec, check};
+use crate::core::campaigns::CampaignStatus;
 use crate::runtime::{Clock, SystemClock};
 use crate::store::campaigns::{CampaignOutcome, Transition};
 use crate::store::segments::Origin;
@@ -65,25 +66,45 @@ async fn report(
     }
 }
 
-fn outcome(id: &str, outcome: CampaignOutcome) -> Response {
+fn not_allowed(id: &str, status: CampaignStatus) -> Response {
+    error(
+        StatusCode::CONFLICT,
+        format!(
+            "campaign `{id}` is {}: only a draft or scheduled campaign changes",
+            status.as_str()
+        ),
+    )
+}
+
+fn config_owned(id: &str) -> Response {
+    error(
+        StatusCode::CONFLICT,
+        format!(
+            "campaign `{id}` is defined in the configuration file: change it there ([[campaigns]])"
+        ),
+    )
+}
+
+/// The answer to saving a definition: 201 created, 200 replaced, 409.
+fn saved(id: &str, outcome: CampaignOutcome) -> Response {
     match outcome {
         CampaignOutcome::Created(campaign) => {
             (StatusCode::CREATED, axum::Json(campaign)).into_response()
         }
         CampaignOutcome::Done(campaign) => axum::Json(campaign).into_response(),
-        CampaignOutcome::NotAllowed(status) => error(
-            StatusCode::CONFLICT,
-            format!(
-                "campaign `{id}` is {}: only a draft or scheduled campaign changes",
-                status.as_str()
-            ),
-        ),
-        CampaignOutcome::ConfigOwned => error(
-            StatusCode::CONFLICT,
-            format!(
-                "campaign `{id}` is defined in the configuration file: change it there ([[campaigns]])"
-            ),
-        ),
+        CampaignOutcome::NotAllowed(status) => not_allowed(id, status),
+        CampaignOutcome::ConfigOwned | CampaignOutcome::Unknown => config_owned(id),
+    }
+}
+
+/// The answer to scheduling or cancelling: 200, 404, 409.
+fn moved(id: &str, outcome: CampaignOutcome) -> Response {
+    match outcome {
+        CampaignOutcome::Created(campaign) | CampaignOutcome::Done(campaign) => {
+            axum::Json(campaign).into_response()
+        }
+        CampaignOutcome::NotAllowed(status) => not_allowed(id, status),
+        CampaignOutcome::ConfigOwned => config_owned(id),
         CampaignOutcome::Unknown => error(StatusCode::NOT_FOUND, format!("no campaign `{id}`")),
     }
 }
@@ -108,7 +129,7 @@ async fn define(api: &Api, id: &str, spec: &CampaignSpec, actor: String) -> Resp
         Err(e) => return store_failure(&e),
     }
     match api.store.save_campaign(definition, actor).await {
-        Ok(saved) => outcome(id, saved),
+        Ok(outcome) => saved(id, outcome),
         Err(e) => store_failure(&e),
     }
 }
@@ -131,7 +152,9 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) ->
     match api.store.campaign(id.clone()).await {
         Ok(Some(_)) => error(
             StatusCode::CONFLICT,
-            format!("campaign `{id}` exists: PUT /api/v1/campaigns/{id} replaces it"),
+            format!(
+                "campaign `{id}` exists: choose another id (PUT /api/v1/campaigns/{id} replaces a draft or scheduled campaign made through the API)"
+            ),
         ),
         Ok(None) => define(&api, &id, &spec, actor).await,
         Err(e) => store_failure(&e),
@@ -192,7 +215,7 @@ async fn schedule(
         .transition_campaign(id.clone(), Transition::Schedule(at), actor)
         .await
     {
-        Ok(done) => outcome(&id, done),
+        Ok(done) => moved(&id, done),
         Err(e) => store_failure(&e),
     }
 }
@@ -211,7 +234,7 @@ async fn cancel(
         .transition_campaign(id.clone(), Transition::Cancel, actor)
         .await
     {
-        Ok(done) => outcome(&id, done),
+        Ok(done) => moved(&id, done),
         Err(e) => store_failure(&e),
     }
 }

@@ -182,7 +182,9 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) ->
         Ok(Some(_)) => {
             return error(
                 StatusCode::CONFLICT,
-                format!("segment `{id}` exists: PUT /api/v1/segments/{id} replaces it"),
+                format!(
+                    "segment `{id}` exists: choose another id (PUT /api/v1/segments/{id} replaces a segment made through the API)"
+                ),
             );
         }
         Ok(None) => {}

@@ -92,6 +92,11 @@ pub(crate) struct Document<'a> {
 }
 
 impl<'a> Document<'a> {
+    /// The file's text at `span`.
+    pub(crate) fn raw(&self, span: Range<usize>) -> Option<&'a str> {
+        self.text.get(span)
+    }
+
     /// Parses `text`, or returns its syntax errors.
     pub(crate) fn parse(file: &'a Path, text: &'a str) -> Result<Self, ConfigErrors> {
         let (root, syntax) = DeTable::parse_recoverable(text);

@@ -80,7 +80,7 @@ pub struct CampaignView {
 pub enum Transition {
     /// Send at this time (now if in the past).
     Schedule(i64),
-    /// Back to draft, or stop before the start.
+    /// Stop for good before the start (`cancelled` is final).
     Cancel,
 }
 

@@ -8,7 +8,7 @@
 //! level in `X-Shopify-Shop-Api-Call-Limit` (40 calls, draining 2 a second,
 //! 429 with `Retry-After` when full), and refusals use Shopify's `errors`
 //! shapes. For tests it records every request, can fail the next matching
-//! request once (429 or 500), and can hold one until the test opens a
+//! request once (429, 500 or 404), and can hold one until the test opens a
 //! [`Gate`].
 
 mod discounts;
@@ -175,6 +175,10 @@ pub enum Failure {
     },
     /// 500.
     ServerError,
+    /// 404 with Shopify's `{"errors": "Not Found"}`: the record is not
+    /// there for this one request (deleted and restored, or not replicated
+    /// yet).
+    NotFound,
 }
 
 /// Holds one request until the test opens it.
@@ -496,6 +500,7 @@ async fn serve(
                 json!({ "errors": "Internal Server Error" }),
             );
         }
+        Some(Failure::NotFound) => return not_found(),
         None => {}
     }
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::program::{Ids, elements, name, unique_id};
+use super::program::{Ids, elements, unique_id};
 use super::required;
 use crate::campaigns::{CampaignSpec, OfferSpec, check};
 use crate::config::document::{Document, KeyPath};
@@ -26,7 +26,22 @@ pub(super) fn segments(document: &mut Document<'_>) -> Option<Vec<SegmentDefinit
     let mut complete = true;
     for (element, _, segment) in elements(document, &key, items) {
         let id = unique_id(document, &element, &mut ids, segment.id, "gold-procurement");
-        let display = name(document, &element, segment.name, "Gold accounts' buyers");
+        let display = required(
+            document,
+            &element,
+            "name",
+            segment.name,
+            "name the segment for the people who use it, e.g. name = \"Gold accounts' buyers\"",
+        )
+        .and_then(|name| {
+            let (span, name) = (name.span(), name.into_inner());
+            if name.trim().is_empty() {
+                document.error(span, &element.key("name"), "`name` must not be blank");
+                None
+            } else {
+                Some(name)
+            }
+        });
         let filter = required(
             document,
             &element,
@@ -59,7 +74,7 @@ pub(super) fn segments(document: &mut Document<'_>) -> Option<Vec<SegmentDefinit
 }
 
 /// Parses a filter, reporting a syntax error at its column inside the
-/// string (just after the opening quote of a one-line string).
+/// string as written in the file (through escapes and triple quotes).
 fn parse(
     document: &mut Document<'_>,
     key: &KeyPath,
@@ -71,21 +86,60 @@ fn parse(
     match Filter::parse(&text, subject) {
         Ok(filter) => Some(filter),
         Err(error) => {
-            let offset: usize = text
-                .chars()
-                .take(error.column.saturating_sub(1))
-                .map(char::len_utf8)
-                .sum();
-            let start = span
-                .start
-                .saturating_add(1)
-                .saturating_add(offset)
-                .min(span.end);
+            let offset = document
+                .raw(span.clone())
+                .map_or(0, |raw| raw_offset(raw, error.column.saturating_sub(1)));
+            let start = span.start.saturating_add(offset).min(span.end);
             let at: Range<usize> = start..span.end;
             document.error(at, key, error.message);
             None
         }
     }
+}
+
+/// The byte offset in a TOML string literal `raw` (quotes included) of the
+/// character at `index` of its value.
+fn raw_offset(raw: &str, index: usize) -> usize {
+    let (opening, escapes) = if raw.starts_with(r#"""""#) {
+        (3, true)
+    } else if raw.starts_with("'''") {
+        (3, false)
+    } else {
+        (1, raw.starts_with('"'))
+    };
+    let mut offset = opening;
+    // A newline right after the opening of a multi-line string is not part
+    // of the value.
+    if opening == 3 {
+        if raw[offset..].starts_with("\r\n") {
+            offset += 2;
+        } else if raw[offset..].starts_with('\n') {
+            offset += 1;
+        }
+    }
+    let mut chars = raw[offset..].chars();
+    for _ in 0..index {
+        let Some(c) = chars.next() else { break };
+        offset += c.len_utf8();
+        if escapes && c == '\\' {
+            let width = match chars.next() {
+                Some('u') => 4,
+                Some('U') => 8,
+                Some(other) => {
+                    offset += other.len_utf8();
+                    0
+                }
+                None => 0,
+            };
+            if width > 0 {
+                offset += 1;
+                for _ in 0..width {
+                    offset += chars.next().map_or(0, char::len_utf8);
+                }
+            }
+        }
+    }
+    offset
 }
 
 /// Checks `[[campaigns]]` with the same checks as the API.
@@ -165,4 +219,25 @@ pub(super) fn campaigns(
         }
     }
     complete.then_some(definitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_offset;
+
+    fn at(raw: &str, index: usize) -> &str {
+        let offset = raw_offset(raw, index);
+        &raw[offset..=offset]
+    }
+
+    #[test]
+    fn columns_map_through_quotes_and_escapes() {
+        // The value is `a = "DE" and x`; `x` is its 14th character.
+        assert_eq!(at(r#""a = \"DE\" and x""#, 13), "x");
+        assert_eq!(at(r#"'a = "DE" and x'"#, 13), "x");
+        assert_eq!(at("\"\u{e9} = \\u00e9 and x\"", 10), "x");
+        // `role in ["a" "b"]`: the 14th character opens `"b"`.
+        assert_eq!(at("\"\"\"\nrole in [\"a\" \"b\"]\"\"\"", 13), "\"");
+        assert_eq!(at("'''\nrole in ['a' 'b']'''", 13), "'");
+    }
 }

@@ -761,7 +761,20 @@ pub(crate) fn finish(
     } else {
         CampaignStatus::Completed
     };
-    set_status(conn, env, id, status, None)?;
+    let error = if status == CampaignStatus::Failed {
+        conn.query_row(
+            "SELECT last_error FROM campaign_deliveries WHERE campaign = ?1 AND status = 'failed'
+             AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [id],
+            |row| row.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(db_error)?
+        .map(|last| format!("every delivery failed; the last because: {last}"))
+    } else {
+        None
+    };
+    set_status(conn, env, id, status, error.as_deref())?;
     Ok(Some(status))
 }
 
