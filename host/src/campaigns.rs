@@ -289,23 +289,29 @@ impl Dispatcher {
                 offer: wit_offer(campaign, &self.program),
                 attributes: Vec::new(),
             };
-            let code = match plugin.fulfil_reward(&reward).await {
-                Ok(output) => match output.value.code {
-                    Some(code) => Ok(code),
-                    None => Err(format!(
-                        "`{}` made no code (external id {})",
-                        campaign.definition.channel, output.value.external_id
-                    )),
-                },
+            let (code, state) = match plugin.fulfil_reward(&reward).await {
+                Ok(output) => {
+                    let state = Some((campaign.definition.channel.clone(), output.state));
+                    match output.value.code {
+                        Some(code) => (Ok(code), state),
+                        None => (
+                            Err(format!(
+                                "`{}` made no code (external id {})",
+                                campaign.definition.channel, output.value.external_id
+                            )),
+                            state,
+                        ),
+                    }
+                }
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(campaign = id.as_str(), account = request.account_id, error = %error, "discount code not made yet; retried");
                     waiting += 1;
                     continue;
                 }
-                Err(error) => Err(error.to_string()),
+                Err(error) => (Err(error.to_string()), None),
             };
             self.store
-                .record_campaign_code(id.clone(), request.account_id, code)
+                .record_campaign_code(id.clone(), request.account_id, code, state)
                 .await?;
         }
         Ok(waiting)

@@ -261,6 +261,8 @@ pub struct AccountSummary {
 /// A contact as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ContactView {
+    /// Internal id (segment members and campaign deliveries name it).
+    pub id: i64,
     /// The connector it came from.
     pub source: String,
     /// The id there.
@@ -739,12 +741,14 @@ pub trait Store: Send + Sync {
         id: String,
     ) -> Result<Vec<campaigns::CodeRequest>, StoreError>;
 
-    /// Records an account's discount code, or why none was made.
+    /// Records an account's discount code, or why none was made, with the
+    /// connector state the call wrote.
     async fn record_campaign_code(
         &self,
         id: String,
         account: AccountId,
         code: Result<String, String>,
+        state: Option<(String, StateWrites)>,
     ) -> Result<(), StoreError>;
 
     /// The next batch of a sending campaign, keeping a queued batch's key.

@@ -282,6 +282,7 @@ impl Store for BrokenStore {
         _: String,
         _: AccountId,
         _: Result<String, String>,
+        _: Option<(String, loyaltyd::runtime::StateWrites)>,
     ) -> Result<(), StoreError> {
         Err(broken())
     }

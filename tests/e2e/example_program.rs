@@ -477,7 +477,8 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
     );
 
     // A referral: alpha referred beta; beta's first qualifying order pays
-    // alpha 2500.
+    // alpha 2500, the `welcome` commission of EUR 150.00 and the
+    // `first-year-share` of 3 % of 1000 = 30.00, paid as 30 points.
     p.send(
         "shopify",
         vec![company("B", None, Some("beta-gmbh.example"))],
@@ -503,7 +504,25 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
     p.send("shopify", vec![order("b1", "B", eur("1000"), Vec::new())])
         .await;
     assert_eq!(p.entries(beta).await, [(EntryKind::Earn, 1000)]);
-    assert_eq!(p.new_entries(alpha, 14).await, [(EntryKind::Bonus, 2500)]);
+    assert_eq!(
+        p.new_entries(alpha, 14).await,
+        [(EntryKind::Bonus, 2500), (EntryKind::Bonus, 30)]
+    );
+    let commissions: Vec<(String, String, i64)> = p
+        .store
+        .commissions(alpha)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.rule, c.amount.to_string(), c.points))
+        .collect();
+    assert_eq!(
+        commissions,
+        [
+            ("welcome".to_owned(), "150.00".to_owned(), 0),
+            ("first-year-share".to_owned(), "0".to_owned(), 30),
+        ]
+    );
 
     // The valve line of p1 comes back: it earned 200 x 3 = 600 of p1's 1700.
     p.send(
@@ -522,9 +541,9 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
         })],
     )
     .await;
-    assert_eq!(p.new_entries(alpha, 15).await, [(EntryKind::Reverse, -600)]);
+    assert_eq!(p.new_entries(alpha, 16).await, [(EntryKind::Reverse, -600)]);
     // 155000 + 950 + 2500 - 600.
-    assert_eq!(p.balance(alpha).await, 157_850);
+    assert_eq!(p.balance(alpha).await, 157_880);
 
     // Rewards: platinum may take the training (60000) and the wrench
     // (40000); the Shopify discount (25000) is reserved, then its
@@ -563,7 +582,7 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
     );
     assert_eq!(redemptions[1].fulfilment, "connector:shopify");
     // 157850 - 60000 - 40000 - 10000.
-    assert_eq!(p.balance(alpha).await, 47_850);
+    assert_eq!(p.balance(alpha).await, 47_880);
 
     // A year without orders: platinum holds for the 90-day grace period,
     // then the account falls to the tier its spend (none) qualifies for.
@@ -580,10 +599,10 @@ async fn every_rule_of_the_example_program_earns_what_it_says() {
         .expiring(alpha, p.program.clone(), 300 * DAY)
         .await
         .unwrap();
-    assert_eq!(soon.points, 47_850);
+    assert_eq!(soon.points, 47_880);
     p.clock.0.store(T0 + 732 * DAY, Ordering::SeqCst);
     let report = p.store.run_jobs(p.program.clone()).await.unwrap();
-    assert_eq!(report.points_expired, 47_850 + 1000);
+    assert_eq!(report.points_expired, 47_880 + 1000);
     assert_eq!((p.balance(alpha).await, p.balance(beta).await), (0, 0));
     assert!(loyaltyd::store::verify_chain(&p.store.all_ledger_entries().await.unwrap()).is_empty());
 }

@@ -943,9 +943,12 @@ impl Store for SqliteStore {
         id: String,
         account: AccountId,
         code: Result<String, String>,
+        state: Option<(String, crate::runtime::StateWrites)>,
     ) -> Result<(), StoreError> {
-        self.write(move |c, _| campaigns::record_code(c, &id, account, code.clone()))
-            .await
+        self.write(move |c, _| {
+            campaigns::record_code(c, &id, account, code.clone(), state.as_ref())
+        })
+        .await
     }
 
     async fn next_campaign_batch(

@@ -505,13 +505,18 @@ pub(crate) fn code_requests(conn: &Connection, id: &str) -> Result<Vec<CodeReque
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
-/// Records the discount code made for an account, or why none was.
+/// Records the discount code made for an account, or why none was, with
+/// the connector state its call wrote.
 pub(crate) fn record_code(
     conn: &Connection,
     id: &str,
     account: AccountId,
     code: Result<String, String>,
+    state: Option<&(String, crate::runtime::StateWrites)>,
 ) -> Result<(), StoreError> {
+    if let Some((connector, writes)) = state {
+        crate::store::sqlite::write_state(conn, connector, writes)?;
+    }
     let (code, error) = match code {
         Ok(code) => (Some(code), None),
         Err(error) => (None, Some(error)),

@@ -256,13 +256,14 @@ pub(crate) fn account(
         .map_err(|e| StoreError::Corrupt(format!("account {id}: tags: {e}")))?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT source, external_id, email, first_name, last_name, role, version FROM contacts
+            "SELECT source, external_id, email, first_name, last_name, role, version, id FROM contacts
              WHERE account_id = ?1 ORDER BY id",
         )
         .map_err(db_error)?;
     let contacts = stmt
         .query_map([id], |row| {
             Ok(ContactView {
+                id: row.get(7)?,
                 source: row.get(0)?,
                 external_id: row.get(1)?,
                 email: row.get(2)?,
