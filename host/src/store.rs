@@ -735,6 +735,12 @@ pub trait Store: Send + Sync {
     /// points).
     async fn start_campaign(&self, id: String, program: Arc<Program>) -> Result<(), StoreError>;
 
+    /// Every delivery of a campaign; `None` for an unknown campaign.
+    async fn campaign_deliveries(
+        &self,
+        id: String,
+    ) -> Result<Option<Vec<campaigns::DeliveryView>>, StoreError>;
+
     /// Targeted accounts still waiting for their discount code.
     async fn campaign_code_requests(
         &self,

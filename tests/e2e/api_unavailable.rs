@@ -274,6 +274,12 @@ impl Store for BrokenStore {
     async fn start_campaign(&self, _: String, _: Arc<Program>) -> Result<(), StoreError> {
         Err(broken())
     }
+    async fn campaign_deliveries(
+        &self,
+        _: String,
+    ) -> Result<Option<Vec<loyaltyd::store::campaigns::DeliveryView>>, StoreError> {
+        Err(broken())
+    }
     async fn campaign_code_requests(&self, _: String) -> Result<Vec<CodeRequest>, StoreError> {
         Err(broken())
     }

@@ -518,6 +518,31 @@ async fn a_segment_campaign_reaches_hubspot_and_shopify_with_a_retry_and_shows_l
         .filter(|r| r.method == "PUT")
         .count();
     assert_eq!(writes, 1);
+    // The delivery records say the same: firm 3's buyer took two attempts,
+    // every other targeted buyer one, all sent with their own code.
+    let records = harness
+        .get("/api/v1/campaigns/spring-tags/deliveries")
+        .await;
+    let records = records["deliveries"].as_array().unwrap();
+    assert_eq!(records.len(), 5, "{records:#?}");
+    for record in records {
+        assert_eq!(record["status"], "sent", "{record}");
+        let id = buyer(3).to_string();
+        let retried = record["contact_ref"]
+            .as_str()
+            .is_some_and(|c| c == id || c.ends_with(&format!("/{id}")));
+        assert_eq!(
+            record["attempts"],
+            json!(if retried { 2 } else { 1 }),
+            "{record}"
+        );
+        assert!(
+            record["offer_code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("LOYAL-")),
+            "{record}"
+        );
+    }
     for k in 1..=10 {
         let tagged = shop
             .customer_tags(buyer(k))

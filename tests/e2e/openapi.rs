@@ -2575,6 +2575,27 @@ async fn the_daemon_answers_as_documented() {
         Call::new("GET", CAMPAIGN_REPORT, "/api/v1/campaigns/nope/report"),
     )
     .await;
+    const DELIVERIES: &str = "/api/v1/campaigns/{id}/deliveries";
+    let deliveries = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                DELIVERIES,
+                "/api/v1/campaigns/spring-offer/deliveries",
+            ),
+        )
+        .await;
+    assert_eq!(
+        deliveries["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{deliveries}"
+    );
+    live.expect(
+        404,
+        Call::new("GET", DELIVERIES, "/api/v1/campaigns/nope/deliveries"),
+    )
+    .await;
 
     // Webhooks: no connector here; then shutdown.
     const WEBHOOK: &str = "/webhooks/{connector}";

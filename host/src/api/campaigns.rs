@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/api/v1/campaigns/{id}/schedule", post(schedule))
         .route("/api/v1/campaigns/{id}/cancel", post(cancel))
         .route("/api/v1/campaigns/{id}/report", get(report))
+        .route("/api/v1/campaigns/{id}/deliveries", get(deliveries))
 }
 
 async fn list(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
@@ -61,6 +62,21 @@ async fn report(
     }
     match api.store.campaign_report(id.clone()).await {
         Ok(Some(report)) => axum::Json(report).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no campaign `{id}`")),
+        Err(e) => store_failure(&e),
+    }
+}
+
+async fn deliveries(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
+        return denied;
+    }
+    match api.store.campaign_deliveries(id.clone()).await {
+        Ok(Some(list)) => axum::Json(json!({ "campaign": id, "deliveries": list })).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no campaign `{id}`")),
         Err(e) => store_failure(&e),
     }

@@ -150,6 +150,31 @@ pub struct CodeRequest {
     pub contact_ref: Option<String>,
 }
 
+/// One message of a campaign, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryView {
+    /// The account.
+    pub account_id: AccountId,
+    /// The contact (internal id); `None` for the account itself.
+    pub contact_id: Option<i64>,
+    /// The account's id in the channel's system.
+    pub account_ref: Option<String>,
+    /// The contact's id there.
+    pub contact_ref: Option<String>,
+    /// `pending`, `queued`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    /// Pushes so far.
+    pub attempts: u32,
+    /// The batch it went out in (or is queued in).
+    pub batch: Option<String>,
+    /// Why the last attempt failed, or why it was skipped.
+    pub last_error: Option<String>,
+    /// When the vendor accepted it.
+    pub sent_at: Option<i64>,
+    /// The account's discount code, if the offer made one.
+    pub offer_code: Option<String>,
+}
+
 /// A campaign's results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CampaignReport {

@@ -931,6 +931,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn campaign_deliveries(
+        &self,
+        id: String,
+    ) -> Result<Option<Vec<crate::store::campaigns::DeliveryView>>, StoreError> {
+        self.read(move |c| campaigns::deliveries(c, &id)).await
+    }
+
     async fn campaign_code_requests(
         &self,
         id: String,

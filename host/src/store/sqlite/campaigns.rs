@@ -19,7 +19,7 @@ use crate::store::StoreError;
 use crate::store::apply::Book;
 use crate::store::campaigns::{
     Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
-    DeliveryCounts, Recipient, Transition,
+    DeliveryCounts, DeliveryView, Recipient, Transition,
 };
 use crate::store::segments::Origin;
 use crate::store::sqlite::admin::audit;
@@ -480,6 +480,42 @@ pub(crate) fn start(
     )
     .map_err(db_error)?;
     Ok(())
+}
+
+/// Every delivery of a campaign, `None` for an unknown campaign.
+pub(crate) fn deliveries(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<Vec<DeliveryView>>, StoreError> {
+    if get(conn, id)?.is_none() {
+        return Ok(None);
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT d.account_id, d.contact_id, d.account_ref, d.contact_ref, d.status, d.attempts,
+                    d.batch, d.last_error, d.sent_at, m.offer_code
+             FROM campaign_deliveries d
+             LEFT JOIN campaign_members m ON m.campaign = d.campaign AND m.account_id = d.account_id
+             WHERE d.campaign = ?1 ORDER BY d.account_id, d.contact_id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([id], |row| {
+            Ok(DeliveryView {
+                account_id: row.get(0)?,
+                contact_id: row.get::<_, i64>(1).map(|c| (c != 0).then_some(c))?,
+                account_ref: row.get(2)?,
+                contact_ref: row.get(3)?,
+                status: row.get(4)?,
+                attempts: row.get(5)?,
+                batch: row.get(6)?,
+                last_error: row.get(7)?,
+                sent_at: row.get(8)?,
+                offer_code: row.get(9)?,
+            })
+        })
+        .map_err(db_error)?;
+    Ok(Some(rows.collect::<Result<_, _>>().map_err(db_error)?))
 }
 
 /// Targeted accounts still waiting for their discount code.
