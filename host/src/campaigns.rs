@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use rust_decimal::Decimal;
 
-use crate::core::campaigns::{CampaignKind, Offer};
+use crate::core::campaigns::{CampaignKind, CampaignStatus, Offer};
 use crate::core::program::Program;
 use crate::runtime::Plugin;
 use crate::runtime::wit::latest::exports::loyalty::connector::sink as wit;
@@ -240,11 +240,16 @@ impl Dispatcher {
                 );
                 continue;
             };
-            self.store
-                .start_campaign(id.clone(), self.program.clone())
-                .await?;
-            let Some(campaign) = self.store.campaign(id.clone()).await? else {
-                continue;
+            let campaign = if campaign.status == CampaignStatus::Scheduled {
+                self.store
+                    .start_campaign(id.clone(), self.program.clone())
+                    .await?;
+                match self.store.campaign(id.clone()).await? {
+                    Some(started) => started,
+                    None => continue,
+                }
+            } else {
+                campaign
             };
             if matches!(campaign.definition.offer, Some(Offer::DiscountCode { .. }))
                 && self.make_codes(&campaign, &plugin).await? > 0
@@ -661,7 +666,6 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::campaigns::CampaignStatus;
     use crate::core::program::Rounding;
     use crate::store::campaigns::{CampaignDefinition, DeliveryCounts};
     use crate::store::segments::Origin;

@@ -13,7 +13,6 @@ use crate::core::campaigns::{self, ATTEMPTS_MAX, CampaignKind, CampaignStatus, O
 use crate::core::ledger::{EntryKind, NewEntry};
 use crate::core::membership::MembershipStatus;
 use crate::core::program::Program;
-use crate::core::purchases::PurchaseRecord;
 use crate::core::tiers::{self, SpendItem};
 use crate::store::StoreError;
 use crate::store::apply::Book;
@@ -819,23 +818,10 @@ pub(crate) fn finish(
     Ok(Some(status))
 }
 
+/// An account's paid purchases with something left after refunds.
 fn purchases_of(conn: &Connection, account: AccountId) -> Result<Vec<SpendItem>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT record FROM purchases WHERE account_id = ?1")
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| row.get::<_, String>(0))
-        .map_err(db_error)?;
-    let mut items = Vec::new();
-    for row in rows {
-        let json = row.map_err(db_error)?;
-        let record: PurchaseRecord = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?;
-        let amount = record.qualifying_amount();
-        if let (Some(placed_at), true) = (record.placed_at, amount > Decimal::ZERO) {
-            items.push(SpendItem { placed_at, amount });
-        }
-    }
+    let mut items = SqlBook::new(conn, 0).spend_items(account, i64::MIN)?;
+    items.retain(|item| item.amount > Decimal::ZERO);
     Ok(items)
 }
 

@@ -10,13 +10,14 @@ use serde_json::json;
 use crate::core::accounts::AccountId;
 use crate::core::commissions::{self, PayoutSchedule, Unpaid};
 use crate::core::program::Period;
-use crate::core::purchases::PurchaseRecord;
 use crate::store::StoreError;
+use crate::store::apply::Book;
 use crate::store::payouts::{
     CommissionView, PaidOutcome, Payout, PayoutLineView, ReferralReport, ReferredAccount,
     ReferrerLine,
 };
 use crate::store::sqlite::admin::audit;
+use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::{Env, db_error};
 
 /// Letters of generated codes: no 0/O or 1/I to misread.
@@ -157,22 +158,11 @@ fn revenue_between(
     from: i64,
     to: i64,
 ) -> Result<Decimal, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT record FROM purchases WHERE account_id = ?1 AND placed_at >= ?2 AND placed_at < ?3",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![account, from, to], |row| row.get::<_, String>(0))
-        .map_err(db_error)?;
-    let mut revenue = Decimal::ZERO;
-    for row in rows {
-        let json = row.map_err(db_error)?;
-        let record: PurchaseRecord = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?;
-        revenue = revenue.saturating_add(record.qualifying_amount());
-    }
-    Ok(revenue)
+    let items = SqlBook::new(conn, 0).spend_items(account, from.saturating_sub(1))?;
+    Ok(items
+        .iter()
+        .filter(|item| item.placed_at < to)
+        .fold(Decimal::ZERO, |sum, item| sum.saturating_add(item.amount)))
 }
 
 /// The referral report for `[from, to)`: referrals recorded in it, with

@@ -273,6 +273,10 @@ CREATE TABLE poll_cursors (
 );
 "#,
     r#"
+-- The newest applied delivery, found without a scan (segments are refreshed
+-- when it moves).
+CREATE INDEX inbox_done ON inbox (status, id);
+
 -- Annual revenue as a source reports it (a decimal string and its currency).
 ALTER TABLE accounts ADD COLUMN annual_revenue TEXT;
 ALTER TABLE accounts ADD COLUMN annual_revenue_currency TEXT;
