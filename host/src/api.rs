@@ -28,10 +28,12 @@ use crate::store::{
     NewDelivery, Store, StoreError,
 };
 
+mod analytics;
 mod campaigns;
 mod connectors;
 mod events;
 mod insights;
+mod portal_links;
 mod program;
 pub mod referrals;
 mod segments;
@@ -64,6 +66,10 @@ pub struct Api {
     /// The program rules in force, applied to submitted events and recorded
     /// on admin entries.
     pub program: Arc<Program>,
+    /// The configured goals.
+    pub goals: Vec<crate::core::goals::Goal>,
+    /// Makes the member portal's links; `None` without `[portal]`.
+    pub portal_links: Option<crate::portal::tokens::Links>,
 }
 
 impl std::fmt::Debug for Api {
@@ -100,6 +106,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(segments::routes())
         .merge(insights::routes())
         .merge(campaigns::routes())
+        .merge(analytics::routes())
+        .merge(portal_links::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)

@@ -98,7 +98,7 @@ fn variables<'a>(
 }
 
 /// An offer in words, for templates.
-fn describe(offer: &Offer, program: &Program) -> String {
+pub(crate) fn describe(offer: &Offer, program: &Program) -> String {
     match offer {
         Offer::BonusPoints { points } => format!("{points} bonus points"),
         Offer::Multiplier { factor, .. } => format!("{factor}x points on every order"),

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 mod backfill;
 mod growth;
+mod insight;
 mod payouts;
 
 /// Self-hosted B2B loyalty engine.
@@ -128,6 +129,28 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// A period's analytics as JSON: participation, points and liability,
+    /// revenue and incremental revenue, retention, referrals, cost, ROI.
+    Analytics {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// `2026Q3`, `2026-07`, `2026` or `2026-07-01..2026-08-15` (end
+        /// exclusive). Default: the current quarter.
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// The goals of `[[goals]]` with their progress, as JSON.
+    Goals {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Reports: the quarterly review.
+    Report {
+        #[command(subcommand)]
+        command: insight::ReportCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +204,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Segments { command } => growth::segments(command),
         Command::Campaigns { command } => growth::campaigns(command),
         Command::Scores { config } => growth::scores(&config),
+        Command::Analytics { config, period } => insight::analytics(&config, period.as_deref()),
+        Command::Goals { config } => insight::goals(&config),
+        Command::Report { command } => insight::report(command),
         Command::Backfill {
             connector,
             config,

@@ -47,8 +47,27 @@ pub struct Config {
     pub segments: Vec<crate::store::segments::SegmentDefinition>,
     /// `[[campaigns]]`, checked.
     pub campaigns: Vec<crate::store::campaigns::CampaignDefinition>,
+    /// `[[goals]]`, checked.
+    pub goals: Vec<crate::core::goals::Goal>,
+    /// `[portal]`, when the portal and the dashboard are served.
+    pub portal: Option<PortalConfig>,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// The member portal and the admin dashboard.
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    /// Signs links and sessions.
+    pub secret: crate::runtime::Secret,
+    /// The program's name as members see it.
+    pub title: String,
+    /// How long a sign-in link stays valid.
+    pub link_minutes: u32,
+    /// How long a session lasts.
+    pub session_minutes: u32,
+    /// How long an enrollment link stays valid.
+    pub invitation_days: u32,
 }
 
 /// The HTTP API.

@@ -274,13 +274,29 @@ impl Daemon {
             tokens: config.server.tokens.clone(),
             ready: AtomicBool::new(true),
             program: program.clone(),
+            goals: config.goals.clone(),
+            portal_links: config
+                .portal
+                .as_ref()
+                .map(|portal| {
+                    crate::portal::tokens::Links::new(
+                        portal,
+                        config.server.public_base_url.as_str(),
+                    )
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("the portal secret cannot key HMAC: {e}"))?,
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let mut stop = watcher.clone();
-        let app = api::router(api.clone());
+        let mut app = api::router(api.clone());
+        if let Some(portal) = config.portal.clone() {
+            let portal = Arc::new(crate::portal::Portal::new(api.clone(), portal)?);
+            app = app.merge(crate::portal::routes(portal));
+        }
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -12,5 +12,7 @@ pub mod daemon;
 pub mod fulfil;
 pub mod inbox;
 pub mod poller;
+pub mod portal;
+pub mod report;
 pub mod runtime;
 pub mod store;

@@ -6,6 +6,7 @@ mod apply;
 pub mod campaigns;
 mod commissions;
 pub mod payouts;
+pub mod portal;
 mod program_ops;
 pub mod segments;
 pub mod sqlite;
@@ -807,4 +808,32 @@ pub trait Store: Send + Sync {
 
     /// An account's tier changes, oldest first.
     async fn tier_history(&self, account: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError>;
+
+    /// Every account's history, referral and commission, for analytics.
+    async fn analytics_book(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<crate::core::analytics::Book, StoreError>;
+
+    /// What the member portal shows of an account; `None` for an unknown or
+    /// merged one.
+    async fn member_view(
+        &self,
+        account: AccountId,
+        program: Arc<Program>,
+    ) -> Result<Option<portal::MemberView>, StoreError>;
+
+    /// Records the use of a portal link by its nonce: true the first time,
+    /// false after (a link works once).
+    async fn use_portal_link(
+        &self,
+        nonce: String,
+        purpose: String,
+        account: AccountId,
+        contact: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether a portal link or session was used up (a link opened, a
+    /// session signed out).
+    async fn portal_link_used(&self, nonce: String) -> Result<bool, StoreError>;
 }

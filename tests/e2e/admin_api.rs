@@ -66,6 +66,8 @@ async fn admin() -> Admin {
         tokens: Vec::new(),
         ready: AtomicBool::new(true),
         program,
+        goals: Vec::new(),
+        portal_links: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

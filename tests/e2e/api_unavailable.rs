@@ -348,6 +348,31 @@ impl Store for BrokenStore {
     async fn tier_history(&self, _: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError> {
         Err(broken())
     }
+    async fn analytics_book(
+        &self,
+        _: Arc<Program>,
+    ) -> Result<loyaltyd::core::analytics::Book, StoreError> {
+        Err(broken())
+    }
+    async fn member_view(
+        &self,
+        _: AccountId,
+        _: Arc<Program>,
+    ) -> Result<Option<loyaltyd::store::portal::MemberView>, StoreError> {
+        Err(broken())
+    }
+    async fn use_portal_link(
+        &self,
+        _: String,
+        _: String,
+        _: AccountId,
+        _: i64,
+    ) -> Result<bool, StoreError> {
+        Err(broken())
+    }
+    async fn portal_link_used(&self, _: String) -> Result<bool, StoreError> {
+        Err(broken())
+    }
     async fn register_program(&self, _: Program) -> Result<Vec<ProgramVersion>, StoreError> {
         Err(broken())
     }
@@ -387,6 +412,8 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
             rust_decimal::Decimal::ONE,
             Rounding::Floor,
         )),
+        goals: Vec::new(),
+        portal_links: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

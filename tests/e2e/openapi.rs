@@ -4,9 +4,11 @@
 //! path and query parameters, request bodies, the bearer token, the
 //! `Idempotency-Key` header and the statuses each handler can answer match
 //! the handlers; every `$ref` resolves and every example fits its schema;
-//! the program example is exactly what the `Program` type serializes. Live, against the real router and SQLite
-//! store: every documented operation is called, and each answer must be a
-//! documented status whose body and headers fit the document's schemas.
+//! the program example is exactly what the `Program` type serializes.
+//! Live, against the real router and SQLite store: every documented
+//! operation is called, and each answer must be a documented status whose
+//! body and headers fit the document's schemas. A second router over the
+//! same store, without `[portal]`, gives the portal links' 409.
 //!
 //! The document is JSON, not YAML, so that it is read with `serde_json`,
 //! which the workspace has already: no YAML parser to depend on.
@@ -25,9 +27,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use loyalty_e2e::{repo_root, test_component};
 use loyaltyd::api::{Api, Endpoint, router};
+use loyaltyd::config::PortalConfig;
+use loyaltyd::core::goals::Goal;
 use loyaltyd::core::program::Program;
 use loyaltyd::poller::SyncHandle;
-use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions};
+use loyaltyd::portal::tokens::Links;
+use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::Store;
 use loyaltyd::store::segments::{Origin, SegmentDefinition};
 use loyaltyd::store::sqlite::SqliteStore;
@@ -434,7 +439,8 @@ fn handler_function<'a>(file: &str, handler: &str, functions: &'a Functions) -> 
 
 /// The statuses a handler answers: the `StatusCode::NAME`s of its source,
 /// and 400 when an extractor can refuse the request before it runs (an
-/// integer path parameter, a query string).
+/// integer path parameter, `i64` or its alias `AccountId`, or a query
+/// string).
 fn handler_statuses(file: &str, handler: &str, functions: &Functions) -> BTreeSet<u16> {
     const NAMES: [(&str, u16); 15] = [
         ("OK", 200),
@@ -471,7 +477,10 @@ fn handler_statuses(file: &str, handler: &str, functions: &Functions) -> BTreeSe
         .and_then(|f| f.split_once('{'))
         .map_or("", |(signature, _)| signature);
     let refusing_query = signature.contains("Query<") && !signature.contains("Result<Query<");
-    if signature.contains("Path<i64>") || refusing_query {
+    let integer_path = ["Path<i64>", "Path<AccountId>"]
+        .iter()
+        .any(|p| signature.contains(p));
+    if integer_path || refusing_query {
         statuses.insert(400);
     }
     statuses
@@ -1307,6 +1316,15 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
+/// Serves `api`'s router on loopback; its base URL.
+async fn serve(api: Arc<Api>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(api);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
 fn id_of(accounts: &Value, name: &str) -> i64 {
     accounts["accounts"]
         .as_array()
@@ -1326,30 +1344,60 @@ async fn the_daemon_answers_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("loyalty.db"), 16).unwrap());
+    let now = now_ms();
+    // Begun 30 days ago, due in 60: three member accounts.
+    let goal: Goal = serde_json::from_value(json!({
+        "id": "members-3", "name": "Three member accounts", "metric": "members",
+        "baseline": "0", "target": "3", "start": now - 30 * DAY_MS,
+        "deadline": now + 60 * DAY_MS, "owner": "Partner sales" }))
+    .unwrap();
+    let portal = PortalConfig {
+        secret: Secret::new(b"openapi-portal-secret-0123456789abcdef".to_vec()),
+        title: "Rheinwerk Partner Rewards".to_owned(),
+        link_minutes: 30,
+        session_minutes: 480,
+        invitation_days: 14,
+    };
     let api = Arc::new(Api {
         endpoints: BTreeMap::from([("echo".to_owned(), polled_echo())]),
-        store,
+        store: store.clone(),
         public_base_url: "https://loyalty.example".to_owned(),
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
         tokens: Vec::new(),
         ready: AtomicBool::new(true),
         program: Arc::new(program),
+        goals: vec![goal],
+        portal_links: Some(Links::new(&portal, "https://loyalty.example").unwrap()),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(api.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // A client that follows no redirect: a redirect is an answer to check.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let live = Live {
-        base,
+        base: serve(api.clone()).await,
         doc: doc.clone(),
-        // A redirect is an answer to check, not one to follow.
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: client.clone(),
         called: Mutex::new(BTreeSet::new()),
     };
-    let now = now_ms();
+    // The same store without `[portal]`: the portal links are refused.
+    let portal_off = Live {
+        base: serve(Arc::new(Api {
+            endpoints: BTreeMap::new(),
+            store,
+            public_base_url: "https://loyalty.example".to_owned(),
+            admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
+            tokens: Vec::new(),
+            ready: AtomicBool::new(true),
+            program: api.program.clone(),
+            goals: Vec::new(),
+            portal_links: None,
+        }))
+        .await,
+        doc: doc.clone(),
+        client,
+        called: Mutex::new(BTreeSet::new()),
+    };
 
     live.expect(
         200,
@@ -2596,6 +2644,232 @@ async fn the_daemon_answers_as_documented() {
         Call::new("GET", DELIVERIES, "/api/v1/campaigns/nope/deliveries"),
     )
     .await;
+
+    // Analytics over every day so far and to come. The one fulfilled
+    // redemption is Acme's gift card: 500 points, worth EUR 100.00. The
+    // example program's fixed costs, 400 + 1800 a month, over the 80 years
+    // of the period are 960 x 2200 = 2112000.00.
+    const ANALYTICS: &str = "/api/v1/analytics";
+    let figures = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                ANALYTICS,
+                format!("{ANALYTICS}?period=2020-01-01..2100-01-01"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        figures["period"]["label"],
+        json!("2020-01-01..2100-01-01"),
+        "{figures}"
+    );
+    let gift = figures["redemption_mix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reward"] == "gift-card-100")
+        .unwrap();
+    assert_eq!(
+        (&gift["redemptions"], &gift["points"]),
+        (&json!(1), &json!(500)),
+        "{figures}"
+    );
+    assert_eq!(
+        (&figures["cost"]["rewards"], &figures["cost"]["fixed"]),
+        (&json!("100.00"), &json!("2112000.00")),
+        "{figures}"
+    );
+    live.expect(200, Call::new("GET", ANALYTICS, ANALYTICS))
+        .await;
+    for refused in ["?period=last-quarter", "?periods=2026"] {
+        live.expect(
+            400,
+            Call::new("GET", ANALYTICS, format!("{ANALYTICS}{refused}")),
+        )
+        .await;
+    }
+
+    // The goal counts Acme, Acme Service and Brandt, members since they
+    // were first seen (the program is open): achieved a third of the way in.
+    const GOALS: &str = "/api/v1/goals";
+    let goals = live.expect(200, Call::new("GET", GOALS, GOALS)).await;
+    let standing = &goals["goals"][0];
+    assert_eq!(standing["goal"]["id"], json!("members-3"), "{goals}");
+    assert_eq!(
+        (
+            &standing["progress"]["current"],
+            &standing["progress"]["percent"],
+            &standing["progress"]["status"]
+        ),
+        (&json!("3"), &json!("100.0"), &json!("achieved")),
+        "{goals}"
+    );
+
+    // The current quarter's review holds the campaign started above.
+    const QUARTERLY: &str = "/api/v1/reports/quarterly";
+    let review = live
+        .expect(200, Call::new("GET", QUARTERLY, QUARTERLY))
+        .await;
+    assert_eq!(
+        review["trend"].as_array().map(Vec::len),
+        Some(4),
+        "{review}"
+    );
+    assert_eq!(
+        review["campaigns"][0]["id"],
+        json!("spring-offer"),
+        "{review}"
+    );
+    assert_eq!(
+        review["goals"][0]["goal"]["id"],
+        json!("members-3"),
+        "{review}"
+    );
+    let page = live
+        .expect(
+            200,
+            Call::new(
+                "GET",
+                QUARTERLY,
+                format!("{QUARTERLY}?quarter=2025Q4&format=html"),
+            ),
+        )
+        .await;
+    assert!(
+        page.as_str().is_some_and(|p| p.contains("2025Q4")),
+        "{page}"
+    );
+    for refused in [
+        "?quarter=2026-07",
+        "?quarter=soon",
+        "?format=pdf",
+        "?quarters=2026Q1",
+    ] {
+        live.expect(
+            400,
+            Call::new("GET", QUARTERLY, format!("{QUARTERLY}{refused}")),
+        )
+        .await;
+    }
+
+    // Portal links: a sign-in link for Anna, then Acme invited once it is
+    // no longer a member.
+    const SIGN_IN: &str = "/api/v1/portal/sign-in-links";
+    let asked = now_ms();
+    let link = live
+        .expect(
+            201,
+            Call::new("POST", SIGN_IN, SIGN_IN)
+                .json(json!({ "account_id": acme, "contact_id": anna })),
+        )
+        .await;
+    assert!(
+        link["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://loyalty.example/portal/sign-in?token=")),
+        "{link}"
+    );
+    assert!(
+        link["expires_at"]
+            .as_i64()
+            .is_some_and(|at| (asked + 30 * 60_000..=now_ms() + 30 * 60_000).contains(&at)),
+        "{link}"
+    );
+    for unknown in [
+        json!({ "account_id": 999_999, "contact_id": anna }),
+        json!({ "account_id": service, "contact_id": anna }),
+    ] {
+        live.expect(404, Call::new("POST", SIGN_IN, SIGN_IN).json(unknown))
+            .await;
+    }
+    live.expect(
+        422,
+        Call::new("POST", SIGN_IN, SIGN_IN).json(json!({ "account_id": acme })),
+    )
+    .await;
+    portal_off
+        .expect(
+            409,
+            Call::new("POST", SIGN_IN, SIGN_IN)
+                .json(json!({ "account_id": acme, "contact_id": anna })),
+        )
+        .await;
+
+    const INVITE: &str = "/api/v1/accounts/{id}/invitations";
+    let invite_path = format!("/api/v1/accounts/{acme}/invitations");
+    let invite = json!({ "contact_id": anna });
+    let acme_membership = format!("/api/v1/accounts/{acme}/membership");
+    live.expect(
+        409,
+        Call::new("POST", INVITE, &invite_path).json(invite.clone()),
+    )
+    .await;
+    live.expect(
+        200,
+        Call::new("PUT", MEMBERSHIP, &acme_membership).json(json!({ "status": "suspended" })),
+    )
+    .await;
+    live.expect(
+        409,
+        Call::new("POST", INVITE, &invite_path).json(invite.clone()),
+    )
+    .await;
+    live.expect(
+        200,
+        Call::new("PUT", MEMBERSHIP, &acme_membership).json(json!({ "status": "closed" })),
+    )
+    .await;
+    for _ in 0..2 {
+        let invitation = live
+            .expect(
+                201,
+                Call::new("POST", INVITE, &invite_path).json(invite.clone()),
+            )
+            .await;
+        assert!(
+            invitation["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://loyalty.example/portal/join?token=")),
+            "{invitation}"
+        );
+    }
+    let invited = live
+        .expect(
+            200,
+            Call::new("GET", ACCOUNT, format!("/api/v1/accounts/{acme}")),
+        )
+        .await;
+    assert_eq!(invited["membership"], json!("invited"), "{invited}");
+    live.expect(
+        404,
+        Call::new("POST", INVITE, "/api/v1/accounts/999999/invitations").json(invite.clone()),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new(
+            "POST",
+            INVITE,
+            format!("/api/v1/accounts/{service}/invitations"),
+        )
+        .json(invite.clone()),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", INVITE, &invite_path).json(json!({ "contact": anna })),
+    )
+    .await;
+    live.expect(
+        400,
+        Call::new("POST", INVITE, "/api/v1/accounts/acme/invitations").json(invite.clone()),
+    )
+    .await;
+    portal_off
+        .expect(409, Call::new("POST", INVITE, &invite_path).json(invite))
+        .await;
 
     // Webhooks: no connector here; then shutdown.
     const WEBHOOK: &str = "/webhooks/{connector}";

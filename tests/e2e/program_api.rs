@@ -95,6 +95,8 @@ async fn serve(program: Program) -> Server {
         ],
         ready: AtomicBool::new(true),
         program: program.clone(),
+        goals: Vec::new(),
+        portal_links: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

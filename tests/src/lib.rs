@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 
+pub mod browser;
 pub mod daemon;
 pub mod hubspot;
 pub mod landscape;

@@ -19,10 +19,11 @@
 //!   `incremental_revenue = (target revenue_per_account - holdout
 //!   revenue_per_account) x target accounts` (2 dp).
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::event::TimestampMs;
+use crate::scoring::round;
 use crate::tiers::SpendItem;
 
 /// Attempts per recipient before it is given up.
@@ -198,12 +199,6 @@ pub struct Attribution {
     /// Revenue the campaign added beyond the holdout's rate, 2 dp.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub incremental_revenue: Option<Decimal>,
-}
-
-fn round(value: Decimal, dp: u32) -> Decimal {
-    let mut rounded = value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    rounded.rescale(dp);
-    rounded
 }
 
 fn group(accounts: &[Vec<SpendItem>], from: TimestampMs, to: TimestampMs) -> Group {

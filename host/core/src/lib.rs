@@ -4,10 +4,12 @@
 //! plugin.
 
 pub mod accounts;
+pub mod analytics;
 pub mod campaigns;
 pub mod commissions;
 pub mod event;
 pub mod expiry;
+pub mod goals;
 pub mod identity;
 pub mod ledger;
 pub mod membership;

@@ -67,6 +67,20 @@ pub struct Scored {
     pub clv: Clv,
 }
 
+impl Scored {
+    /// Whether it meets `rules` at `now`.
+    pub fn meets(&self, rules: &crate::program::Eligibility, now: TimestampMs) -> bool {
+        let facts = crate::membership::AccountFacts {
+            country: self.profile.country.as_deref(),
+            industry: self.profile.industry.as_deref(),
+            employees: self.profile.employees,
+            spend: crate::tiers::qualifying_spend(&self.profile.purchases, rules.window_days, now),
+            loyal: self.profile.loyal,
+        };
+        crate::membership::eligibility_problems(rules, &facts).is_empty()
+    }
+}
+
 /// The program's scores.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProgramScores {

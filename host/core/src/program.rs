@@ -62,6 +62,9 @@ pub struct Program {
     /// How accounts are scored: NPS, lifetime value, loyalty.
     #[serde(default)]
     pub scoring: crate::profiles::Settings,
+    /// What analytics need beyond the records: costs and the baseline.
+    #[serde(default)]
+    pub analytics: crate::analytics::Settings,
 }
 
 /// Every version of the program, each in force from its `effective_from`
@@ -443,6 +446,7 @@ impl Program {
             terms: Vec::new(),
             referrals: crate::commissions::ReferralRules::default(),
             scoring: crate::profiles::Settings::default(),
+            analytics: crate::analytics::Settings::default(),
         }
     }
 

@@ -82,7 +82,7 @@ fn window_start(now: TimestampMs, days: u32) -> TimestampMs {
 
 /// `value` to `dp` decimal places, half away from zero, written with exactly
 /// `dp` places so that 30 shows as `30.0` and 0 as `0.00`.
-fn round(value: Decimal, dp: u32) -> Decimal {
+pub(crate) fn round(value: Decimal, dp: u32) -> Decimal {
     let mut rounded = value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
     rounded.rescale(dp);
     rounded

@@ -12,10 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{Api, Need, error, refuse_unauthorized, store_failure};
-use crate::core::membership::{self, AccountFacts};
 use crate::core::profiles::{ProgramScores, Scored};
 use crate::core::scoring::NpsClass;
-use crate::core::tiers;
 use crate::runtime::{Clock, SystemClock};
 
 /// Accounts a CLV listing shows by default.
@@ -125,16 +123,7 @@ async fn loyalty(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     let eligible: Vec<Value> = accounts
         .iter()
         .filter(|s| matches!(s.profile.status.as_deref(), None | Some("invited")))
-        .filter(|s| {
-            let facts = AccountFacts {
-                country: s.profile.country.as_deref(),
-                industry: s.profile.industry.as_deref(),
-                employees: s.profile.employees,
-                spend: tiers::qualifying_spend(&s.profile.purchases, rules.window_days, now),
-                loyal: s.profile.loyal,
-            };
-            membership::eligibility_problems(rules, &facts).is_empty()
-        })
+        .filter(|s| s.meets(rules, now))
         .map(summary)
         .collect();
     axum::Json(json!({

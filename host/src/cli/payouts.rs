@@ -80,7 +80,7 @@ pub(crate) enum ReferralsCommand {
     },
 }
 
-fn with_store<T>(
+pub(super) fn with_store<T>(
     config: &Config,
     work: impl AsyncFnOnce(&dyn Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {

@@ -56,6 +56,8 @@ pub const SECTIONS: &[&str] = &[
     "identity",
     "segments",
     "campaigns",
+    "goals",
+    "portal",
     "connectors",
 ];
 
@@ -107,6 +109,55 @@ pub struct Campaign {
     pub attribution_days: Option<Days>,
     /// When to send it. Default: a draft, scheduled through the API.
     pub send_at: Option<Timestamp>,
+}
+
+/// `[portal]`: the member rewards portal and the admin dashboard, served
+/// by the daemon under `/portal` and `/admin`. Default: neither is served.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Portal {
+    /// `[portal.secret]`: the key that signs sign-in links, enrollment
+    /// links and sessions, at least 32 bytes (`openssl rand -hex 32`), from
+    /// `env` or an owner-only `file`. Changing it signs everyone out.
+    /// Required.
+    pub secret: Option<Spanned<SecretSource>>,
+    /// The program's name as members see it. Default `"Rewards"`.
+    pub title: Option<Spanned<String>>,
+    /// How long a sign-in link stays valid, in minutes. Default 60.
+    pub link_minutes: Option<Count>,
+    /// How long a session lasts, in minutes. Default 480.
+    pub session_minutes: Option<Count>,
+    /// How long an enrollment link in an invitation stays valid, in days.
+    /// Default 14.
+    pub invitation_days: Option<Days>,
+}
+
+/// `[[goals]]`: a SMART goal on an analytics figure. See "Goals" in the
+/// README.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    /// Stable name, `[a-z0-9][a-z0-9_-]*`, unique. Required.
+    pub id: Option<Spanned<Id>>,
+    /// What it is, in words. Required.
+    pub name: Option<Spanned<String>>,
+    /// The figure it measures: `participation_rate`, `members`,
+    /// `active_members`, `redemption_rate`, `points_issued`,
+    /// `member_revenue`, `incremental_revenue`, `member_retention`,
+    /// `referrals`, `referred_revenue` or `roi`. Required.
+    pub metric: Option<Spanned<String>>,
+    /// The figure when the goal was set, a decimal string. Required.
+    pub baseline: Option<Spanned<SignedDecimal>>,
+    /// The figure to reach, a decimal string; below the baseline to bring a
+    /// figure down. Required.
+    pub target: Option<Spanned<SignedDecimal>>,
+    /// The first day measured, a date without quotes (`2026-07-01`).
+    /// Required.
+    pub start: Option<Spanned<Day>>,
+    /// The last day to reach the target (`2026-12-31`). Required.
+    pub deadline: Option<Spanned<Day>>,
+    /// Who answers for it. Required.
+    pub owner: Option<Spanned<String>>,
 }
 
 /// `offer` of a campaign.
@@ -372,6 +423,14 @@ pub struct PositiveDecimal(pub Decimal);
 #[derive(Debug, Clone, Copy)]
 pub struct NonNegativeDecimal(pub Decimal);
 
+/// A decimal number of either sign, written as a string (or an integer).
+#[derive(Debug, Clone, Copy)]
+pub struct SignedDecimal(pub Decimal);
+
+/// A calendar day, written as a TOML local date (`2026-07-01`), UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub jiff::civil::Date);
+
 /// A percentage from 0 to 100, written as a decimal string (or an integer).
 #[derive(Debug, Clone, Copy)]
 pub struct Percent(pub Decimal);
@@ -580,6 +639,14 @@ impl<'de> Deserialize<'de> for PositiveDecimal {
     }
 }
 
+impl<'de> Deserialize<'de> for SignedDecimal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(DecimalVisitor(DecimalRange::Any))
+            .map(Self)
+    }
+}
+
 impl<'de> Deserialize<'de> for NonNegativeDecimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer
@@ -599,6 +666,8 @@ impl<'de> Deserialize<'de> for Percent {
 /// The values a decimal key accepts.
 #[derive(Clone, Copy)]
 enum DecimalRange {
+    /// Any.
+    Any,
     /// Greater than zero.
     Positive,
     /// Zero or more.
@@ -614,6 +683,7 @@ struct DecimalVisitor(DecimalRange);
 impl DecimalVisitor {
     fn check<E: de::Error>(&self, value: Decimal, text: &dyn fmt::Display) -> Result<Decimal, E> {
         let (ok, requirement) = match self.0 {
+            DecimalRange::Any => (true, ""),
             DecimalRange::Positive => (value > Decimal::ZERO, "must be greater than zero"),
             DecimalRange::NonNegative => (value >= Decimal::ZERO, "must not be negative"),
             DecimalRange::Percent => (
@@ -788,6 +858,47 @@ pub(crate) fn id_ok(text: &str) -> bool {
         .next()
         .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DayVisitor)
+    }
+}
+
+struct DayVisitor;
+
+impl<'de> Visitor<'de> for DayVisitor {
+    type Value = Day;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date without quotes, e.g. 2026-07-01")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let datetime = Datetime::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        match (&datetime.date, &datetime.time) {
+            (Some(date), None) => jiff::civil::Date::new(
+                i16::try_from(date.year).unwrap_or(i16::MAX),
+                i8::try_from(date.month).unwrap_or(0),
+                i8::try_from(date.day).unwrap_or(0),
+            )
+            .map(Day)
+            .map_err(|e| de::Error::custom(format!("`{datetime}` is not a valid date: {e}"))),
+            (Some(date), Some(_)) => Err(de::Error::custom(format!(
+                "`{datetime}` has a time: write the day alone, e.g. {date}"
+            ))),
+            (None, _) => Err(de::Error::custom(format!(
+                "`{datetime}` is a time without a date: write a date, e.g. 2026-07-01"
+            ))),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Err(E::custom(format!(
+            "dates are written without quotes: write {text} instead of \"{text}\""
+        )))
+    }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {

@@ -14,10 +14,11 @@ use crate::config::errors::unknown_name;
 use crate::config::schema::{self, Host, Inject};
 use crate::config::secrets::{self, Env};
 use crate::config::{
-    Config, ConnectorConfig, PollConfig, RuntimeConfig, ServerConfig, StoreConfig,
+    Config, ConnectorConfig, PollConfig, PortalConfig, RuntimeConfig, ServerConfig, StoreConfig,
 };
 use crate::runtime::{Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret};
 
+mod goals;
 mod program;
 mod segments;
 
@@ -44,6 +45,8 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         Some(program) => segments::campaigns(document, program, &connector_names),
         None => None,
     };
+    let goals = goals::goals(document);
+    let portal = portal(document, dir, env);
     let connectors = connectors(document, dir, env);
     Some(Config {
         path: path.to_path_buf(),
@@ -54,6 +57,8 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         identity: identity?,
         segments: segments?,
         campaigns: campaigns?,
+        goals: goals?,
+        portal: portal?,
         connectors: connectors?,
     })
 }
@@ -522,6 +527,58 @@ fn secret(
             }
         }
     }
+}
+
+/// The shortest portal secret: 256 bits.
+const PORTAL_SECRET_BYTES_MIN: usize = 32;
+
+/// Checks `[portal]`; `Some(None)` when it is absent.
+fn portal(document: &mut Document<'_>, dir: &Path, env: Env<'_>) -> Option<Option<PortalConfig>> {
+    let key = KeyPath::root().key("portal");
+    if document.span_of(&key).is_none() {
+        return Some(None);
+    }
+    let portal: schema::Portal = document.section(&key)?;
+    let secret = required(
+        document,
+        &key,
+        "secret",
+        portal.secret,
+        "add [portal.secret] with env = \"LOYALTY_PORTAL_SECRET\" or file = \"secrets/portal\" holding at least 32 random bytes",
+    )
+    .and_then(|source| {
+        let span = source.span();
+        let source = source.into_inner();
+        let secret_key = key.key("secret");
+        let secret = secret(document, &secret_key, span.clone(), source.env, source.file, dir, env)?;
+        if secret.expose().len() < PORTAL_SECRET_BYTES_MIN {
+            document.error(
+                span,
+                &secret_key,
+                format!(
+                    "the portal secret is {} bytes: use at least {PORTAL_SECRET_BYTES_MIN} random bytes, e.g. the output of `openssl rand -hex 32`",
+                    secret.expose().len()
+                ),
+            );
+            return None;
+        }
+        Some(secret)
+    });
+    let title = match portal.title {
+        Some(title) if title.get_ref().trim().is_empty() => {
+            document.error(title.span(), &key.key("title"), "`title` is empty: name the program as members know it, e.g. title = \"Rheinwerk Rewards\"");
+            None
+        }
+        Some(title) => Some(title.into_inner()),
+        None => Some("Rewards".to_owned()),
+    };
+    Some(Some(PortalConfig {
+        secret: secret?,
+        title: title?,
+        link_minutes: portal.link_minutes.map_or(60, |c| c.0),
+        session_minutes: portal.session_minutes.map_or(480, |c| c.0),
+        invitation_days: portal.invitation_days.map_or(14, |d| d.0),
+    }))
 }
 
 struct CredentialContext<'c> {

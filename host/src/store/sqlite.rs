@@ -10,10 +10,12 @@
 //! survives a crash of the process; a power loss can lose the last commits.
 
 mod admin;
+mod analytics;
 mod book;
 mod campaigns;
 mod keys;
 mod poll;
+mod portal;
 mod profiles;
 mod program;
 mod read;
@@ -1052,6 +1054,39 @@ impl Store for SqliteStore {
 
     async fn tier_history(&self, account: AccountId) -> Result<Vec<TierHistoryEntry>, StoreError> {
         self.read(move |c| program::tier_history(c, account)).await
+    }
+
+    async fn analytics_book(
+        &self,
+        program: Arc<Program>,
+    ) -> Result<crate::core::analytics::Book, StoreError> {
+        let now = self.now();
+        self.read(move |c| analytics::book(c, &program, now)).await
+    }
+
+    async fn member_view(
+        &self,
+        account: AccountId,
+        program: Arc<Program>,
+    ) -> Result<Option<crate::store::portal::MemberView>, StoreError> {
+        let now = self.now();
+        self.read(move |c| portal::member_view(c, &program, account, now))
+            .await
+    }
+
+    async fn use_portal_link(
+        &self,
+        nonce: String,
+        purpose: String,
+        account: AccountId,
+        contact: i64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c, env| portal::use_link(c, &nonce, &purpose, account, contact, env.now))
+            .await
+    }
+
+    async fn portal_link_used(&self, nonce: String) -> Result<bool, StoreError> {
+        self.read(move |c| portal::link_used(c, &nonce)).await
     }
 
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {

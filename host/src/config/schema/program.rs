@@ -120,6 +120,38 @@ pub struct Program {
     /// `[program.scoring]`: NPS, lifetime value and loyalty. Default: the
     /// defaults of each key.
     pub scoring: Option<Spanned<Scoring>>,
+    /// `[program.analytics]`: costs and the baseline analytics need.
+    /// Default: no costs, a 365-day baseline.
+    pub analytics: Option<Spanned<Analytics>>,
+}
+
+/// `[program.analytics]`: what the program costs and how a member's
+/// baseline is measured.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analytics {
+    /// What one point costs when redeemed for a reward without a money
+    /// value, in the program currency, a decimal string (`"0.01"`); also
+    /// values outstanding points as a liability. Default `"0"`.
+    pub point_cost: Option<NonNegativeDecimal>,
+    /// A member's baseline revenue is measured over this many days before
+    /// it enrolled. Default 365.
+    pub baseline_days: Option<Days>,
+    /// `[[program.analytics.fixed_costs]]`: costs of running the program
+    /// each month. Default: none.
+    #[serde(default)]
+    pub fixed_costs: Vec<Spanned<FixedCost>>,
+}
+
+/// `[[program.analytics.fixed_costs]]`: a monthly cost.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedCost {
+    /// What it is (`"platform"`). Required.
+    pub name: Option<Spanned<String>>,
+    /// Per calendar month, in the program currency, a decimal string.
+    /// Required.
+    pub monthly: Option<NonNegativeDecimal>,
 }
 
 /// `[program.scoring]`: how accounts are scored.

@@ -96,6 +96,7 @@ pub(super) fn program(
     let terms = terms(document, &key.key("terms"), program.terms, dir);
     let referrals = referrals::referrals(document, &key.key("referrals"), program.referrals);
     let scoring = scoring(document, &key.key("scoring"), program.scoring);
+    let analytics = analytics(document, &key.key("analytics"), program.analytics);
 
     let membership = Membership::default();
     let eligibility = eligibility(document, &key.key("eligibility"), program.eligibility);
@@ -122,6 +123,7 @@ pub(super) fn program(
         terms: terms?,
         referrals: referrals?,
         scoring: scoring?,
+        analytics: analytics?,
     };
     program.version = program_version(&program);
     rates_ok.then_some(program)
@@ -169,6 +171,46 @@ fn scoring(
             .lifetime_cap_years
             .map_or(defaults.lifetime_cap_years, |y| exact(y.0)),
         loyalty,
+    })
+}
+
+/// Checks `[program.analytics]`.
+fn analytics(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    analytics: Option<Spanned<schema::Analytics>>,
+) -> Option<crate::core::analytics::Settings> {
+    let defaults = crate::core::analytics::Settings::default();
+    let Some(analytics) = analytics.map(Spanned::into_inner) else {
+        return Some(defaults);
+    };
+    let mut fixed_costs = Vec::new();
+    let mut complete = true;
+    for (element, _, cost) in elements(document, &key.key("fixed_costs"), analytics.fixed_costs) {
+        let name = name(document, &element, cost.name, "Platform licence");
+        let monthly = required(
+            document,
+            &element,
+            "monthly",
+            cost.monthly,
+            "set the cost per month in the program currency, e.g. monthly = \"1200\"",
+        );
+        match (name, monthly) {
+            (Some(name), Some(monthly)) => fixed_costs.push(crate::core::analytics::FixedCost {
+                name,
+                monthly: exact(monthly.0),
+            }),
+            _ => complete = false,
+        }
+    }
+    complete.then(|| crate::core::analytics::Settings {
+        point_cost: analytics
+            .point_cost
+            .map_or(defaults.point_cost, |c| exact(c.0)),
+        baseline_days: analytics
+            .baseline_days
+            .map_or(defaults.baseline_days, |d| d.0),
+        fixed_costs,
     })
 }
 
@@ -276,7 +318,7 @@ fn domain_ok(domain: &str) -> bool {
 
 /// The canonical form of a decimal, without trailing zeros, so that `"2"`
 /// and `"2.00"` make the same program and the same version.
-fn exact(value: Decimal) -> Decimal {
+pub(super) fn exact(value: Decimal) -> Decimal {
     value.normalize()
 }
 

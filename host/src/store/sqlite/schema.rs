@@ -414,6 +414,43 @@ CREATE TABLE campaign_deliveries (
 );
 CREATE INDEX campaign_deliveries_status ON campaign_deliveries (campaign, status, next_attempt_at);
 "#,
+    r#"
+-- Every change of an account's membership, for analytics (participation at
+-- a date, enrollment for the baseline). Triggers record it, so that no path
+-- that writes `accounts.membership` can forget to.
+CREATE TABLE membership_history (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    from_status TEXT,
+    to_status TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX membership_history_account ON membership_history (account_id, id);
+INSERT INTO membership_history (account_id, from_status, to_status, at)
+    SELECT id, NULL, membership, created_at FROM accounts WHERE membership IS NOT NULL;
+CREATE TRIGGER membership_inserted AFTER INSERT ON accounts
+    WHEN NEW.membership IS NOT NULL
+BEGIN
+    INSERT INTO membership_history (account_id, from_status, to_status, at)
+        VALUES (NEW.id, NULL, NEW.membership, NEW.created_at);
+END;
+CREATE TRIGGER membership_changed AFTER UPDATE OF membership ON accounts
+    WHEN OLD.membership IS NOT NEW.membership
+BEGIN
+    INSERT INTO membership_history (account_id, from_status, to_status, at)
+        VALUES (NEW.id, OLD.membership, NEW.membership, NEW.updated_at);
+END;
+
+-- Sign-in and enrollment links are used once, and a session ends when its
+-- member signs out: their nonce is kept here.
+CREATE TABLE portal_links_used (
+    nonce TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    contact_id INTEGER NOT NULL,
+    used_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Brings the schema up to date.

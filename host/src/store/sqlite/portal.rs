@@ -1,0 +1,121 @@
+//! The member portal's reads and its used links.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::core::accounts::AccountId;
+use crate::core::campaigns::Offer;
+use crate::core::program::Program;
+use crate::core::tiers;
+use crate::store::StoreError;
+use crate::store::apply::Book;
+use crate::store::portal::{MemberView, OfferView};
+use crate::store::sqlite::book::SqlBook;
+use crate::store::sqlite::db_error;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What the portal shows of `account` at `now`; `None` for an unknown or
+/// merged account.
+pub(crate) fn member_view(
+    conn: &Connection,
+    program: &Program,
+    account: AccountId,
+    now: i64,
+) -> Result<Option<MemberView>, StoreError> {
+    let Some(name) = conn
+        .query_row(
+            "SELECT name FROM accounts WHERE id = ?1 AND merged_into IS NULL",
+            [account],
+            |row| row.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    let mut book = SqlBook::new(conn, now);
+    let state = book.account_state(account)?;
+    let window = i64::from(program.tiers.window_days).saturating_mul(DAY_MS);
+    let items = book.spend_items(account, now.saturating_sub(window))?;
+    let spend = tiers::qualifying_spend(&items, program.tiers.window_days, now);
+    let tier = tiers::progress(&program.tiers, state.tier.as_ref(), spend);
+    let balance = book.balance(account)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.id, c.name, c.offer, m.offer_code FROM campaign_members m
+             JOIN campaigns c ON c.id = m.campaign
+             WHERE m.account_id = ?1 AND m.grp = 'target' AND c.offer IS NOT NULL
+               AND c.status IN ('sending', 'completed')
+             ORDER BY c.started_at DESC",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([account], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .map_err(db_error)?;
+    let mut offers = Vec::new();
+    for row in rows {
+        let (campaign, name, offer, code) = row.map_err(db_error)?;
+        let offer: Offer = serde_json::from_str(&offer)
+            .map_err(|e| StoreError::Corrupt(format!("offer of campaign {campaign}: {e}")))?;
+        let current = match &offer {
+            Offer::Multiplier { ends_at, .. } => now < *ends_at,
+            Offer::DiscountCode { ends_at, .. } => ends_at.is_none_or(|end| now < end),
+            Offer::BonusPoints { .. } | Offer::Reward { .. } => true,
+        };
+        if current {
+            offers.push(OfferView {
+                campaign,
+                name,
+                offer,
+                code,
+            });
+        }
+    }
+    Ok(Some(MemberView {
+        account_id: account,
+        name,
+        membership: state.membership,
+        balance,
+        tier,
+        offers,
+    }))
+}
+
+/// Records the use of a sign-in or enrollment link; false when it was used
+/// before.
+pub(crate) fn use_link(
+    conn: &Connection,
+    nonce: &str,
+    purpose: &str,
+    account: AccountId,
+    contact: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = conn
+        .execute(
+            "INSERT OR IGNORE INTO portal_links_used (nonce, purpose, account_id, contact_id, used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![nonce, purpose, account, contact, now],
+        )
+        .map_err(db_error)?;
+    Ok(inserted == 1)
+}
+
+/// Whether the link or session with `nonce` was used up.
+pub(crate) fn link_used(conn: &Connection, nonce: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT 1 FROM portal_links_used WHERE nonce = ?1",
+        [nonce],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(db_error)
+}
