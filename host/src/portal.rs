@@ -262,6 +262,31 @@ impl Portal {
         Ok(Member { claims, csrf, view })
     }
 
+    /// The signed-in member behind a form it sent, whose token must be the
+    /// session's; else the page saying `refused` and nothing was done.
+    async fn member_posting(
+        &self,
+        headers: &HeaderMap,
+        csrf: &str,
+        refused: &str,
+    ) -> Result<Member, Response> {
+        let member = self.member(headers).await?;
+        if member.check_csrf(csrf) {
+            Ok(member)
+        } else {
+            Err(self.foreign_form(refused))
+        }
+    }
+
+    /// The refusal of a form that did not come from the member's session.
+    fn foreign_form(&self, refused: &str) -> Response {
+        self.message(
+            StatusCode::FORBIDDEN,
+            refused,
+            "The form was not sent from this portal, so nothing was done.",
+        )
+    }
+
     fn unavailable(&self, e: &crate::store::StoreError) -> Response {
         tracing::error!(error = %e, "store failure in the portal");
         let mut response = self.message(
@@ -493,11 +518,7 @@ async fn sign_out(
 ) -> Response {
     if let Ok(member) = portal.member(&headers).await {
         if !member.check_csrf(&form.csrf) {
-            return portal.message(
-                StatusCode::FORBIDDEN,
-                "Not signed out",
-                "The form was not sent from this portal.",
-            );
+            return portal.foreign_form("Not signed out");
         }
         // The session ends here, not only in this browser: a copy of the
         // cookie is refused from now on.

@@ -386,17 +386,13 @@ async fn redeem(
     Path(id): Path<String>,
     Form(form): Form<RedeemForm>,
 ) -> Response {
-    let member = match portal.member(&headers).await {
+    let member = match portal
+        .member_posting(&headers, &form.csrf, "Not redeemed")
+        .await
+    {
         Ok(member) => member,
         Err(refused) => return refused,
     };
-    if !member.check_csrf(&form.csrf) {
-        return portal.message(
-            StatusCode::FORBIDDEN,
-            "Not redeemed",
-            "The form was not sent from this portal. Nothing was redeemed.",
-        );
-    }
     let account = member.claims.account;
     let contact = portal
         .contact_of(account, member.claims.contact)
@@ -579,17 +575,13 @@ async fn accept_terms(
     headers: HeaderMap,
     Form(form): Form<AcceptForm>,
 ) -> Response {
-    let member = match portal.member(&headers).await {
+    let member = match portal
+        .member_posting(&headers, &form.csrf, "Not accepted")
+        .await
+    {
         Ok(member) => member,
         Err(refused) => return refused,
     };
-    if !member.check_csrf(&form.csrf) {
-        return portal.message(
-            StatusCode::FORBIDDEN,
-            "Not accepted",
-            "The form was not sent from this portal.",
-        );
-    }
     if form.accept.is_none() {
         return terms_page(&portal, &member, Some("Tick the box to accept the terms.")).await;
     }
