@@ -629,6 +629,21 @@ async fn a_contact_of_one_account_cannot_reach_another_accounts_pages() {
     let (status, html) = portal.page("/portal/redemptions/abc", Some(&session)).await;
     assert_eq!((status, h1(&html)), (404, "Not found"));
 
+    // A form from elsewhere (without the session's token) does nothing.
+    let forged_form = portal
+        .http
+        .post(portal.url("/portal/rewards/descaling"))
+        .header(COOKIE, format!("loyalty_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=0123456789abcdef0123456789abcdef&request=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_form.status().as_u16(), 403);
+    let path = format!("/api/v1/accounts/{}/redemptions", brandt.account);
+    let made = portal.get(&path).await;
+    assert_eq!(made["redemptions"].as_array().unwrap().len(), 1, "{made}");
+
     // Signing out ends the session for every copy of its cookie.
     let csrf = overview.split("name=\"csrf\" value=\"").nth(1).unwrap();
     let csrf = &csrf[..csrf.find('"').unwrap()];
