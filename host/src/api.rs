@@ -37,6 +37,7 @@ mod portal_links;
 mod program;
 pub mod referrals;
 mod segments;
+mod statements;
 
 /// A connector as the API sees it.
 #[derive(Debug, Clone)]
@@ -70,6 +71,8 @@ pub struct Api {
     pub goals: Vec<crate::core::goals::Goal>,
     /// Makes the member portal's links; `None` without `[portal]`.
     pub portal_links: Option<crate::portal::tokens::Links>,
+    /// Makes reward statements; `None` without `[statements]`.
+    pub statements: Option<Arc<crate::statements::Statements>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -108,6 +111,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(campaigns::routes())
         .merge(analytics::routes())
         .merge(portal_links::routes())
+        .merge(statements::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(api)

@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         command: insight::ReportCommand,
     },
+    /// Reward statements: run a period's, preview an account's.
+    Statements {
+        #[command(subcommand)]
+        command: insight::StatementsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Analytics { config, period } => insight::analytics(&config, period.as_deref()),
         Command::Goals { config } => insight::goals(&config),
         Command::Report { command } => insight::report(command),
+        Command::Statements { command } => insight::statements(command),
         Command::Backfill {
             connector,
             config,

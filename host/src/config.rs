@@ -51,8 +51,23 @@ pub struct Config {
     pub goals: Vec<crate::core::goals::Goal>,
     /// `[portal]`, when the portal and the dashboard are served.
     pub portal: Option<PortalConfig>,
+    /// `[statements]`, when reward statements are made.
+    pub statements: Option<StatementsConfig>,
     /// `[connectors.NAME]`, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+}
+
+/// Reward statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementsConfig {
+    /// Monthly or quarterly.
+    pub period: schema::StatementPeriod,
+    /// Where they are written.
+    pub outbox: PathBuf,
+    /// Validity of a statement's sign-in link, in days.
+    pub link_days: u32,
+    /// Points expiring within this many days are called out.
+    pub expiring_days: u32,
 }
 
 /// The member portal and the admin dashboard.

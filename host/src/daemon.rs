@@ -261,6 +261,22 @@ impl Daemon {
             watcher.clone(),
         )));
 
+        let links = config
+            .portal
+            .as_ref()
+            .map(|portal| {
+                crate::portal::tokens::Links::new(portal, config.server.public_base_url.as_str())
+            })
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the portal secret cannot key HMAC: {e}"))?;
+        let statements =
+            crate::statements::Statements::from_config(&config, store.clone(), program.clone())?
+                .map(Arc::new);
+        if let Some(statements) = &statements {
+            workers.push(tokio::spawn(
+                Arc::clone(statements).run_scheduled(watcher.clone()),
+            ));
+        }
         let api = Arc::new(Api {
             endpoints,
             store,
@@ -275,17 +291,8 @@ impl Daemon {
             ready: AtomicBool::new(true),
             program: program.clone(),
             goals: config.goals.clone(),
-            portal_links: config
-                .portal
-                .as_ref()
-                .map(|portal| {
-                    crate::portal::tokens::Links::new(
-                        portal,
-                        config.server.public_base_url.as_str(),
-                    )
-                })
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("the portal secret cannot key HMAC: {e}"))?,
+            portal_links: links,
+            statements,
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await

@@ -15,4 +15,5 @@ pub mod poller;
 pub mod portal;
 pub mod report;
 pub mod runtime;
+pub mod statements;
 pub mod store;

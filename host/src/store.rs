@@ -10,6 +10,7 @@ pub mod portal;
 mod program_ops;
 pub mod segments;
 pub mod sqlite;
+pub mod statements;
 
 use std::sync::Arc;
 
@@ -836,4 +837,15 @@ pub trait Store: Send + Sync {
     /// Whether a portal link or session was used up (a link opened, a
     /// session signed out).
     async fn portal_link_used(&self, nonce: String) -> Result<bool, StoreError>;
+
+    /// The reward statements recorded for a period.
+    async fn statements(
+        &self,
+        period: String,
+    ) -> Result<Vec<statements::StatementRecord>, StoreError>;
+
+    /// Records a statement's attempt (`at` is the store's clock); one sent
+    /// stays sent.
+    async fn record_statement(&self, record: statements::StatementRecord)
+    -> Result<(), StoreError>;
 }

@@ -373,6 +373,18 @@ impl Store for BrokenStore {
     async fn portal_link_used(&self, _: String) -> Result<bool, StoreError> {
         Err(broken())
     }
+    async fn statements(
+        &self,
+        _: String,
+    ) -> Result<Vec<loyaltyd::store::statements::StatementRecord>, StoreError> {
+        Err(broken())
+    }
+    async fn record_statement(
+        &self,
+        _: loyaltyd::store::statements::StatementRecord,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
     async fn register_program(&self, _: Program) -> Result<Vec<ProgramVersion>, StoreError> {
         Err(broken())
     }
@@ -414,6 +426,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         )),
         goals: Vec::new(),
         portal_links: None,
+        statements: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -8,7 +8,8 @@
 //! Live, against the real router and SQLite store: every documented
 //! operation is called, and each answer must be a documented status whose
 //! body and headers fit the document's schemas. A second router over the
-//! same store, without `[portal]`, gives the portal links' 409.
+//! same store, without `[portal]` and `[statements]`, gives the portal
+//! links' and the statements' 409.
 //!
 //! The document is JSON, not YAML, so that it is read with `serde_json`,
 //! which the workspace has already: no YAML parser to depend on.
@@ -27,12 +28,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use loyalty_e2e::{repo_root, test_component};
 use loyaltyd::api::{Api, Endpoint, router};
-use loyaltyd::config::PortalConfig;
+use loyaltyd::config::schema::StatementPeriod;
+use loyaltyd::config::{PortalConfig, StatementsConfig};
 use loyaltyd::core::goals::Goal;
 use loyaltyd::core::program::Program;
 use loyaltyd::poller::SyncHandle;
 use loyaltyd::portal::tokens::Links;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
+use loyaltyd::statements::Statements;
 use loyaltyd::store::Store;
 use loyaltyd::store::segments::{Origin, SegmentDefinition};
 use loyaltyd::store::sqlite::SqliteStore;
@@ -1358,6 +1361,21 @@ async fn the_daemon_answers_as_documented() {
         session_minutes: 480,
         invitation_days: 14,
     };
+    let links = Links::new(&portal, "https://loyalty.example").unwrap();
+    let program = Arc::new(program);
+    let outbox = dir.path().join("statements");
+    let statements = Statements::new(
+        store.clone(),
+        program.clone(),
+        StatementsConfig {
+            period: StatementPeriod::Monthly,
+            outbox: outbox.clone(),
+            link_days: 14,
+            expiring_days: 60,
+        },
+        Some(links.clone()),
+        portal.title.clone(),
+    );
     let api = Arc::new(Api {
         endpoints: BTreeMap::from([("echo".to_owned(), polled_echo())]),
         store: store.clone(),
@@ -1365,9 +1383,10 @@ async fn the_daemon_answers_as_documented() {
         admin_token_sha256: vec![Sha256::digest(TOKEN.as_bytes()).into()],
         tokens: Vec::new(),
         ready: AtomicBool::new(true),
-        program: Arc::new(program),
+        program,
         goals: vec![goal],
-        portal_links: Some(Links::new(&portal, "https://loyalty.example").unwrap()),
+        portal_links: Some(links),
+        statements: Some(Arc::new(statements)),
     });
     // A client that follows no redirect: a redirect is an answer to check.
     let client = reqwest::Client::builder()
@@ -1380,7 +1399,8 @@ async fn the_daemon_answers_as_documented() {
         client: client.clone(),
         called: Mutex::new(BTreeSet::new()),
     };
-    // The same store without `[portal]`: the portal links are refused.
+    // The same store without `[portal]` or `[statements]`: the portal links
+    // and the statements are refused.
     let portal_off = Live {
         base: serve(Arc::new(Api {
             endpoints: BTreeMap::new(),
@@ -1392,6 +1412,7 @@ async fn the_daemon_answers_as_documented() {
             program: api.program.clone(),
             goals: Vec::new(),
             portal_links: None,
+            statements: None,
         }))
         .await,
         doc: doc.clone(),
@@ -2753,6 +2774,105 @@ async fn the_daemon_answers_as_documented() {
         )
         .await;
     }
+
+    // Statements: the last month's to Anna, Acme's contact with an email,
+    // sent once; the preview carries no sign-in link.
+    const RUN: &str = "/api/v1/statements/run";
+    const STATEMENTS: &str = "/api/v1/statements";
+    const STATEMENT: &str = "/api/v1/accounts/{id}/statement";
+    let first = live.expect(200, Call::new("POST", RUN, RUN)).await;
+    let period = first["period"].as_str().unwrap().to_owned();
+    assert_eq!(first["failed"], json!(0), "{first}");
+    let sent = first["sent"].as_u64().unwrap();
+    assert!(sent >= 1, "{first}");
+    let again = live
+        .expect(
+            200,
+            Call::new("POST", RUN, RUN).json(json!({ "period": period })),
+        )
+        .await;
+    assert_eq!(
+        (&again["sent"], &again["skipped"]),
+        (&json!(0), &json!(sent)),
+        "{again}"
+    );
+    live.expect(
+        400,
+        Call::new("POST", RUN, RUN).json(json!({ "period": "2026" })),
+    )
+    .await;
+    live.expect(
+        422,
+        Call::new("POST", RUN, RUN).json(json!({ "month": "2026-11" })),
+    )
+    .await;
+    let recorded = live
+        .expect(200, Call::new("GET", STATEMENTS, STATEMENTS))
+        .await;
+    assert_eq!(recorded["period"], json!(period), "{recorded}");
+    let anna_statement = recorded["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account_id"] == json!(acme) && r["contact_id"] == json!(anna))
+        .unwrap_or_else(|| panic!("no statement to Anna: {recorded}"));
+    assert_eq!(anna_statement["status"], json!("sent"), "{recorded}");
+    let written = anna_statement["destination"].as_str().unwrap();
+    let expected = outbox.join(&period).join(format!("{acme}-{anna}.html"));
+    assert_eq!(std::path::Path::new(written), expected);
+    let html = std::fs::read_to_string(written).unwrap();
+    assert!(html.contains("Open your rewards"), "{html}");
+    for refused in ["?period=2026", "?periods=2026-11"] {
+        live.expect(
+            400,
+            Call::new("GET", STATEMENTS, format!("{STATEMENTS}{refused}")),
+        )
+        .await;
+    }
+    let preview = format!("/api/v1/accounts/{acme}/statement");
+    let statement = live
+        .expect(
+            200,
+            Call::new("GET", STATEMENT, format!("{preview}?period=2025Q4")),
+        )
+        .await;
+    assert_eq!(statement["period"], json!("2025Q4"), "{statement}");
+    assert_eq!(statement["link"], Value::Null, "{statement}");
+    for format in ["html", "text"] {
+        let shown = live
+            .expect(
+                200,
+                Call::new("GET", STATEMENT, format!("{preview}?format={format}")),
+            )
+            .await;
+        let shown = shown.as_str().unwrap();
+        assert!(shown.contains("Acme GmbH"), "{shown}");
+        assert!(!shown.contains("Open your rewards"), "{shown}");
+    }
+    for refused in ["?format=pdf", "?period=2026", "?periods=2026-11"] {
+        live.expect(
+            400,
+            Call::new("GET", STATEMENT, format!("{preview}{refused}")),
+        )
+        .await;
+    }
+    live.expect(
+        400,
+        Call::new("GET", STATEMENT, "/api/v1/accounts/acme/statement"),
+    )
+    .await;
+    live.expect(
+        404,
+        Call::new("GET", STATEMENT, "/api/v1/accounts/999999/statement"),
+    )
+    .await;
+    portal_off.expect(409, Call::new("POST", RUN, RUN)).await;
+    portal_off
+        .expect(409, Call::new("GET", STATEMENTS, STATEMENTS))
+        .await;
+    portal_off
+        .expect(409, Call::new("GET", STATEMENT, &preview))
+        .await;
 
     // Portal links: a sign-in link for Anna, then Acme invited once it is
     // no longer a member.

@@ -43,6 +43,10 @@ levels = [
   { id = "gold", name = "Gold", min_spend = "5000" },
 ]
 
+[[program.engagement]]
+kind = "nps_response"
+points = 10
+
 [[program.rewards]]
 id = "descaling"
 name = "Machine descaling service"
@@ -486,6 +490,7 @@ async fn a_member_signs_in_sees_the_balance_redeems_and_sees_it_in_history() {
     assert!(source.contains(spent), "{source}");
     // Within reach: the descaling service; the factory tour is for Gold.
     assert!(source.contains(">1 of 3<"), "{source}");
+    assert!(source.contains("nps response: 10 points"), "{source}");
     audit(&browser, "portal-overview").await;
 
     visit(&browser, &portal, "/portal/history").await;

@@ -97,6 +97,7 @@ async fn serve(program: Program) -> Server {
         program: program.clone(),
         goals: Vec::new(),
         portal_links: None,
+        statements: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

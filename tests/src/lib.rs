@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 pub mod browser;
 pub mod daemon;
+pub mod demo_book;
 pub mod hubspot;
 pub mod landscape;
 pub mod salesforce;

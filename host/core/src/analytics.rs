@@ -506,6 +506,11 @@ pub fn report(book: &Book, program: &Program, period: &Period) -> Report {
             "point_cost is not set in [program.analytics]: outstanding points carry no liability and rewards without a money value cost nothing".to_owned(),
         );
     }
+    if revenue.baseline_members == 0 {
+        notes.push(
+            "no member enrolled before the period: without a baseline there is no incremental revenue, so no ROI".to_owned(),
+        );
+    }
     if program.scoring.margin_rate.is_none() {
         notes.push(
             "margin_percent is not set in [program.scoring]: ROI needs the gross margin of incremental revenue".to_owned(),
@@ -620,15 +625,22 @@ fn revenue(
             .map(|a| a.revenue(period.from, period.to))
             .sum()
     };
+    // Unrounded, so that the difference is rounded once.
     let per = |sum: Decimal, group: &[&AccountHistory]| {
-        (!group.is_empty()).then(|| round(sum / Decimal::from(group.len()), 2))
+        (!group.is_empty()).then(|| sum / Decimal::from(group.len()))
     };
     let (members_revenue, others_revenue) = (total(members), total(non_members));
-    let per_member = per(members_revenue, members);
-    let per_non_member = per(others_revenue, non_members);
+    let (per_member, per_non_member) = (
+        per(members_revenue, members),
+        per(others_revenue, non_members),
+    );
     let incremental_vs_non_members = per_member
         .zip(per_non_member)
         .map(|(m, n)| round((m - n) * Decimal::from(members.len()), 2));
+    let (per_member, per_non_member) = (
+        per_member.map(|v| round(v, 2)),
+        per_non_member.map(|v| round(v, 2)),
+    );
 
     let window = i64::from(baseline_days).saturating_mul(86_400_000);
     let mut baseline = Decimal::ZERO;
@@ -815,7 +827,11 @@ fn cost(known: &[&AccountHistory], book: &Book, program: &Program, period: &Peri
 }
 
 fn roi(revenue: &Revenue, cost: &Cost, margin: Option<Decimal>) -> Roi {
-    let incremental_gross_margin = margin.map(|m| round(revenue.incremental * m, 2));
+    // Without members who joined before the period there is no baseline,
+    // so no incremental revenue to weigh the cost against.
+    let incremental_gross_margin = margin
+        .filter(|_| revenue.baseline_members > 0)
+        .map(|m| round(revenue.incremental * m, 2));
     let percent = incremental_gross_margin
         .filter(|_| cost.total > Decimal::ZERO)
         .map(|igm| round((igm - cost.total) * Decimal::ONE_HUNDRED / cost.total, 1));
@@ -1154,6 +1170,24 @@ mod tests {
         assert_eq!(report.roi.percent, None);
         assert_eq!(report.points.liability, dec("0.00"));
         assert_eq!(report.notes.len(), 2);
+    }
+
+    #[test]
+    fn without_a_baseline_group_there_is_no_roi() {
+        // In 2026Q1 Brandt enrolled on the quarter's first day and Rhein
+        // during it: nobody enrolled before it, so nobody has a baseline.
+        let report = report(&book(), &program(), &Period::parse("2026Q1").unwrap());
+        assert_eq!(report.revenue.baseline_members, 0);
+        assert_eq!(report.roi.incremental_gross_margin, None);
+        assert_eq!(report.roi.percent, None);
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("without a baseline")),
+            "{:?}",
+            report.notes
+        );
     }
 
     #[test]

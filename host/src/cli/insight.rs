@@ -30,6 +30,92 @@ pub(crate) enum ReportCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum StatementsCommand {
+    /// Write the statements of a period that were not sent yet (each
+    /// recipient's once), and print what was done.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The month (`2026-11`) or quarter (`2026Q4`). Default: the last
+        /// period that ended.
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Print an account's statement without sending it (and without a
+    /// sign-in link).
+    Preview {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The account's id.
+        #[arg(long)]
+        account: i64,
+        /// The month or quarter. Default: the last period that ended.
+        #[arg(long)]
+        period: Option<String>,
+        /// `text` (default) or `html`.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+}
+
+/// `loyaltyd statements`.
+pub(crate) fn statements(command: StatementsCommand) -> anyhow::Result<ExitCode> {
+    let (config, period_text) = match &command {
+        StatementsCommand::Run { config, period }
+        | StatementsCommand::Preview { config, period, .. } => (config, period.clone()),
+    };
+    let Some(config) = load_config(config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let now = SystemClock.now_ms();
+    let program = Arc::new(config.program.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = loyaltyd::daemon::open_store(&config)?;
+        let Some(statements) =
+            loyaltyd::statements::Statements::from_config(&config, store, program)?
+        else {
+            eprintln!("reward statements are not configured: add [statements] with an outbox");
+            return Ok(ExitCode::FAILURE);
+        };
+        let period = match period_text {
+            Some(text) => Period::parse(&text)?,
+            None => statements
+                .due(now)
+                .ok_or_else(|| anyhow::anyhow!("the clock is out of range"))?,
+        };
+        if !(period.is_month() || period.is_quarter()) {
+            eprintln!("`{period}` is not a month or a quarter: statements cover one, e.g. 2026-11");
+            return Ok(ExitCode::FAILURE);
+        }
+        match command {
+            StatementsCommand::Run { .. } => {
+                let report = statements.run(&period, now).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            StatementsCommand::Preview {
+                account, format, ..
+            } => {
+                let Some(statement) = statements
+                    .statement(account, &period, None, false, now)
+                    .await?
+                else {
+                    eprintln!("no account {account}");
+                    return Ok(ExitCode::FAILURE);
+                };
+                let (html, text) = loyaltyd::statements::render(&statement)?;
+                println!("{}", if format == "html" { html } else { text });
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// The period named, or the current quarter.
 fn period(text: Option<&str>, now: i64) -> anyhow::Result<Period> {
     match text {

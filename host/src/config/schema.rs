@@ -58,6 +58,7 @@ pub const SECTIONS: &[&str] = &[
     "campaigns",
     "goals",
     "portal",
+    "statements",
     "connectors",
 ];
 
@@ -130,6 +131,34 @@ pub struct Portal {
     /// How long an enrollment link in an invitation stays valid, in days.
     /// Default 14.
     pub invitation_days: Option<Days>,
+}
+
+/// `[statements]`: periodic reward statements for every member account.
+/// Default: none are made.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statements {
+    /// `"monthly"` or `"quarterly"` (UTC calendar periods). Default
+    /// `"monthly"`.
+    pub period: Option<StatementPeriod>,
+    /// The directory each statement is written to (HTML and plain text,
+    /// one file each per recipient), relative to this file. Required.
+    pub outbox: Option<PathBuf>,
+    /// How long the sign-in link in a statement stays valid, in days
+    /// (with `[portal]`). Default 14.
+    pub link_days: Option<Days>,
+    /// Points expiring within this many days are called out. Default 60.
+    pub expiring_days: Option<Days>,
+}
+
+/// How often statements are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementPeriod {
+    /// Every calendar month.
+    Monthly,
+    /// Every calendar quarter.
+    Quarterly,
 }
 
 /// `[[goals]]`: a SMART goal on an analytics figure. See "Goals" in the

@@ -14,7 +14,8 @@ use crate::config::errors::unknown_name;
 use crate::config::schema::{self, Host, Inject};
 use crate::config::secrets::{self, Env};
 use crate::config::{
-    Config, ConnectorConfig, PollConfig, PortalConfig, RuntimeConfig, ServerConfig, StoreConfig,
+    Config, ConnectorConfig, PollConfig, PortalConfig, RuntimeConfig, ServerConfig,
+    StatementsConfig, StoreConfig,
 };
 use crate::runtime::{Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret};
 
@@ -47,6 +48,7 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
     };
     let goals = goals::goals(document);
     let portal = portal(document, dir, env);
+    let statements = statements(document, dir);
     let connectors = connectors(document, dir, env);
     Some(Config {
         path: path.to_path_buf(),
@@ -59,6 +61,7 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
         campaigns: campaigns?,
         goals: goals?,
         portal: portal?,
+        statements: statements?,
         connectors: connectors?,
     })
 }
@@ -527,6 +530,30 @@ fn secret(
             }
         }
     }
+}
+
+/// Checks `[statements]`; `Some(None)` when it is absent.
+fn statements(document: &mut Document<'_>, dir: &Path) -> Option<Option<StatementsConfig>> {
+    let key = KeyPath::root().key("statements");
+    if document.span_of(&key).is_none() {
+        return Some(None);
+    }
+    let statements: schema::Statements = document.section(&key)?;
+    let outbox = required(
+        document,
+        &key,
+        "outbox",
+        statements.outbox,
+        "name the directory statements are written to, e.g. outbox = \"data/statements\"",
+    )?;
+    Some(Some(StatementsConfig {
+        period: statements
+            .period
+            .unwrap_or(schema::StatementPeriod::Monthly),
+        outbox: dir.join(outbox),
+        link_days: statements.link_days.map_or(14, |d| d.0),
+        expiring_days: statements.expiring_days.map_or(60, |d| d.0),
+    }))
 }
 
 /// The shortest portal secret: 256 bits.

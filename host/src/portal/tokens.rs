@@ -206,6 +206,19 @@ impl Links {
         )
     }
 
+    /// A sign-in link for `contact` of `account` valid until `expires`
+    /// (a statement's, which lives longer than one asked for).
+    pub fn sign_in_until(&self, account: AccountId, contact: i64, expires: i64) -> String {
+        self.link(
+            "/portal/sign-in",
+            Purpose::SignIn,
+            account,
+            contact,
+            expires,
+        )
+        .0
+    }
+
     /// An enrollment link for `contact` of `account`, with its expiry.
     pub fn enrollment(&self, account: AccountId, contact: i64, now: i64) -> (String, i64) {
         let expires = now.saturating_add(i64::from(self.invitation_days) * 86_400_000);

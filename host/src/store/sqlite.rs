@@ -1089,6 +1089,24 @@ impl Store for SqliteStore {
         self.read(move |c| portal::link_used(c, &nonce)).await
     }
 
+    async fn statements(
+        &self,
+        period: String,
+    ) -> Result<Vec<crate::store::statements::StatementRecord>, StoreError> {
+        self.read(move |c| portal::statements(c, &period)).await
+    }
+
+    async fn record_statement(
+        &self,
+        mut record: crate::store::statements::StatementRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| {
+            record.at = env.now;
+            portal::record_statement(c, &record)
+        })
+        .await
+    }
+
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.read(|c| read::ledger(c, None)).await
     }

@@ -8,7 +8,11 @@
 //! subscription, a partial refund), then syncs the same customer's records
 //! from Salesforce, HubSpot and SAP, which join its account through the SAP
 //! number every system keeps, and shows the accounts and ledger. Then it
-//! keeps the daemon running for you to explore, until Ctrl-C.
+//! seeds a believable quarter of an industrial-supplies vendor's program
+//! (twenty companies, their orders, NPS answers, referrals and rewards; see
+//! `loyalty_e2e::demo_book`), prints the quarter's figures and where to open
+//! the admin dashboard, a member's portal, an invitation and the quarterly
+//! review, and keeps the daemon running for you to explore, until Ctrl-C.
 //!
 //! `cargo run --release -p loyalty-e2e --bin loyalty-demo`
 
@@ -19,18 +23,28 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use loyalty_e2e::daemon::admin::Account;
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, ShopifySetup, Snapshot, random_token};
+use loyalty_e2e::demo_book::{self, AdminHttp, Member, Quarter};
 use loyalty_e2e::landscape::Landscape;
 use loyalty_e2e::shopify::samples::{self, API_VERSION, COMPANY_ID, GLOVES_LINE_ID, SHOP_DOMAIN};
 use loyalty_e2e::shopify::{ShopifyEmulator, WebhookSender};
 use loyalty_e2e::{loyaltyd_binary, official_plugin};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// The program: 2 points per EUR, rounded down.
+/// The program: 2 points per EUR, rounded down (the book's terms say so).
 const POINTS_PER_EUR: &str = "2";
+
+/// The member portal and the admin dashboard; the secret is written to
+/// `secrets/portal`.
+const PORTAL_TOML: &str = r#"
+[portal]
+title = "Rheinwerk Partner Rewards"
+secret = { file = "secrets/portal" }
+"#;
 
 /// The connectors the demo polls (Shopify sends webhooks).
 const POLLED: [&str; 3] = ["salesforce", "hubspot", "sap"];
@@ -52,6 +66,8 @@ async fn main() -> anyhow::Result<()> {
     let webhook_secret = random_token()?;
     let access_token = format!("shpat_{}", &random_token()?[..32]);
     let admin_token = random_token()?;
+    let portal_secret = random_token()?;
+    let quarter = Quarter::containing(now_ms()?);
 
     let emulator = ShopifyEmulator::start(&access_token).await?;
     emulator.put_company(samples::company());
@@ -82,8 +98,16 @@ async fn main() -> anyhow::Result<()> {
             webhook_secret: webhook_secret.clone(),
             admin_access_token: access_token,
         }),
-        extra_toml: landscape.connectors_toml(&POLLED),
-        secrets: landscape.secrets(),
+        extra_toml: format!(
+            "{}{}{PORTAL_TOML}",
+            landscape.connectors_toml(&POLLED),
+            demo_book::program_toml(&quarter)
+        ),
+        secrets: [
+            landscape.secrets(),
+            vec![("portal".to_owned(), portal_secret)],
+        ]
+        .concat(),
     };
     let daemon = Daemon::start_in(&dir, &setup).await?;
     println!("loyaltyd is ready at {}", daemon.base_url());
@@ -177,7 +201,57 @@ async fn main() -> anyhow::Result<()> {
         emulator.company_reads(COMPANY_ID)
     );
 
+    println!(
+        "\nSeeding the book of Rheinwerk Partner Rewards through the admin API, as the vendor's ERP (source `erp`)..."
+    );
+    let api = AdminHttp::new(daemon.base_url(), &admin_token);
+    let book = demo_book::seed(&api, now_ms()?).await?;
+    println!(
+        "  {} companies in DE, AT, CH and NL with {} contacts; {} paid orders over the last 80 days, {} returned",
+        book.companies, book.contacts, book.purchases, book.refunds
+    );
+    println!(
+        "  {} NPS answers, workshop visits and surveys; {} referrals; {} rewards fulfilled, {} waiting",
+        book.engagements, book.referrals, book.fulfilled, book.reserved
+    );
+    let sign_in = api
+        .post(
+            "/api/v1/portal/sign-in-links",
+            &json!({ "account_id": book.showcase.account_id, "contact_id": book.showcase.contact_id }),
+        )
+        .await?;
+    let invitation = invite(&api, &book.prospect).await?;
+    print_figures(
+        &quarter,
+        &api.get("/api/v1/analytics").await?,
+        &api.get("/api/v1/goals").await?,
+    );
+
     let shown = |path: &Path| -> PathBuf { path.strip_prefix(&cwd).unwrap_or(path).to_path_buf() };
+    let base = daemon.base_url();
+    println!("\nOpen in a browser:");
+    println!("  admin dashboard   {base}/admin");
+    println!("                    sign in with the admin token below");
+    println!("  member portal     {}", text(&sign_in["url"]));
+    println!(
+        "                    signs in {} of {} (single use, valid 60 minutes)",
+        book.showcase.contact, book.showcase.company
+    );
+    println!("  invitation        {}", text(&invitation["url"]));
+    println!(
+        "                    {} is not a member (the demo closed its membership); {} joins with it (valid 14 days)",
+        book.prospect.company, book.prospect.contact
+    );
+    println!(
+        "  quarterly review  curl -s -H 'Authorization: Bearer {admin_token}' '{base}/api/v1/reports/quarterly?format=html' > review.html"
+    );
+    println!(
+        "                    or {} report quarterly -c {} --out {}",
+        shown(&binary).display(),
+        shown(daemon.config_path()).display(),
+        shown(&daemon.dir().join("review")).display()
+    );
+
     println!("\nWhere to look:");
     println!("  configuration: {}", shown(daemon.config_path()).display());
     println!("  log:           {}", shown(daemon.log_path()).display());
@@ -206,10 +280,80 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes what an earlier run left in `dir`, so that every run starts from
-/// an empty store with fresh secrets.
+/// Now, in ms since the epoch.
+fn now_ms() -> anyhow::Result<i64> {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?;
+    i64::try_from(since_epoch.as_millis()).context("the clock is out of range")
+}
+
+/// A JSON string as text, any other value as JSON.
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Invites `prospect` and returns the invitation with its enrollment link.
+/// The program's enrollment is open, so every account the ERP sent is a
+/// member already: the prospect's membership is closed first, as when a
+/// company leaves the program, which it may then be invited back into.
+async fn invite(api: &AdminHttp, prospect: &Member) -> anyhow::Result<Value> {
+    api.put(
+        &format!("/api/v1/accounts/{}/membership", prospect.account_id),
+        &json!({ "status": "closed" }),
+    )
+    .await?;
+    api.post(
+        &format!("/api/v1/accounts/{}/invitations", prospect.account_id),
+        &json!({ "contact_id": prospect.contact_id }),
+    )
+    .await
+}
+
+/// The figures the dashboard's overview shows for the quarter, and the
+/// goals' progress.
+fn print_figures(quarter: &Quarter, figures: &Value, goals: &Value) {
+    let participation = &figures["participation"];
+    let points = &figures["points"];
+    let revenue = &figures["revenue"];
+    println!(
+        "\nThe quarter so far ({}), as the admin dashboard shows it:",
+        quarter.label()
+    );
+    println!(
+        "  members           {} of {} eligible ({} %), {} active this quarter",
+        participation["members"],
+        participation["eligible"],
+        text(&participation["rate"]),
+        participation["active_members"]
+    );
+    println!(
+        "  points            {} issued, {} redeemed, {} outstanding",
+        points["issued"], points["redeemed"], points["outstanding"]
+    );
+    println!(
+        "  members' revenue  {} {} (non-members {})",
+        text(&figures["currency"]),
+        text(&revenue["members"]),
+        text(&revenue["non_members"])
+    );
+    for goal in goals["goals"].as_array().into_iter().flatten() {
+        println!(
+            "  goal              {}: {} of {}, {}",
+            text(&goal["goal"]["name"]),
+            text(&goal["progress"]["current"]),
+            text(&goal["goal"]["target"]),
+            text(&goal["progress"]["status"])
+        );
+    }
+}
+
+/// Removes what an earlier run left in `dir` (the quarterly review too), so
+/// that every run starts from an empty store with fresh secrets.
 fn clear_previous_run(dir: &Path) -> anyhow::Result<()> {
-    for sub in ["data", "secrets"] {
+    for sub in ["data", "secrets", "review"] {
         let path = dir.join(sub);
         if path.exists() {
             std::fs::remove_dir_all(&path)

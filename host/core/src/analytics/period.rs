@@ -94,6 +94,17 @@ impl Period {
         Self::quarter(day.year(), (day.month() - 1) / 3 + 1)
     }
 
+    /// The month holding `at`.
+    pub fn month_of(at: TimestampMs) -> Option<Self> {
+        let day = day_of(at)?;
+        Self::month(day.year(), day.month())
+    }
+
+    /// Whether it is a calendar month.
+    pub fn is_month(&self) -> bool {
+        self.kind == Kind::Month
+    }
+
     /// Parses a period's name.
     pub fn parse(text: &str) -> Result<Self, PeriodError> {
         let error = || PeriodError(text.to_owned());

@@ -119,3 +119,57 @@ pub(crate) fn link_used(conn: &Connection, nonce: &str) -> Result<bool, StoreErr
     .map(|found| found.is_some())
     .map_err(db_error)
 }
+
+/// The statements recorded for `period`.
+pub(crate) fn statements(
+    conn: &Connection,
+    period: &str,
+) -> Result<Vec<crate::store::statements::StatementRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT account_id, period, contact_id, status, destination, error, attempts, at
+             FROM statements WHERE period = ?1 ORDER BY account_id, contact_id",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([period], |row| {
+            Ok(crate::store::statements::StatementRecord {
+                account_id: row.get(0)?,
+                period: row.get(1)?,
+                contact_id: row.get(2)?,
+                status: row.get(3)?,
+                destination: row.get(4)?,
+                error: row.get(5)?,
+                attempts: row.get(6)?,
+                at: row.get(7)?,
+            })
+        })
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+/// Records a statement's attempt; a statement sent stays sent.
+pub(crate) fn record_statement(
+    conn: &Connection,
+    record: &crate::store::statements::StatementRecord,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO statements (account_id, period, contact_id, status, destination, error, attempts, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
+         ON CONFLICT (period, account_id, contact_id) DO UPDATE SET
+             status = excluded.status, destination = excluded.destination,
+             error = excluded.error, attempts = statements.attempts + 1, at = excluded.at
+         WHERE statements.status <> 'sent'",
+        params![
+            record.account_id,
+            record.period,
+            record.contact_id,
+            record.status,
+            record.destination,
+            record.error,
+            record.at
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}

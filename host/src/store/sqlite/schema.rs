@@ -450,6 +450,20 @@ CREATE TABLE portal_links_used (
     contact_id INTEGER NOT NULL,
     used_at INTEGER NOT NULL
 );
+
+-- Reward statements: one per account, period and recipient contact; a
+-- statement sent is never sent again, a failed one is retried.
+CREATE TABLE statements (
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    period TEXT NOT NULL,
+    contact_id INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('sent', 'failed')),
+    destination TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (period, account_id, contact_id)
+);
 "#,
 ];
 
