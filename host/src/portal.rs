@@ -374,7 +374,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `2026-07-01` for a millisecond timestamp.
-fn day(at: i64) -> String {
+pub(crate) fn day(at: i64) -> String {
     jiff::Timestamp::from_millisecond(at)
         .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
         .unwrap_or_default()

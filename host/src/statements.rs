@@ -19,6 +19,7 @@ use crate::core::analytics::Period;
 use crate::core::ledger::EntryKind;
 use crate::core::membership::MembershipStatus;
 use crate::core::program::Program;
+use crate::portal::day;
 use crate::portal::tokens::Links;
 use crate::runtime::{Clock, SystemClock};
 use crate::store::statements::StatementRecord;
@@ -111,13 +112,6 @@ impl std::fmt::Debug for Statements {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// `2026-07-01` for a millisecond timestamp.
-fn day(at: i64) -> String {
-    jiff::Timestamp::from_millisecond(at)
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
-        .unwrap_or_default()
 }
 
 /// The statement as HTML and as plain text.
