@@ -39,6 +39,35 @@ pub async fn goals(
     Ok(review::standings(&book, &program, goals, now))
 }
 
+/// Every segment with its accounts now.
+async fn segment_members(store: &dyn Store) -> Result<Vec<SegmentMembers>, StoreError> {
+    let mut segments = Vec::new();
+    for segment in store.segments().await? {
+        let members = store
+            .segment_members(segment.definition.id.clone(), u32::MAX)
+            .await?
+            .unwrap_or_default();
+        segments.push(SegmentMembers {
+            id: segment.definition.id,
+            name: segment.definition.name,
+            members: members.into_iter().map(|m| m.account_id).collect(),
+        });
+    }
+    Ok(segments)
+}
+
+/// Each segment's retention in `quarter` and the quarter before, from the
+/// store.
+pub async fn segment_retention(
+    store: &dyn Store,
+    program: Arc<Program>,
+    quarter: &Period,
+) -> Result<Vec<review::SegmentRetention>, StoreError> {
+    let book = store.analytics_book(program).await?;
+    let segments = segment_members(store).await?;
+    Ok(review::segment_retention(&book, &segments, quarter))
+}
+
 /// The review of `quarter` as of `now`, from the store.
 pub async fn quarterly(
     store: &dyn Store,
@@ -60,18 +89,7 @@ pub async fn quarterly(
             attribution: report.and_then(|r| r.attribution),
         });
     }
-    let mut segments = Vec::new();
-    for segment in store.segments().await? {
-        let members = store
-            .segment_members(segment.definition.id.clone(), u32::MAX)
-            .await?
-            .unwrap_or_default();
-        segments.push(SegmentMembers {
-            id: segment.definition.id,
-            name: segment.definition.name,
-            members: members.into_iter().map(|m| m.account_id).collect(),
-        });
-    }
+    let segments = segment_members(store).await?;
     Ok(review::review(
         &book, &program, quarter, goals, campaigns, &segments, now,
     ))

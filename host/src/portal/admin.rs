@@ -111,16 +111,18 @@ async fn sign_in(State(portal): State<Arc<Portal>>, Form(form): Form<SignInForm>
     response
 }
 
+fn clock_out_of_range(portal: &Portal) -> Response {
+    portal.message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Clock out of range",
+        "The system clock is out of range.",
+    )
+}
+
 /// The quarter's review, computed from one read of the book.
 async fn current_review(portal: &Portal) -> Result<Review, Response> {
     let now = SystemClock.now_ms();
-    let quarter = Period::quarter_of(now).ok_or_else(|| {
-        portal.message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Clock out of range",
-            "The system clock is out of range.",
-        )
-    })?;
+    let quarter = Period::quarter_of(now).ok_or_else(|| clock_out_of_range(portal))?;
     report::quarterly(
         portal.store(),
         portal.program().clone(),
@@ -300,18 +302,21 @@ async fn segments(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Resp
     if let Some(refused) = refuse_signed_out(&portal, &headers) {
         return refused;
     }
-    let review = match current_review(&portal).await {
-        Ok(review) => review,
-        Err(refused) => return refused,
+    let Some(quarter) = Period::quarter_of(SystemClock.now_ms()) else {
+        return clock_out_of_range(&portal);
     };
-    let list = match portal.store().segments().await {
-        Ok(list) => list,
+    let store = portal.store();
+    let (list, retention) = match tokio::try_join!(
+        store.segments(),
+        report::segment_retention(store, portal.program().clone(), &quarter),
+    ) {
+        Ok(found) => found,
         Err(e) => return portal.unavailable(&e),
     };
     let rows: Vec<Value> = list
         .iter()
         .map(|s| {
-            let retention = review.segments.iter().find(|r| r.id == s.definition.id);
+            let retention = retention.iter().find(|r| r.id == s.definition.id);
             context! {
                 id => s.definition.id.clone(),
                 name => s.definition.name.clone(),
@@ -363,19 +368,11 @@ async fn campaigns(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Res
             attribution => Value::from_serialize(&attribution),
         });
     }
-    let review = match current_review(&portal).await {
-        Ok(review) => review,
-        Err(refused) => return refused,
-    };
-    let chart = report::review_charts(&review)
-        .into_iter()
-        .find(|(id, _)| *id == "campaigns")
-        .map(|(_, html)| Value::from_safe_string(html));
     admin_page(
         &portal,
         "admin/campaigns.html",
         "campaigns",
-        context! { campaigns => rows, chart => chart },
+        context! { campaigns => rows },
     )
 }
 

@@ -121,6 +121,27 @@ pub fn retention_among(book: &Book, members: &BTreeSet<AccountId>, period: &Peri
     )
 }
 
+/// Each segment's retention in `quarter` and in the quarter before.
+pub fn segment_retention(
+    book: &Book,
+    segments: &[SegmentMembers],
+    quarter: &Period,
+) -> Vec<SegmentRetention> {
+    segments
+        .iter()
+        .map(|s| SegmentRetention {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            accounts: u64::try_from(s.members.len()).unwrap_or(u64::MAX),
+            current: retention_among(book, &s.members, quarter),
+            previous: quarter
+                .previous()
+                .map(|p| retention_among(book, &s.members, &p))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The goals' standing at `at`.
 pub fn standings(
     book: &Book,
@@ -163,19 +184,7 @@ pub fn review(
         .into_iter()
         .filter(|c| c.started_at.is_some_and(|at| quarter.contains(at)))
         .collect();
-    let segments: Vec<SegmentRetention> = segments
-        .iter()
-        .map(|s| SegmentRetention {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            accounts: u64::try_from(s.members.len()).unwrap_or(u64::MAX),
-            current: retention_among(book, &s.members, quarter),
-            previous: quarter
-                .previous()
-                .map(|p| retention_among(book, &s.members, &p))
-                .unwrap_or_default(),
-        })
-        .collect();
+    let segments = segment_retention(book, segments, quarter);
     let mut review = Review {
         quarter: current,
         trend,
