@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,7 @@ mod campaigns;
 mod connectors;
 mod events;
 mod insights;
+mod operations;
 mod portal_links;
 mod program;
 pub mod referrals;
@@ -73,6 +74,10 @@ pub struct Api {
     pub portal_links: Option<crate::portal::tokens::Links>,
     /// Makes reward statements; `None` without `[statements]`.
     pub statements: Option<Arc<crate::statements::Statements>>,
+    /// The daemon's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Reloads connectors; `None` where the API runs without a daemon.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -85,17 +90,10 @@ impl std::fmt::Debug for Api {
 
 /// The router.
 pub fn router(api: Arc<Api>) -> Router {
-    let body_limit = api
-        .endpoints
-        .values()
-        .map(|e| e.plugin.limits().payload_bytes_max)
-        .max()
-        .unwrap_or(1 << 20);
     Router::new()
-        .route(
-            "/webhooks/{connector}",
-            post(webhook).layer(DefaultBodyLimit::max(body_limit)),
-        )
+        // The webhook reads its body itself, up to its connector's
+        // `payload_bytes_max`.
+        .route("/webhooks/{connector}", post(webhook))
         .route("/api/v1/accounts", get(accounts))
         .route("/api/v1/accounts/{id}", get(account))
         .route("/api/v1/accounts/{id}/ledger", get(ledger))
@@ -113,7 +111,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .merge(portal_links::routes())
         .merge(statements::routes())
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .merge(operations::routes())
         .with_state(api)
 }
 
@@ -121,7 +119,7 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn unavailable(message: impl Into<String>) -> Response {
+pub(crate) fn unavailable(message: impl Into<String>) -> Response {
     let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
     response
         .headers_mut()
@@ -140,7 +138,7 @@ async fn webhook(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if !api.ready.load(Ordering::Relaxed) {
         return unavailable("shutting down");
@@ -150,6 +148,10 @@ async fn webhook(
             StatusCode::NOT_FOUND,
             format!("no connector named `{connector}`"),
         );
+    };
+    let body = match webhook_body(&connector, endpoint, &headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let request = WebhookRequest {
@@ -226,6 +228,58 @@ async fn webhook(
             .into_response(),
         Err(e) => store_failure(&e),
     }
+}
+
+/// A delivery's body, read up to the connector's `payload_bytes_max`
+/// whether or not it announces its length; past that, 413.
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the HTTP answer itself, returned at once; boxing it buys nothing"
+)]
+async fn webhook_body(
+    connector: &str,
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Response> {
+    let limit = endpoint.plugin.limits().payload_bytes_max;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the delivery exceeds {limit} bytes ([connectors.{connector}.limits] payload_bytes_max)"
+            ),
+        )
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(length) = announced
+        && length > limit
+    {
+        crate::http_edge::drain(body, length).await;
+        return Err(too_large());
+    }
+    let mut body = body;
+    let mut read = Vec::with_capacity(announced.unwrap_or(0));
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("the delivery's body could not be read: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(read))
 }
 
 /// What a request needs its token to allow.
@@ -534,16 +588,6 @@ async fn dead_letters(State(api): State<Arc<Api>>, headers: HeaderMap) -> Respon
                 .collect();
             axum::Json(json!({ "dead_letters": letters })).into_response()
         }
-        Err(e) => store_failure(&e),
-    }
-}
-
-async fn readyz(State(api): State<Arc<Api>>) -> Response {
-    if !api.ready.load(Ordering::Relaxed) {
-        return unavailable("shutting down");
-    }
-    match api.store.ping().await {
-        Ok(()) => "ready".into_response(),
         Err(e) => store_failure(&e),
     }
 }

@@ -323,7 +323,7 @@ fn load_connector(
     Ok([
         name.to_owned(),
         plugin.path().display().to_string(),
-        plugin.wasm_sha256().to_owned(),
+        plugin.wasm_sha256(),
         format!("loyalty:connector@{}", plugin.contract_version()),
     ])
 }

@@ -98,6 +98,16 @@ pub struct ServerConfig {
     pub tokens: Vec<ApiToken>,
     /// Deliveries an inbox worker takes in one batch.
     pub inbox_batch_max: usize,
+    /// Largest request body outside webhooks, in bytes.
+    pub body_bytes_max: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `[server.rate_limits]`.
+    pub rate_limits: schema::RateLimits,
+    /// The certificate and key, when the API is served over HTTPS.
+    pub tls: Option<crate::http_edge::Tls>,
+    /// How long shutdown waits for in-flight work, in seconds.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// A named API token.
@@ -200,7 +210,19 @@ pub fn load_with_env(
             message: format!("cannot read the configuration file: {e}"),
         }])
     })?;
-    let mut document = document::Document::parse(path, &text)?;
+    parse(path, &text, env)
+}
+
+/// Parses and checks `text` as the configuration file at `path`: relative
+/// paths resolve against `path`'s directory and problems name `path`, but
+/// `path` itself is not read. Like [`load_with_env`], it reads secret and
+/// terms files, never panics on any text, and reports every problem found.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Config, ConfigErrors> {
+    let mut document = document::Document::parse(path, text)?;
     let config = validate::config(&mut document, path, env);
     document.finish()?;
     // Every check that yields `None` reports why, so this is unreachable;

@@ -16,13 +16,12 @@ use crate::config::{Config, StoreConfig};
 use crate::core::program::Program;
 use crate::fulfil::Fulfiller;
 use crate::inbox::{StateOverlay, Worker};
+use crate::metrics::Metrics;
 use crate::poller::{Poller, SyncHandle};
-use crate::runtime::{PluginSpec, Runtime};
+use crate::reload::{ReloadError, Reloader, Report};
+use crate::runtime::{PluginSpec, Runtime, RuntimeOptions};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreOptions};
-
-/// How long shutdown waits for the inbox workers to finish their batch.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A running daemon.
 pub struct Daemon {
@@ -32,7 +31,7 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     api: Arc<Api>,
-    _runtime: Runtime,
+    shutdown_grace: Duration,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -167,7 +166,11 @@ impl Daemon {
     /// Starts everything and returns once the API is listening.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config)?;
-        let runtime = Runtime::new(config.runtime_options())?;
+        let metrics = Arc::new(Metrics::new());
+        let runtime = Arc::new(Runtime::new(RuntimeOptions {
+            observer: Some(metrics.clone()),
+            ..config.runtime_options()
+        })?);
         let program = Arc::new(config.program.clone());
         let versions = store
             .register_program(config.program.clone())
@@ -203,8 +206,8 @@ impl Daemon {
             })?;
             tracing::info!(
                 connector = name.as_str(),
-                sha256 = plugin.wasm_sha256(),
-                contract = plugin.contract_version(),
+                sha256 = plugin.wasm_sha256().as_str(),
+                contract = plugin.contract_version().as_str(),
                 "connector loaded"
             );
             let wake = Arc::new(Notify::new());
@@ -215,6 +218,7 @@ impl Daemon {
                 program: program.clone(),
                 wake: wake.clone(),
                 batch_max: config.server.inbox_batch_max,
+                metrics: metrics.clone(),
             };
             workers.push(tokio::spawn(worker.run(watcher.clone())));
             let sync = connector.poll.map(|poll| {
@@ -225,6 +229,7 @@ impl Daemon {
                     program: program.clone(),
                     config: poll,
                     handle: handle.clone(),
+                    metrics: metrics.clone(),
                 };
                 workers.push(tokio::spawn(poller.run(watcher.clone())));
                 handle
@@ -277,6 +282,14 @@ impl Daemon {
                 Arc::clone(statements).run_scheduled(watcher.clone()),
             ));
         }
+        let reloader = Arc::new(Reloader::new(
+            runtime,
+            &config,
+            endpoints
+                .iter()
+                .map(|(name, endpoint)| (name.clone(), endpoint.plugin.clone()))
+                .collect(),
+        ));
         let api = Arc::new(Api {
             endpoints,
             store,
@@ -293,6 +306,8 @@ impl Daemon {
             goals: config.goals.clone(),
             portal_links: links,
             statements,
+            metrics,
+            reloader: Some(reloader),
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -304,21 +319,20 @@ impl Daemon {
             let portal = Arc::new(crate::portal::Portal::new(api.clone(), portal)?);
             app = app.merge(crate::portal::routes(portal));
         }
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|stopping| *stopping).await;
-                })
-                .await
-        });
-        tracing::info!(%addr, program_version = program.version.as_str(), "loyaltyd is listening");
+        let app = crate::http_edge::Edge::new(&config.server, config.connectors.keys()).apply(app);
+        let tls = config.server.tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = tokio::spawn(crate::http_edge::serve(listener, tls, app, async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        }));
+        tracing::info!(%addr, scheme, program_version = program.version.as_str(), "loyaltyd is listening");
         Ok(Self {
             addr,
             shutdown,
             server,
             workers,
             api,
-            _runtime: runtime,
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
         })
     }
 
@@ -334,7 +348,7 @@ impl Daemon {
             }
             served
         };
-        match tokio::time::timeout(SHUTDOWN_GRACE, drained).await {
+        match tokio::time::timeout(self.shutdown_grace, drained).await {
             Ok(Ok(result)) => result.context("serving the API"),
             Ok(Err(e)) => Err(anyhow::anyhow!("the API task failed: {e}")),
             Err(_) => {
@@ -343,21 +357,34 @@ impl Daemon {
             }
         }
     }
+
+    /// Reloads the connectors from the configuration file, as SIGHUP does.
+    pub async fn reload(&self) -> Result<Report, ReloadError> {
+        match &self.api.reloader {
+            Some(reloader) => reloader.reload(None).await,
+            None => Ok(Report::default()),
+        }
+    }
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
+/// Runs the daemon until SIGINT or SIGTERM; SIGHUP reloads the connectors.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let daemon = Daemon::start(config).await?;
-    wait_for_signal().await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => { result?; break; }
+            _ = term.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the connectors");
+                if let Err(e) = daemon.reload().await {
+                    tracing::error!(error = %e, "reload failed; everything keeps running as it was");
+                }
+            }
+        }
+    }
     tracing::info!("shutting down");
     daemon.stop().await
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

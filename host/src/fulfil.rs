@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use crate::core::program::{Fulfilment as Channel, Program, RewardKind};
 use crate::core::rewards::RedemptionStatus;
-use crate::runtime::Plugin;
 use crate::runtime::wit::latest::exports::loyalty::connector::sink as wit;
+use crate::runtime::{CallError, Plugin};
 use crate::store::{Redemption, SettleRequest, Store};
 
 /// How often reserved redemptions are looked at.
@@ -47,6 +47,8 @@ fn kind(kind: RewardKind) -> wit::RewardKind {
 enum Verdict {
     Settle(SettleRequest),
     Retry(String),
+    /// The connector's circuit breaker is open: not an attempt, try later.
+    Wait,
 }
 
 impl Fulfiller {
@@ -108,6 +110,7 @@ impl Fulfiller {
                         ),
                     }
                 }
+                Verdict::Wait => {}
                 Verdict::Retry(error) => {
                     let count = attempts.entry(redemption.id).or_insert(0);
                     *count += 1;
@@ -213,6 +216,7 @@ impl Fulfiller {
                     state: Some((connector, output.state)),
                 })
             }
+            Err(CallError::CircuitOpen { .. }) => Verdict::Wait,
             Err(e) if e.is_retryable() => Verdict::Retry(e.to_string()),
             Err(e) => failed(e.to_string()),
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::core::program::Program;
+use crate::metrics::{DeliveryOutcome, Metrics};
 use crate::runtime::convert;
 use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
@@ -24,6 +25,9 @@ use crate::store::{Completion, CompletionResult, Store, StoredDelivery};
 /// Attempts after which a delivery that keeps failing transiently becomes a
 /// dead letter.
 const ATTEMPTS_MAX: u32 = 8;
+/// The longest a worker waits before looking again at deliveries held by
+/// an open circuit breaker.
+const HELD_RECHECK: Duration = Duration::from_secs(5);
 
 /// Connector state as a call sees it: committed values plus the writes of
 /// deliveries handled earlier in the same, not yet committed, batch. Without
@@ -96,6 +100,8 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Deliveries handled per batch.
     pub batch_max: usize,
+    /// Counts what the worker does.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -155,12 +161,27 @@ impl Worker {
             match self.handle(&item).await {
                 Handled::Complete(completion) => completions.push(completion),
                 Handled::Dead(error) => {
+                    self.metrics
+                        .delivery(self.plugin.name(), DeliveryOutcome::DeadLetter);
                     tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, error = %error, "dead letter");
                     self.store
-                        .dead_letter(item.id, error, self.plugin.wasm_sha256().to_owned())
+                        .dead_letter(item.id, error, self.plugin.wasm_sha256())
                         .await?;
                 }
+                Handled::Held(error, delay) => {
+                    // The connector is not called while its breaker is open:
+                    // the delivery waits, its attempts untouched, so that a
+                    // broken component does not turn the inbox into dead
+                    // letters. Reloading a fixed component closes the breaker.
+                    self.metrics
+                        .delivery(self.plugin.name(), DeliveryOutcome::Held);
+                    tracing::debug!(connector = self.plugin.name(), inbox_id = item.id, error = %error, "delivery held");
+                    outcome = Pass::Backoff(delay);
+                    break;
+                }
                 Handled::Retry(error, delay) => {
+                    self.metrics
+                        .delivery(self.plugin.name(), DeliveryOutcome::Retried);
                     tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, attempts = item.attempts + 1, error = %error, "delivery will be retried");
                     self.store.record_attempt(item.id, error).await?;
                     outcome = Pass::Backoff(delay);
@@ -179,22 +200,30 @@ impl Worker {
         let connector = self.plugin.name();
         for ((inbox_id, topic), result) in handled.into_iter().zip(results?) {
             match result {
-                CompletionResult::Applied(applied) => tracing::info!(
-                    connector,
-                    inbox_id,
-                    topic,
-                    changed = applied.changed,
-                    unchanged = applied.unchanged,
-                    entries = applied.entries,
-                    "delivery applied"
-                ),
-                CompletionResult::DeadLettered(error) => tracing::warn!(
+                CompletionResult::Applied(applied) => {
+                    self.metrics.delivery(connector, DeliveryOutcome::Applied);
+                    self.metrics.events_applied(connector, applied.changed);
+                    tracing::info!(
+                        connector,
+                        inbox_id,
+                        topic,
+                        changed = applied.changed,
+                        unchanged = applied.unchanged,
+                        entries = applied.entries,
+                        "delivery applied"
+                    );
+                }
+                CompletionResult::DeadLettered(error) => {
+                    self.metrics
+                        .delivery(connector, DeliveryOutcome::DeadLetter);
+                    tracing::warn!(
                     connector,
                     inbox_id,
                     topic,
                     error = %error,
                     "dead letter: the core refused an event"
-                ),
+                    );
+                }
             }
         }
         Ok(outcome)
@@ -235,11 +264,18 @@ impl Worker {
             events,
             state: output.state,
             program: self.program.clone(),
-            plugin_sha256: self.plugin.wasm_sha256().to_owned(),
+            plugin_sha256: self.plugin.wasm_sha256(),
         })
     }
 
     fn failed(&self, item: &StoredDelivery, error: &CallError) -> Handled {
+        if let CallError::CircuitOpen { retry_in_ms, .. } = error {
+            // Looked at again within HELD_RECHECK at most, so that a
+            // reloaded (fixed) component takes the held deliveries soon.
+            let delay =
+                Duration::from_millis(*retry_in_ms).clamp(Duration::from_millis(100), HELD_RECHECK);
+            return Handled::Held(error.to_string(), delay);
+        }
         if !error.is_retryable() || item.attempts + 1 >= ATTEMPTS_MAX {
             return Handled::Dead(error.to_string());
         }
@@ -259,4 +295,5 @@ enum Handled {
     Complete(Completion),
     Dead(String),
     Retry(String, Duration),
+    Held(String, Duration),
 }

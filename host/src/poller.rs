@@ -147,7 +147,7 @@ pub async fn poll_page(
             cursor: page.next_cursor,
             finished: !page.more,
             program: program.clone(),
-            plugin_sha256: plugin.wasm_sha256().to_owned(),
+            plugin_sha256: plugin.wasm_sha256(),
         })
         .await
         .map_err(|e| PageError::Transient(format!("committing the page failed: {e}")))?;
@@ -184,6 +184,8 @@ pub struct Poller {
     pub config: PollConfig,
     /// Shared with the admin API.
     pub handle: Arc<SyncHandle>,
+    /// Counts the events it applies.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Poller {
@@ -279,6 +281,8 @@ impl Poller {
                 Ok(done) => {
                     transient = 0;
                     rate_limited = 0;
+                    self.metrics
+                        .events_applied(connector, done.result.applied.changed);
                     tracing::info!(
                         connector,
                         events = done.events,

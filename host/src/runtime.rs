@@ -9,6 +9,8 @@
 //! number of concurrent instances per connector is bounded by a semaphore, so
 //! callers queue instead of failing.
 
+mod addresses;
+mod breaker;
 mod cache;
 mod call;
 pub mod convert;
@@ -21,11 +23,12 @@ mod plugin;
 mod state;
 pub mod wit;
 
+pub use breaker::{CircuitState, CircuitStatus};
 pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
 pub use error::{CallError, LimitExceeded, LoadError};
 pub use grants::{
     Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
 };
 pub use limits::Limits;
-pub use plugin::{Output, Plugin, PluginSpec};
+pub use plugin::{CallObserver, Output, Plugin, PluginSpec};
 pub use state::{MemoryState, StateRead, StateWrites};

@@ -449,6 +449,28 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Counts for the metrics endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsCounts {
+    /// The id of the last ledger entry (counted or not).
+    pub ledger_last_id: i64,
+    /// Entries after the given id, by kind.
+    pub ledger_by_kind: Vec<(String, u64)>,
+    /// Per connector.
+    pub inbox: Vec<InboxCounts>,
+}
+
+/// One connector's inbox, counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxCounts {
+    /// The connector.
+    pub connector: String,
+    /// Dead letters.
+    pub dead: u64,
+    /// Deliveries not yet applied.
+    pub pending: u64,
+}
+
 /// The persistence interface of the daemon.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -541,6 +563,15 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What `GET /metrics` reads from the store: ledger entries after
+    /// `after_ledger_id` by kind, and each of `connectors`' dead letters and
+    /// pending deliveries.
+    async fn metrics_counts(
+        &self,
+        after_ledger_id: i64,
+        connectors: Vec<String>,
+    ) -> Result<MetricsCounts, StoreError>;
 
     /// Reserves a reward's points, once per idempotency key.
     async fn redeem(&self, request: RedeemRequest) -> Result<RedeemOutcome, StoreError>;
@@ -803,6 +834,17 @@ pub trait Store: Send + Sync {
         actor: String,
         reference: Option<String>,
     ) -> Result<payouts::PaidOutcome, StoreError>;
+
+    /// Appends an entry to the audit log, for admin actions that change
+    /// nothing in the store itself (a connector reload).
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: String,
+        target: String,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), StoreError>;
 
     /// The newest `limit` admin mutations, newest first.
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;

@@ -69,6 +69,8 @@ async fn admin() -> Admin {
         goals: Vec::new(),
         portal_links: None,
         statements: None,
+        metrics: Default::default(),
+        reloader: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -30,7 +30,7 @@ use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
     CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
-    MergeRequest, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
+    MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
     ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
     ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoredDelivery,
     TermsAcceptance, TierHistoryEntry,
@@ -109,6 +109,19 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn ping(&self) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn record_audit(
+        &self,
+        _: String,
+        _: String,
+        _: String,
+        _: Option<serde_json::Value>,
+        _: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn metrics_counts(&self, _: i64, _: Vec<String>) -> Result<MetricsCounts, StoreError> {
         Err(broken())
     }
     async fn redeem(&self, _: RedeemRequest) -> Result<RedeemOutcome, StoreError> {
@@ -427,6 +440,8 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         goals: Vec::new(),
         portal_links: None,
         statements: None,
+        metrics: Default::default(),
+        reloader: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

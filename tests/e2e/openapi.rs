@@ -1387,6 +1387,8 @@ async fn the_daemon_answers_as_documented() {
         goals: vec![goal],
         portal_links: Some(links),
         statements: Some(Arc::new(statements)),
+        metrics: Default::default(),
+        reloader: None,
     });
     // A client that follows no redirect: a redirect is an answer to check.
     let client = reqwest::Client::builder()
@@ -1413,6 +1415,8 @@ async fn the_daemon_answers_as_documented() {
             goals: Vec::new(),
             portal_links: None,
             statements: None,
+            metrics: Default::default(),
+            reloader: None,
         }))
         .await,
         doc: doc.clone(),
@@ -1427,6 +1431,32 @@ async fn the_daemon_answers_as_documented() {
     .await;
     live.expect(200, Call::new("GET", "/readyz", "/readyz").without_token())
         .await;
+    let metrics = live
+        .expect(200, Call::new("GET", "/metrics", "/metrics"))
+        .await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("# TYPE loyalty_ledger_entries counter"),
+        "{metrics}"
+    );
+    live.expect(
+        401,
+        Call::new("GET", "/metrics", "/metrics").without_token(),
+    )
+    .await;
+    const RELOAD: &str = "/api/v1/connectors/{name}/reload";
+    live.expect(
+        409,
+        Call::new("POST", RELOAD, "/api/v1/connectors/shopify/reload"),
+    )
+    .await;
+    live.expect(
+        401,
+        Call::new("POST", RELOAD, "/api/v1/connectors/shopify/reload").without_token(),
+    )
+    .await;
     live.expect(
         401,
         Call::new("GET", "/api/v1/accounts", "/api/v1/accounts").without_token(),

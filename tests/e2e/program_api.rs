@@ -98,6 +98,8 @@ async fn serve(program: Program) -> Server {
         goals: Vec::new(),
         portal_links: None,
         statements: None,
+        metrics: Default::default(),
+        reloader: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

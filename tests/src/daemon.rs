@@ -149,6 +149,14 @@ impl Daemon {
         Ok(daemon)
     }
 
+    /// The process id, to send it signals (`kill -HUP`).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id()
+    }
+
     /// Kills the process with SIGKILL, as a crash, the OOM killer or a
     /// container runtime would: no shutdown, no last commit, nothing
     /// flushed. Reaps it and returns how it ended. Its directory, data and

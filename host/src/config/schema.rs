@@ -242,6 +242,83 @@ pub struct Server {
     /// Default 64.
     #[serde(default = "default_inbox_batch_max", deserialize_with = "at_least_one")]
     pub inbox_batch_max: usize,
+    /// Largest request body accepted, in bytes, on every route but the
+    /// webhooks (which take their connector's `payload_bytes_max`); a
+    /// larger one is answered 413. Default 1048576 (1 MiB).
+    #[serde(default = "default_body_bytes_max", deserialize_with = "at_least_one")]
+    pub body_bytes_max: usize,
+    /// Addresses of the reverse proxies in front of the daemon, e.g.
+    /// `["127.0.0.1"]`. Only a request from one of them is believed about
+    /// its client: the right-most `X-Forwarded-For` address that is not a
+    /// listed proxy. Rate limits count per client. Default: none, so the
+    /// client is the TCP peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<ProxyAddress>>,
+    /// `[server.rate_limits]`: requests allowed per client, connector or
+    /// token. Default: the defaults of each key.
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    /// `[server.tls]`: serve HTTPS with this certificate and key. Default:
+    /// plain HTTP (for a daemon behind a TLS-terminating proxy).
+    pub tls: Option<Spanned<Tls>>,
+    /// On SIGTERM, how long in-flight requests and jobs may take to finish
+    /// before the daemon exits anyway, in seconds. Default 10.
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[server.rate_limits]`: how many requests the daemon takes before it
+/// answers 429 with `Retry-After`. A limit of 0 disables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Sign-in attempts per client address and minute: portal sign-in and
+    /// enrollment forms, the dashboard's token sign-in, and every API
+    /// request with a wrong bearer token. Once exceeded, every request of
+    /// that client that presents a bearer token is refused until the wait
+    /// is over, a correct token too, so that a guess cannot be told right
+    /// from wrong. Default 10.
+    #[serde(default = "default_sign_in_per_minute")]
+    pub sign_in_per_minute: Rate,
+    /// Webhook deliveries per connector and second, with bursts of one
+    /// second's worth; vendors redeliver what is refused. Default 1000.
+    #[serde(default = "default_webhooks_per_second")]
+    pub webhooks_per_second: Rate,
+    /// API requests per bearer token and second, with bursts of one
+    /// second's worth. Default 1000.
+    #[serde(default = "default_api_per_second")]
+    pub api_per_second: Rate,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            sign_in_per_minute: default_sign_in_per_minute(),
+            webhooks_per_second: default_webhooks_per_second(),
+            api_per_second: default_api_per_second(),
+        }
+    }
+}
+
+/// A number of requests per period; 0 disables the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u32);
+
+/// An address in `[server] trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyAddress(pub std::net::IpAddr);
+
+/// `[server.tls]`: the daemon's certificate and key, read at start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, PEM, the server's certificate first. Relative
+    /// to the configuration file's directory. Required.
+    pub cert_file: Option<Spanned<PathBuf>>,
+    /// The private key, PEM (PKCS #8, PKCS #1 or SEC1), readable by its
+    /// owner only. Relative to the configuration file's directory.
+    /// Required.
+    pub key_file: Option<Spanned<PathBuf>>,
 }
 
 /// `[[server.tokens]]`: one API token.
@@ -334,6 +411,17 @@ pub struct Connector {
     /// `[connectors.NAME.poll]`: scheduled incremental sync. Default: the
     /// connector is not polled (webhooks only).
     pub poll: Option<Spanned<Poll>>,
+    /// Whether the connector may call hosts whose names resolve to private,
+    /// loopback, link-local, unique-local, shared (100.64.0.0/10),
+    /// unspecified, multicast or broadcast addresses: a system on the
+    /// operator's own network. An allowed host written as an IP address
+    /// (`http://10.0.0.5:8000`) is reachable either way. Default `false`.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// The SHA-256 the `plugin` file must have (64 hex characters, as
+    /// `sha256sum` or `loyaltyd plugins list` print it): any other file is
+    /// refused and the daemon does not start. Default: not pinned.
+    pub sha256: Option<Spanned<ComponentDigest>>,
 }
 
 /// `[connectors.NAME.poll]`: how often and in what pages the connector is
@@ -500,12 +588,100 @@ pub struct Host {
 #[derive(Debug, Clone)]
 pub struct HeaderName(pub String);
 
+/// The SHA-256 of a component file, lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentDigest(pub String);
+
 fn default_listen() -> SocketAddr {
     DEFAULT_LISTEN
 }
 
+fn default_shutdown_grace_seconds() -> u64 {
+    10
+}
+
 fn default_inbox_batch_max() -> usize {
     DEFAULT_INBOX_BATCH_MAX
+}
+
+/// Default of `[server] body_bytes_max`: 1 MiB.
+pub const DEFAULT_BODY_BYTES_MAX: usize = 1 << 20;
+
+fn default_body_bytes_max() -> usize {
+    DEFAULT_BODY_BYTES_MAX
+}
+
+fn default_sign_in_per_minute() -> Rate {
+    Rate(10)
+}
+
+fn default_webhooks_per_second() -> Rate {
+    Rate(1000)
+}
+
+fn default_api_per_second() -> Rate {
+    Rate(1000)
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RateVisitor)
+    }
+}
+
+/// Reads a whole number of requests from 0 to `u32::MAX`.
+struct RateVisitor;
+
+impl<'de> Visitor<'de> for RateVisitor {
+    type Value = Rate;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a whole number of requests, e.g. 10, or 0 to disable the limit")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Rate, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!(
+                "`{value}` is not a number of requests: write a whole number, or 0 to disable the limit"
+            ))),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Rate, E> {
+        u32::try_from(value).map(Rate).map_err(|_| {
+            E::custom(format!(
+                "`{value}` is too large: at most {} requests, or 0 to disable the limit",
+                u32::MAX
+            ))
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Rate, E> {
+        Err(E::custom(format!(
+            "expected a whole number of requests, found `{value}`"
+        )))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Rate, E> {
+        Err(E::custom(
+            "expected a whole number of requests, found a string: write it without quotes, e.g. 10",
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parse_string(
+            deserializer,
+            "an IP address as a string, e.g. \"127.0.0.1\"",
+            |text| {
+                text.parse().map(Self).map_err(|_| {
+                    format!("`{text}` is not an IP address: write a proxy's address like \"127.0.0.1\" or \"::1\"")
+                })
+            },
+        )
+    }
 }
 
 /// Deserializes a string and parses it with `parse`, whose error message is
@@ -1002,6 +1178,23 @@ impl<'de> Deserialize<'de> for Host {
                     text: text.to_owned(),
                     pattern,
                 })
+            },
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parse_string(
+            deserializer,
+            "a SHA-256 digest as a string of 64 hex characters",
+            |text| {
+                if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Ok(Self(text.to_ascii_lowercase()));
+                }
+                Err(format!(
+                    "`{text}` is not a SHA-256 digest: write the 64 hex characters `sha256sum` or `loyaltyd plugins list` print for the component file"
+                ))
             },
         )
     }

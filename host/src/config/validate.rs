@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use toml::Spanned;
 use url::Url;
 
@@ -19,6 +20,7 @@ use crate::config::{
 };
 use crate::runtime::{Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret};
 
+mod edge;
 mod goals;
 mod program;
 mod segments;
@@ -28,7 +30,7 @@ mod segments;
 pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> Option<Config> {
     let dir = path.parent().unwrap_or(Path::new(""));
     unknown_sections(document);
-    let server = server(document);
+    let server = server(document, dir);
     let store = store(document, dir);
     let runtime = runtime(document, dir);
     // Rewards name connectors for their fulfilment: any configured one,
@@ -107,7 +109,7 @@ fn required<T>(
     value
 }
 
-fn server(document: &mut Document<'_>) -> Option<ServerConfig> {
+fn server(document: &mut Document<'_>, dir: &Path) -> Option<ServerConfig> {
     let key = KeyPath::root().key("server");
     if !required_table(
         document,
@@ -184,12 +186,24 @@ fn server(document: &mut Document<'_>) -> Option<ServerConfig> {
             });
         }
     }
+    let tls = edge::tls(document, &key.key("tls"), server.tls, dir);
+    let trusted_proxies = server
+        .trusted_proxies
+        .iter()
+        .map(|p| p.get_ref().0)
+        .collect();
+    let tls = tls?;
     tokens_ok.then_some(ServerConfig {
         listen: server.listen,
         public_base_url: public_base_url.0,
         admin_token_sha256,
         tokens,
         inbox_batch_max: server.inbox_batch_max,
+        body_bytes_max: server.body_bytes_max,
+        trusted_proxies,
+        rate_limits: server.rate_limits,
+        tls,
+        shutdown_grace_seconds: server.shutdown_grace_seconds,
     })
 }
 
@@ -312,7 +326,10 @@ fn connector(
         connector.plugin,
         &format!("set the connector's component file, e.g. plugin = \"plugins/{name}.wasm\""),
     )
-    .and_then(|plugin| plugin_file(document, key, &plugin, dir));
+    .and_then(|plugin| {
+        let resolved = plugin_file(document, key, &plugin, dir)?;
+        pinned(document, key, connector.sha256.as_ref(), &plugin, &resolved).then_some(resolved)
+    });
 
     let allowed_hosts: Vec<HostPattern> = connector
         .allowed_hosts
@@ -378,9 +395,49 @@ fn connector(
             credentials,
             secrets,
             settings: connector.settings,
+            allow_private_networks: connector.allow_private_networks,
+            component_sha256: connector.sha256.map(|digest| digest.into_inner().0),
         },
     };
     complete.then_some(connector)
+}
+
+/// Whether the plugin file has the SHA-256 `sha256` pins, if it pins one;
+/// reported at `sha256` if not.
+fn pinned(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    sha256: Option<&Spanned<schema::ComponentDigest>>,
+    plugin: &Spanned<PathBuf>,
+    resolved: &Path,
+) -> bool {
+    let Some(expected) = sha256 else {
+        return true;
+    };
+    let file = secrets::describe(plugin.get_ref(), resolved);
+    let actual = match std::fs::read(resolved) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(e) => {
+            document.error(
+                plugin.span(),
+                &key.key("plugin"),
+                format!("cannot read {file}: {e}"),
+            );
+            return false;
+        }
+    };
+    let expected_hex = &expected.get_ref().0;
+    if *expected_hex == actual {
+        return true;
+    }
+    document.error(
+        expected.span(),
+        &key.key("sha256"),
+        format!(
+            "{file} has SHA-256 {actual}, but sha256 pins {expected_hex}: put the pinned build back, or, if this build is trusted, pin it with sha256 = \"{actual}\""
+        ),
+    );
+    false
 }
 
 /// `[connectors.NAME.poll]`.

@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::runtime::cache::CompileCache;
 use crate::runtime::error::LoadError;
-use crate::runtime::plugin::{Plugin, PluginSpec};
+use crate::runtime::plugin::{CallObserver, Loader, Plugin, PluginSpec};
 
 /// How often the epoch advances. CPU budgets are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -57,6 +57,8 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// The clock connectors read.
     pub clock: Arc<dyn Clock>,
+    /// Told about every finished call (metrics); `None`: nobody.
+    pub observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -76,6 +78,7 @@ impl Default for RuntimeOptions {
             memory_mib_max: 64,
             cache_dir: None,
             clock: Arc::new(SystemClock),
+            observer: None,
         }
     }
 }
@@ -85,6 +88,7 @@ pub struct Runtime {
     engine: Engine,
     cache: Option<CompileCache>,
     clock: Arc<dyn Clock>,
+    observer: Option<Arc<dyn CallObserver>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -118,6 +122,7 @@ impl Runtime {
             engine,
             cache,
             clock: options.clock,
+            observer: options.observer,
             ticker_stop,
         })
     }
@@ -125,7 +130,24 @@ impl Runtime {
     /// Loads one connector: compiles (or reuses the cached compilation),
     /// checks its contract version and links it.
     pub fn load(&self, spec: PluginSpec) -> Result<Plugin, LoadError> {
-        Plugin::load(&self.engine, self.cache.as_ref(), self.clock.clone(), spec)
+        self.loader().load(spec)
+    }
+
+    /// Loads `spec` (compiling in the calling thread: call it off the async
+    /// workers) and swaps it in for `plugin`: calls already running finish
+    /// on the old component, later calls use the new one with a closed
+    /// circuit breaker. A load that fails leaves `plugin` as it was.
+    pub fn reload(&self, plugin: &Plugin, spec: PluginSpec) -> Result<(), LoadError> {
+        self.loader().reload(plugin, spec)
+    }
+
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            engine: &self.engine,
+            cache: self.cache.as_ref(),
+            clock: self.clock.clone(),
+            observer: self.observer.clone(),
+        }
     }
 
     /// The wasmtime engine.

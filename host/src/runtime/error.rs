@@ -86,6 +86,21 @@ pub enum CallError {
         /// What the guest wrote to stderr (a panic message).
         stderr: String,
     },
+    /// The connector's circuit breaker is open after repeated failures: the
+    /// call was not made.
+    #[error(
+        "connector `{connector}`: not called for {retry_in_ms} ms more after {failures} failed calls in a row (circuit breaker open; last error: {last_error})"
+    )]
+    CircuitOpen {
+        /// Connector name.
+        connector: String,
+        /// How long until a trial call is let through.
+        retry_in_ms: u64,
+        /// The failures that opened it.
+        failures: u32,
+        /// The last of them.
+        last_error: String,
+    },
     /// The component could not be instantiated.
     #[error("connector `{connector}`: cannot instantiate: {message}")]
     Instantiate {
@@ -127,8 +142,44 @@ impl CallError {
             Self::Guest { error, .. } => {
                 matches!(error, GuestError::RateLimited(_) | GuestError::Transient(_))
             }
-            Self::Timeout { .. } | Self::Instantiate { .. } => true,
+            Self::Timeout { .. } | Self::Instantiate { .. } | Self::CircuitOpen { .. } => true,
             Self::Limit { .. } | Self::PayloadTooLarge { .. } | Self::Trap { .. } => false,
+        }
+    }
+}
+
+impl CallError {
+    /// The label of this outcome in metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Guest { error, .. } => match error {
+                GuestError::InvalidInput(_) => "invalid_input",
+                GuestError::Unauthorized(_) => "unauthorized",
+                GuestError::RateLimited(_) => "rate_limited",
+                GuestError::Transient(_) => "transient",
+                GuestError::Permanent(_) => "permanent",
+                GuestError::Unsupported(_) => "unsupported",
+            },
+            Self::Limit { .. } => "limit",
+            Self::Timeout { .. } => "timeout",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Trap { .. } => "trap",
+            Self::Instantiate { .. } => "instantiate",
+            Self::CircuitOpen { .. } => "circuit_open",
+        }
+    }
+
+    /// Whether this failure counts towards opening the circuit breaker: the
+    /// connector or its vendor is failing, whatever the input. Bad input,
+    /// refused credentials and rate limits are answered by the vendor or
+    /// the connector as designed and do not count.
+    pub(crate) fn counts_against_connector(&self) -> bool {
+        match self {
+            Self::Guest { error, .. } => matches!(error, GuestError::Transient(_)),
+            Self::Limit { .. } | Self::Timeout { .. } | Self::Trap { .. } => true,
+            Self::Instantiate { .. } | Self::PayloadTooLarge { .. } | Self::CircuitOpen { .. } => {
+                false
+            }
         }
     }
 }

@@ -107,8 +107,12 @@ impl HostPattern {
         };
         let host = host.to_ascii_lowercase();
         let host_ok = if self.wildcard {
-            host.strip_suffix(self.host.as_str())
-                .is_some_and(|prefix| prefix.ends_with('.'))
+            // An IP address has no subdomains: `*.0.0.1` must not let a
+            // connector name 127.0.0.1, which is never checked by DNS.
+            matches!(url.host(), Some(url::Host::Domain(_)))
+                && host
+                    .strip_suffix(self.host.as_str())
+                    .is_some_and(|prefix| prefix.ends_with('.'))
         } else {
             host == self.host
         };
@@ -216,6 +220,13 @@ pub struct Grants {
     pub secrets: BTreeMap<String, Secret>,
     /// Non-secret settings for `config-get`.
     pub settings: BTreeMap<String, String>,
+    /// Whether the connector may reach hosts whose names resolve to private,
+    /// loopback, link-local or other non-public addresses. Allowlisted IP
+    /// literals are reachable either way.
+    pub allow_private_networks: bool,
+    /// The SHA-256 (lower-case hex) the component file must have to be
+    /// given these grants; `None` accepts any file.
+    pub component_sha256: Option<String>,
 }
 
 impl Grants {
@@ -262,6 +273,13 @@ mod tests {
         let p = pattern("http://127.0.0.1:8089");
         assert!(p.matches(&url("http://127.0.0.1:8089/x")));
         assert!(!p.matches(&url("http://127.0.0.1:8090/x")));
+    }
+
+    #[test]
+    fn a_wildcard_never_matches_an_ip_address() {
+        let p = pattern("http://*.0.0.1");
+        assert!(!p.matches(&url("http://127.0.0.1/")));
+        assert!(!p.matches(&url("http://10.0.0.1/")));
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Limits {
     pub log_lines_max: u32,
     /// Bytes of state one call may write.
     pub state_bytes_max: usize,
+    /// Consecutive failed calls (traps, limits, timeouts, vendor outages)
+    /// after which the connector is not called for a while; 0 never pauses.
+    pub breaker_failures: u32,
+    /// How long such a pause lasts before one trial call, in seconds.
+    pub breaker_open_seconds: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +47,8 @@ impl Default for Limits {
             instances_max: 4,
             log_lines_max: 200,
             state_bytes_max: 1 << 20,
+            breaker_failures: 5,
+            breaker_open_seconds: 30,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Outbound HTTP on a connector's behalf: the allowlist, credential
-//! injection, budgets and size limits. Redirects are returned to the guest,
+//! Outbound HTTP on a connector's behalf: the allowlist, private networks,
+//! credential injection, budgets and size limits. Redirects are returned to the guest,
 //! never followed, so every hop is checked against the allowlist again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod oauth;
@@ -12,21 +13,30 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::runtime::addresses::{PrivateNetworkRefused, PublicOnly};
 use crate::runtime::call::CallState;
-use crate::runtime::grants::{Credential, Injection, Secret};
+use crate::runtime::grants::{Credential, Grants, Injection, Secret};
 use crate::runtime::wit::latest::loyalty::connector::host::{
     HttpError, IncomingResponse, OutgoingRequest,
 };
 use crate::runtime::wit::latest::loyalty::connector::types::Header;
 
-/// Builds the HTTP client of one connector: no redirects, and a cookie jar of
-/// its own so session cookies (SAP's CSRF session) stay on the host side.
-pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// Builds the HTTP client of one connector: no redirects, a cookie jar of
+/// its own so session cookies (SAP's CSRF session) stay on the host side,
+/// and, unless the operator allows private networks, a resolver that never
+/// hands out a private address. Every request of the connector goes through
+/// it: the guest's, OAuth 2.0 token requests and CSRF token fetches.
+pub(crate) fn client(connector: &str, grants: &Grants) -> reqwest::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
-        .user_agent(concat!("loyaltyd/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("loyaltyd/", env!("CARGO_PKG_VERSION")));
+    let builder = if grants.allow_private_networks {
+        builder
+    } else {
+        builder.dns_resolver(Arc::new(PublicOnly::new(connector)))
+    };
+    builder.build()
 }
 
 pub(crate) async fn send(
@@ -388,7 +398,9 @@ async fn fetch(
     payload_bytes_max: usize,
 ) -> Result<IncomingResponse, HttpError> {
     let mut response = builder.send().await.map_err(|e| {
-        if e.is_timeout() {
+        if let Some(refused) = private_network_refused(&e) {
+            HttpError::Denied(refused.to_string())
+        } else if e.is_timeout() {
             HttpError::Timeout(e.to_string())
         } else if e.is_builder() {
             HttpError::InvalidRequest(e.to_string())
@@ -463,6 +475,19 @@ fn destination(url: &Url) -> String {
         (Some(host), None) => format!("{}://{host}", url.scheme()),
         (None, _) => url.scheme().to_owned(),
     }
+}
+
+/// The resolver's refusal behind a failed request, if that is what failed:
+/// no vendor outage, but a grant missing, so not worth retrying.
+fn private_network_refused(error: &reqwest::Error) -> Option<&PrivateNetworkRefused> {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<PrivateNetworkRefused>() {
+            return Some(refused);
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn source_chain(error: &dyn std::error::Error) -> String {

@@ -1,8 +1,8 @@
 //! A loaded connector and its typed calls.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+use crate::runtime::breaker::{Admission, Breaker, CircuitStatus};
 use crate::runtime::cache::CompileCache;
 use crate::runtime::call::{CallState, Shared, truncate};
 use crate::runtime::engine::{Clock, EPOCH_TICK};
@@ -63,10 +64,11 @@ pub struct Output<T> {
     pub state: StateWrites,
 }
 
-/// A loaded, linked connector. Cheap to clone.
+/// A loaded, linked connector. Cheap to clone; every clone sees a reload.
 #[derive(Clone)]
 pub struct Plugin {
-    inner: Arc<Inner>,
+    name: Arc<str>,
+    current: Arc<RwLock<Arc<Inner>>>,
 }
 
 struct Inner {
@@ -77,25 +79,58 @@ struct Inner {
     wasm_sha256: String,
     contract_version: String,
     permits: Semaphore,
+    breaker: Breaker,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Told about every finished call, for metrics.
+pub trait CallObserver: Send + Sync {
+    /// One call of `operation` on `connector` ended with `outcome` (`ok` or
+    /// [`CallError::kind`]) after `elapsed`.
+    fn call_finished(
+        &self,
+        connector: &str,
+        operation: &'static str,
+        outcome: &'static str,
+        elapsed: Duration,
+    );
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner();
         f.debug_struct("Plugin")
-            .field("name", &self.inner.shared.name)
-            .field("path", &self.inner.path)
-            .field("contract_version", &self.inner.contract_version)
+            .field("name", &self.name)
+            .field("path", &inner.path)
+            .field("contract_version", &inner.contract_version)
             .finish_non_exhaustive()
     }
 }
 
-impl Plugin {
-    pub(crate) fn load(
-        engine: &Engine,
-        cache: Option<&CompileCache>,
-        clock: Arc<dyn Clock>,
-        spec: PluginSpec,
-    ) -> Result<Self, LoadError> {
+/// Refuses a component file whose SHA-256 is not the one the configuration
+/// pins (`sha256` in `[connectors.NAME]`): the grants were given to that
+/// build, not to whatever file is found at the path. Every load, the first
+/// and any later replacement, goes through here.
+fn check_pin(expected: Option<&str>, actual: &str) -> Result<(), String> {
+    match expected {
+        Some(expected) if !expected.eq_ignore_ascii_case(actual) => Err(format!(
+            "its SHA-256 is {actual}, but sha256 pins {expected}: put the pinned build back, or pin this one if it is trusted"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Where the runtime's shared parts come from when a component is loaded.
+pub(crate) struct Loader<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) cache: Option<&'a CompileCache>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl Loader<'_> {
+    fn inner(&self, spec: PluginSpec) -> Result<Inner, LoadError> {
+        let engine = self.engine;
         let connector = spec.name.clone();
         let bytes = std::fs::read(&spec.wasm).map_err(|source| LoadError::Read {
             connector: connector.clone(),
@@ -103,16 +138,23 @@ impl Plugin {
             source,
         })?;
         let wasm_sha256 = hex::encode(Sha256::digest(&bytes));
+        check_pin(spec.grants.component_sha256.as_deref(), &wasm_sha256).map_err(|message| {
+            LoadError::Compile {
+                connector: connector.clone(),
+                path: spec.wasm.clone(),
+                message,
+            }
+        })?;
         let compile_error = |e: wasmtime::Error| LoadError::Compile {
             connector: connector.clone(),
             path: spec.wasm.clone(),
             message: format!("{e:#}"),
         };
-        let component = match cache.and_then(|c| c.load(engine, &wasm_sha256)) {
+        let component = match self.cache.and_then(|c| c.load(engine, &wasm_sha256)) {
             Some(component) => component,
             None => {
                 let component = Component::new(engine, &bytes).map_err(compile_error)?;
-                if let Some(cache) = cache {
+                if let Some(cache) = self.cache {
                     cache.store(&wasm_sha256, &component);
                 }
                 component
@@ -137,76 +179,128 @@ impl Plugin {
         }
         let bindings =
             Bindings::link(engine, &component, &contract_version).map_err(compile_error)?;
-        let http = outbound::client().map_err(|e| LoadError::Compile {
+        let http = outbound::client(&spec.name, &spec.grants).map_err(|e| LoadError::Compile {
             connector: connector.clone(),
             path: spec.wasm.clone(),
             message: format!("cannot build the HTTP client: {e}"),
         })?;
         let permits =
             Semaphore::new(usize::try_from(spec.limits.instances_max.max(1)).unwrap_or(1));
-        Ok(Self {
-            inner: Arc::new(Inner {
-                engine: engine.clone(),
-                shared: Arc::new(Shared {
-                    name: spec.name,
-                    limits: spec.limits,
-                    grants: spec.grants,
-                    http,
-                    state: spec.state,
-                    clock,
-                }),
-                bindings,
-                path: spec.wasm,
-                wasm_sha256,
-                contract_version,
-                permits,
+        let breaker = Breaker::new(
+            spec.limits.breaker_failures,
+            Duration::from_secs(spec.limits.breaker_open_seconds),
+        );
+        Ok(Inner {
+            engine: engine.clone(),
+            shared: Arc::new(Shared {
+                name: spec.name,
+                limits: spec.limits,
+                grants: spec.grants,
+                http,
+                state: spec.state,
+                clock: self.clock.clone(),
             }),
+            bindings,
+            path: spec.wasm,
+            wasm_sha256,
+            contract_version,
+            permits,
+            breaker,
+            observer: self.observer.clone(),
         })
+    }
+
+    /// Compiles (or takes from the cache) and links one connector.
+    pub(crate) fn load(&self, spec: PluginSpec) -> Result<Plugin, LoadError> {
+        let name: Arc<str> = Arc::from(spec.name.as_str());
+        let inner = self.inner(spec)?;
+        Ok(Plugin {
+            name,
+            current: Arc::new(RwLock::new(Arc::new(inner))),
+        })
+    }
+
+    /// Loads `spec` and, if that worked, makes it the component every clone
+    /// of `plugin` calls from now on. Calls already running finish on the
+    /// component they started with; a failed load changes nothing.
+    pub(crate) fn reload(&self, plugin: &Plugin, spec: PluginSpec) -> Result<(), LoadError> {
+        if *plugin.name != *spec.name {
+            return Err(LoadError::Version {
+                connector: spec.name,
+                message: format!("cannot replace connector `{}` with it", plugin.name),
+            });
+        }
+        let inner = Arc::new(self.inner(spec)?);
+        *plugin
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = inner;
+        Ok(())
+    }
+}
+
+impl Plugin {
+    fn inner(&self) -> Arc<Inner> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The connector's name.
     pub fn name(&self) -> &str {
-        &self.inner.shared.name
+        &self.name
     }
 
     /// The component file it was loaded from.
-    pub fn path(&self) -> &std::path::Path {
-        &self.inner.path
+    pub fn path(&self) -> PathBuf {
+        self.inner().path.clone()
     }
 
     /// SHA-256 of the component file, hex.
-    pub fn wasm_sha256(&self) -> &str {
-        &self.inner.wasm_sha256
+    pub fn wasm_sha256(&self) -> String {
+        self.inner().wasm_sha256.clone()
     }
 
     /// The contract version the component was built against.
-    pub fn contract_version(&self) -> &str {
-        &self.inner.contract_version
+    pub fn contract_version(&self) -> String {
+        self.inner().contract_version.clone()
     }
 
     /// The connector's limits.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.shared.limits
+    pub fn limits(&self) -> Limits {
+        self.inner().shared.limits.clone()
+    }
+
+    /// Its committed durable state, to load a replacement with.
+    pub fn state(&self) -> Arc<dyn StateRead> {
+        self.inner().shared.state.clone()
+    }
+
+    /// Its circuit breaker's state.
+    pub fn circuit(&self) -> CircuitStatus {
+        self.inner().breaker.status(Instant::now())
     }
 
     /// Asks the connector to describe itself.
     pub async fn describe(&self) -> Result<PluginInfo, CallError> {
-        match self.call(Request::Describe).await?.value {
+        self.run(Request::Describe, |value, _| match value {
             Response::Describe(info) => Ok(info),
             other => Err(self.mismatch(other)),
-        }
+        })
+        .await
     }
 
     /// Checks a webhook's authenticity and names the delivery.
     pub async fn verify_webhook(&self, request: &WebhookRequest) -> Result<Delivery, CallError> {
         self.check_payload(request.body.len())?;
-        let operation = "verify-webhook";
-        match self.call(Request::VerifyWebhook(request)).await?.value {
+        self.run(Request::VerifyWebhook(request), |value, _| match value {
             Response::VerifyWebhook(result) => {
-                result.map_err(|error| self.guest_error(operation, error))
+                result.map_err(|error| self.guest_error("verify-webhook", error))
             }
             other => Err(self.mismatch(other)),
-        }
+        })
+        .await
     }
 
     /// Normalizes a stored webhook into events.
@@ -215,20 +309,23 @@ impl Plugin {
         request: &WebhookRequest,
     ) -> Result<Output<Vec<Event>>, CallError> {
         self.check_payload(request.body.len())?;
-        let out = self.call(Request::HandleWebhook(request)).await?;
-        match out.value {
-            Response::HandleWebhook(result) => self.finish("handle-webhook", result, out.state),
-            other => Err(self.mismatch(other)),
-        }
+        self.run(
+            Request::HandleWebhook(request),
+            |value, state| match value {
+                Response::HandleWebhook(result) => self.finish("handle-webhook", result, state),
+                other => Err(self.mismatch(other)),
+            },
+        )
+        .await
     }
 
     /// Fetches the next page of changes.
     pub async fn poll(&self, request: &PollRequest) -> Result<Output<PollPage>, CallError> {
-        let out = self.call(Request::Poll(request)).await?;
-        match out.value {
-            Response::Poll(result) => self.finish("poll", result, out.state),
+        self.run(Request::Poll(request), |value, state| match value {
+            Response::Poll(result) => self.finish("poll", result, state),
             other => Err(self.mismatch(other)),
-        }
+        })
+        .await
     }
 
     /// Pushes one campaign batch.
@@ -236,11 +333,14 @@ impl Plugin {
         &self,
         delivery: &CampaignDelivery,
     ) -> Result<Output<CampaignReport>, CallError> {
-        let out = self.call(Request::PushCampaign(delivery)).await?;
-        match out.value {
-            Response::PushCampaign(result) => self.finish("push-campaign", result, out.state),
-            other => Err(self.mismatch(other)),
-        }
+        self.run(
+            Request::PushCampaign(delivery),
+            |value, state| match value {
+                Response::PushCampaign(result) => self.finish("push-campaign", result, state),
+                other => Err(self.mismatch(other)),
+            },
+        )
+        .await
     }
 
     /// Fulfils one redemption.
@@ -248,11 +348,11 @@ impl Plugin {
         &self,
         request: &RewardRequest,
     ) -> Result<Output<Fulfilment>, CallError> {
-        let out = self.call(Request::FulfilReward(request)).await?;
-        match out.value {
-            Response::FulfilReward(result) => self.finish("fulfil-reward", result, out.state),
+        self.run(Request::FulfilReward(request), |value, state| match value {
+            Response::FulfilReward(result) => self.finish("fulfil-reward", result, state),
             other => Err(self.mismatch(other)),
-        }
+        })
+        .await
     }
 
     /// Sends one reward statement.
@@ -260,13 +360,67 @@ impl Plugin {
         &self,
         statement: &Statement,
     ) -> Result<Output<String>, CallError> {
-        let out = self.call(Request::DeliverStatement(statement)).await?;
-        match out.value {
-            Response::DeliverStatement(result) => {
-                self.finish("deliver-statement", result, out.state)
+        self.run(
+            Request::DeliverStatement(statement),
+            |value, state| match value {
+                Response::DeliverStatement(result) => {
+                    self.finish("deliver-statement", result, state)
+                }
+                other => Err(self.mismatch(other)),
+            },
+        )
+        .await
+    }
+
+    /// Makes one call through the circuit breaker on the component loaded
+    /// now, turns its response into the operation's result with `finish`,
+    /// and tells the breaker and the observer how it ended.
+    async fn run<T>(
+        &self,
+        request: Request<'_>,
+        finish: impl FnOnce(Response, StateWrites) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let inner = self.inner();
+        let operation = request.operation();
+        let started = Instant::now();
+        let result = match inner.breaker.admit(started, operation) {
+            Admission::Refuse(wait) => {
+                let status = inner.breaker.status(started);
+                Err(CallError::CircuitOpen {
+                    connector: self.name.to_string(),
+                    retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    failures: status.failures,
+                    last_error: status.last_error.unwrap_or_default(),
+                })
             }
-            other => Err(self.mismatch(other)),
+            Admission::Pass | Admission::Trial => match inner.call(request).await {
+                Ok(out) => finish(out.value, out.state),
+                Err(error) => Err(error),
+            },
+        };
+        match &result {
+            Ok(_) => inner.breaker.succeeded(operation),
+            Err(error) if error.counts_against_connector() => {
+                if inner
+                    .breaker
+                    .failed(Instant::now(), operation, error.to_string())
+                {
+                    tracing::warn!(
+                        connector = self.name(),
+                        error = %error,
+                        pause_seconds = inner.shared.limits.breaker_open_seconds,
+                        "circuit breaker opened: the connector is not called until the pause ends"
+                    );
+                }
+            }
+            Err(CallError::Guest { .. }) => inner.breaker.succeeded(operation),
+            Err(_) => {}
         }
+        if let Some(observer) = &inner.observer {
+            let outcome = result.as_ref().map_or_else(CallError::kind, |_| "ok");
+            observer.call_finished(self.name(), operation, outcome, started.elapsed());
+        }
+        result
     }
 
     fn finish<T>(
@@ -302,7 +456,7 @@ impl Plugin {
     }
 
     fn check_payload(&self, size: usize) -> Result<(), CallError> {
-        let limit = self.limits().payload_bytes_max;
+        let limit = self.inner().shared.limits.payload_bytes_max;
         if size > limit {
             return Err(CallError::PayloadTooLarge {
                 connector: self.name().to_owned(),
@@ -312,11 +466,13 @@ impl Plugin {
         }
         Ok(())
     }
+}
 
+impl Inner {
     /// Makes one call in a fresh instance. Waits for a free instance slot
     /// first; the instance is dropped when the call ends, whatever happened.
     async fn call(&self, request: Request<'_>) -> Result<Output<Response>, CallError> {
-        let inner = &*self.inner;
+        let inner = self;
         let shared = &inner.shared;
         let operation = request.operation();
         let _permit = inner

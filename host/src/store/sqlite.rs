@@ -41,7 +41,7 @@ use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
     CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
-    MergeRequest, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
+    MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
     ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
     ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoreOptions, StoredDelivery,
     TermsAcceptance, TierHistoryEntry,
@@ -1027,6 +1027,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: String,
+        target: String,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c, env| {
+            admin::audit(
+                c,
+                &actor,
+                &action,
+                &target,
+                before.as_ref(),
+                after.as_ref(),
+                env.now,
+            )
+        })
+        .await
+    }
+
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| admin::audit_log(c, limit)).await
     }
@@ -1166,6 +1188,15 @@ impl Store for SqliteStore {
             return Err(StoreError::Unavailable("the writer has stopped".to_owned()));
         }
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error))
+            .await
+    }
+
+    async fn metrics_counts(
+        &self,
+        after_ledger_id: i64,
+        connectors: Vec<String>,
+    ) -> Result<MetricsCounts, StoreError> {
+        self.read(move |c| read::metrics_counts(c, after_ledger_id, &connectors))
             .await
     }
 }

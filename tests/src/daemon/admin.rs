@@ -241,15 +241,32 @@ impl AdminClient {
         }
     }
 
+    /// GETs `path`; a 429 is waited out as its `Retry-After` says, as a
+    /// polite client does (a test polling a snapshot of many accounts may
+    /// exceed the token's rate).
     async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base_url);
-        let response = self
-            .client
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        let mut waits = 0;
+        let response = loop {
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || waits == 10 {
+                break response;
+            }
+            waits += 1;
+            let seconds = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        };
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "GET {url}: {status}: {text}");

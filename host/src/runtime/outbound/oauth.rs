@@ -51,7 +51,10 @@ pub(crate) async fn fetch_token(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("the token endpoint `{endpoint}` is unreachable: {e}"))?;
+        .map_err(|e| match super::private_network_refused(&e) {
+            Some(refused) => format!("the token endpoint `{endpoint}` is refused: {refused}"),
+            None => format!("the token endpoint `{endpoint}` is unreachable: {e}"),
+        })?;
     let status = response.status();
     let body = response
         .text()

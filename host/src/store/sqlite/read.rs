@@ -8,8 +8,8 @@ use crate::core::accounts::AccountId;
 use crate::core::ledger::EntryKind;
 use crate::store::sqlite::db_error;
 use crate::store::{
-    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, InboxStatus, LedgerEntry,
-    NewDelivery, StoreError, StoredDelivery,
+    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, InboxCounts, InboxStatus,
+    LedgerEntry, MetricsCounts, NewDelivery, StoreError, StoredDelivery,
 };
 
 fn unsigned(v: i64) -> u64 {
@@ -118,6 +118,56 @@ pub(crate) fn pending(
         })
     })
     .collect()
+}
+
+/// Index range reads only: the ledger by id from `after_ledger_id`, the
+/// inbox by (connector, status).
+pub(crate) fn metrics_counts(
+    conn: &Connection,
+    after_ledger_id: i64,
+    connectors: &[String],
+) -> Result<MetricsCounts, StoreError> {
+    let ledger_last_id: i64 = conn
+        .query_row("SELECT COALESCE(MAX(id), 0) FROM ledger", [], |row| {
+            row.get(0)
+        })
+        .map_err(db_error)?;
+    let mut by_kind = conn
+        .prepare_cached(
+            "SELECT kind, COUNT(*) FROM ledger WHERE id > ?1 AND id <= ?2 GROUP BY kind",
+        )
+        .map_err(db_error)?;
+    let ledger_by_kind = by_kind
+        .query_map(params![after_ledger_id, ledger_last_id], |row| {
+            Ok((row.get::<_, String>(0)?, unsigned(row.get(1)?)))
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    let mut count = conn
+        .prepare_cached("SELECT COUNT(*) FROM inbox WHERE connector = ?1 AND status = ?2")
+        .map_err(db_error)?;
+    let mut inbox = Vec::with_capacity(connectors.len());
+    for connector in connectors {
+        let mut status = |status: &str| {
+            count
+                .query_row(params![connector, status], |row| row.get::<_, i64>(0))
+                .map(unsigned)
+                .map_err(db_error)
+        };
+        let dead = status("dead")?;
+        let pending = status("pending")?;
+        inbox.push(InboxCounts {
+            connector: connector.clone(),
+            dead,
+            pending,
+        });
+    }
+    Ok(MetricsCounts {
+        ledger_last_id,
+        ledger_by_kind,
+        inbox,
+    })
 }
 
 pub(crate) fn dead_letters(

@@ -57,6 +57,15 @@ impl Connector for Hostile {
         PluginInfo::named("hostile", env!("CARGO_PKG_VERSION"))
     }
 
+    /// Accepts every delivery (it names itself in `x-delivery-id`), so
+    /// that its commands reach `handle-webhook` through a daemon.
+    fn verify_webhook(request: WebhookRequest) -> Result<Delivery, Error> {
+        Ok(Delivery {
+            id: request.require_header("x-delivery-id")?.to_owned(),
+            topic: "command".to_owned(),
+        })
+    }
+
     fn handle_webhook(request: WebhookRequest) -> Result<Vec<Event>, Error> {
         match loyalty_sdk::json::parse::<Command>(&request.body)? {
             Command::Loop => {
