@@ -138,6 +138,7 @@ async fn webhook(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    gate: Option<axum::Extension<crate::http_edge::WebhookGate>>,
     body: Body,
 ) -> Response {
     if !api.ready.load(Ordering::Relaxed) {
@@ -195,6 +196,11 @@ async fn webhook(
             return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         }
     };
+    if let Some(axum::Extension(gate)) = &gate
+        && let Err(refused) = gate.admit(&connector)
+    {
+        return refused;
+    }
     let stored = api
         .store
         .append_delivery(NewDelivery {
@@ -262,25 +268,43 @@ async fn webhook_body(
         return Err(too_large());
     }
     let mut body = body;
-    let mut read = Vec::with_capacity(announced.unwrap_or(0));
-    while let Some(frame) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-    {
-        let frame = frame.map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("the delivery's body could not be read: {e}"),
-            )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            if read.len() + data.len() > limit {
-                return Err(too_large());
+    // The announced length is the client's word: memory grows with what
+    // actually arrives.
+    let mut read = Vec::with_capacity(announced.unwrap_or(0).min(64 << 10));
+    let reading = async {
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the delivery's body could not be read: {e}"),
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if read.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                read.extend_from_slice(&data);
             }
-            read.extend_from_slice(&data);
         }
+        Ok(())
+    };
+    match tokio::time::timeout(WEBHOOK_BODY_TIME_MAX, reading).await {
+        Ok(Ok(())) => Ok(Bytes::from(read)),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the delivery's body did not arrive within {} s",
+                WEBHOOK_BODY_TIME_MAX.as_secs()
+            ),
+        )),
     }
-    Ok(Bytes::from(read))
 }
+
+/// How long a webhook's body may take to arrive.
+const WEBHOOK_BODY_TIME_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a request needs its token to allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,31 +329,11 @@ pub(crate) enum Need {
     reason = "the refusal is the HTTP answer itself, returned at once; boxing it buys nothing"
 )]
 fn authorize(api: &Api, headers: &HeaderMap, need: Need) -> Result<String, Response> {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-    else {
-        return Err(unauthorized());
+    let named = match identify(api, headers) {
+        None => return Err(unauthorized()),
+        Some(Caller::Admin(digest)) => return Ok(format!("token:{}", &hex::encode(digest)[..12])),
+        Some(Caller::Named(named)) => named,
     };
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let matches = |hash: &[u8; 32]| bool::from(hash.ct_eq(&digest));
-    let admin = api
-        .admin_token_sha256
-        .iter()
-        .fold(false, |found, hash| found | matches(hash));
-    if admin {
-        return Ok(format!("token:{}", &hex::encode(digest)[..12]));
-    }
-    let named = api
-        .tokens
-        .iter()
-        .fold(
-            None,
-            |found, t| if matches(&t.sha256) { Some(t) } else { found },
-        )
-        .ok_or_else(unauthorized)?;
     let allowed = match named.scope {
         TokenScope::Admin => true,
         TokenScope::Analyst => need == Need::Read,
@@ -369,6 +373,52 @@ pub(crate) fn admin_actor(api: &Api, headers: &HeaderMap) -> Result<String, Resp
 /// The refusal when the token is missing, wrong or not allowed `need`.
 pub(crate) fn refuse_unauthorized(api: &Api, headers: &HeaderMap, need: Need) -> Option<Response> {
     authorize(api, headers, need).err()
+}
+
+/// Whether `headers` carry a token that may read (admin or analyst), for
+/// routes open to all that show a token holder more.
+pub(crate) fn may_read(api: &Api, headers: &HeaderMap) -> bool {
+    match identify(api, headers) {
+        Some(Caller::Admin(_)) => true,
+        Some(Caller::Named(named)) => {
+            matches!(named.scope, TokenScope::Admin | TokenScope::Analyst)
+        }
+        None => false,
+    }
+}
+
+/// Whose `Authorization: Bearer <token>` a request carries.
+enum Caller<'a> {
+    /// The admin token of `[server] admin_token_sha256`, by its SHA-256.
+    Admin([u8; 32]),
+    /// A token of `[[server.tokens]]`.
+    Named(&'a ApiToken),
+}
+
+/// The caller behind the bearer token, compared with every configured
+/// digest in constant time; `None` without a token or for an unknown one.
+fn identify<'a>(api: &'a Api, headers: &HeaderMap) -> Option<Caller<'a>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let matches = |hash: &[u8; 32]| bool::from(hash.ct_eq(&digest));
+    let admin = api
+        .admin_token_sha256
+        .iter()
+        .fold(false, |found, hash| found | matches(hash));
+    if admin {
+        return Some(Caller::Admin(digest));
+    }
+    api.tokens
+        .iter()
+        .fold(
+            None,
+            |found, t| if matches(&t.sha256) { Some(t) } else { found },
+        )
+        .map(Caller::Named)
 }
 
 pub(crate) fn unauthorized() -> Response {

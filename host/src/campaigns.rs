@@ -22,10 +22,10 @@ use rust_decimal::Decimal;
 
 use crate::core::campaigns::{CampaignKind, CampaignStatus, Offer};
 use crate::core::program::Program;
-use crate::runtime::Plugin;
 use crate::runtime::wit::latest::exports::loyalty::connector::sink as wit;
+use crate::runtime::{CallError, Plugin};
 use crate::store::campaigns::{Batch, CampaignView, Recipient};
-use crate::store::{CampaignBatch, Store};
+use crate::store::{BatchFailure, CampaignBatch, Store};
 
 /// Recipients per `push-campaign` call.
 pub const BATCH_MAX: usize = 100;
@@ -340,7 +340,9 @@ impl Dispatcher {
         let recipients = match render(campaign, &self.program, &batch) {
             Ok(recipients) => recipients,
             Err(problem) => {
-                self.store.fail_campaign_batch(key, problem, false).await?;
+                self.store
+                    .fail_campaign_batch(key, problem, BatchFailure::GiveUp)
+                    .await?;
                 return Ok(());
             }
         };
@@ -388,10 +390,14 @@ impl Dispatcher {
                     .await?;
             }
             Err(error) => {
-                let retryable = error.is_retryable();
-                tracing::warn!(campaign = id.as_str(), batch = key.as_str(), error = %error, retryable, "campaign batch failed");
+                let failure = match &error {
+                    CallError::CircuitOpen { retry_in_ms, .. } => BatchFailure::Wait(*retry_in_ms),
+                    e if e.is_retryable() => BatchFailure::Retry,
+                    _ => BatchFailure::GiveUp,
+                };
+                tracing::warn!(campaign = id.as_str(), batch = key.as_str(), error = %error, ?failure, "campaign batch failed");
                 self.store
-                    .fail_campaign_batch(key, error.to_string(), retryable)
+                    .fail_campaign_batch(key, error.to_string(), failure)
                     .await?;
             }
         }

@@ -18,7 +18,7 @@ use crate::fulfil::Fulfiller;
 use crate::inbox::{StateOverlay, Worker};
 use crate::metrics::Metrics;
 use crate::poller::{Poller, SyncHandle};
-use crate::reload::{ReloadError, Reloader, Report};
+use crate::reload::Reloader;
 use crate::runtime::{PluginSpec, Runtime, RuntimeOptions};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreOptions};
@@ -358,12 +358,18 @@ impl Daemon {
         }
     }
 
-    /// Reloads the connectors from the configuration file, as SIGHUP does.
-    pub async fn reload(&self) -> Result<Report, ReloadError> {
-        match &self.api.reloader {
-            Some(reloader) => reloader.reload(None).await,
-            None => Ok(Report::default()),
-        }
+    /// Reloads every connector in the background (a SIGHUP): compiling
+    /// components never holds up the signal loop, so SIGTERM is heard at
+    /// once.
+    fn reload_in_background(&self) {
+        let Some(reloader) = self.api.reloader.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = reloader.reload(None).await {
+                tracing::error!(error = %e, "reload failed; everything keeps running as it was");
+            }
+        });
     }
 }
 
@@ -379,9 +385,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading the connectors");
-                if let Err(e) = daemon.reload().await {
-                    tracing::error!(error = %e, "reload failed; everything keeps running as it was");
-                }
+                daemon.reload_in_background();
             }
         }
     }

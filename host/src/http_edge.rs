@@ -217,24 +217,6 @@ impl Edge {
 /// 413 of an extractor becomes the API's JSON error.
 async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     edge.prune();
-    let path = request.uri().path();
-    if let Some(connector) = path.strip_prefix("/webhooks/") {
-        if let (Some(limiter), true) = (&edge.webhooks, edge.connectors.contains(connector)) {
-            let key = connector.to_owned();
-            if let Err(refused) = limiter.check_key(&key) {
-                let wait = refused.wait_time_from(limiter.clock().now());
-                tracing::warn!(connector, "webhook rate limit reached");
-                return too_many(
-                    wait,
-                    format!(
-                        "connector `{connector}` receives at most {} webhooks a second ([server.rate_limits] webhooks_per_second); redeliver later",
-                        edge.limits.webhooks_per_second.0
-                    ),
-                );
-            }
-        }
-        return next.run(request).await;
-    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<Peer>>()
@@ -244,6 +226,11 @@ async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> R
         request.headers(),
         &edge.trusted_proxies,
     ));
+    let path = request.uri().path();
+    if let Some(connector) = path.strip_prefix("/webhooks/") {
+        let connector = connector.to_owned();
+        return webhook(edge, client, connector, request, next).await;
+    }
     if request.method() == Method::POST && SIGN_IN_FORMS.contains(&path) {
         if let Err(wait) = edge.sign_in_attempt(client) {
             tracing::warn!(%client, path, "sign-in rate limit reached");
@@ -287,6 +274,71 @@ async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> R
         return body_too_large(edge.body_bytes_max);
     }
     response
+}
+
+/// A webhook for `connector`, as its URL spells it. Only a connector's own
+/// name gets through (`/webhooks/shop%69fy` is not `shopify` here), so that
+/// no spelling escapes its rate limit. The handler spends the connector's
+/// webhook budget through the [`WebhookGate`] once the delivery is
+/// verified, so forgeries cannot use it up; a client whose deliveries fail
+/// verification (401) spends its sign-in attempts instead, and is then
+/// refused before anything is verified.
+async fn webhook(
+    edge: Arc<Edge>,
+    client: IpAddr,
+    connector: String,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !edge.connectors.contains(&connector) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no connector named `{connector}`"),
+        );
+    }
+    if let Some(wait) = edge.blocked_for(client) {
+        return sign_in_refused(&edge, wait);
+    }
+    request
+        .extensions_mut()
+        .insert(WebhookGate(Arc::clone(&edge)));
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED && edge.sign_in_attempt(client).is_err() {
+        tracing::warn!(%client, connector, "webhooks failing verification: rate limit reached");
+    }
+    response
+}
+
+/// What the webhook handler asks, once a delivery is verified, whether its
+/// connector's budget (`[server.rate_limits] webhooks_per_second`) allows
+/// one more.
+#[derive(Clone)]
+pub struct WebhookGate(Arc<Edge>);
+
+impl WebhookGate {
+    /// Spends one webhook of `connector`'s budget; `Err` is the 429 to
+    /// answer, with `Retry-After`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the HTTP answer itself, returned at once; boxing it buys nothing"
+    )]
+    pub(crate) fn admit(&self, connector: &str) -> Result<(), Response> {
+        let edge = &self.0;
+        let Some(limiter) = &edge.webhooks else {
+            return Ok(());
+        };
+        limiter.check_key(&connector.to_owned()).map_err(|refused| {
+            let wait = refused.wait_time_from(limiter.clock().now());
+            tracing::warn!(connector, "webhook rate limit reached");
+            too_many(
+                wait,
+                format!(
+                    "connector `{connector}` receives at most {} webhooks a second ([server.rate_limits] webhooks_per_second); redeliver later",
+                    edge.limits.webhooks_per_second.0
+                ),
+            )
+        })
+    }
 }
 
 /// The token of an `Authorization` header: what follows `Bearer `, or the
@@ -386,7 +438,7 @@ fn sign_in_refused(edge: &Edge, wait: Duration) -> Response {
     too_many(
         wait,
         format!(
-            "too many sign-in attempts or wrong tokens from this address: at most {} a minute ([server.rate_limits] sign_in_per_minute)",
+            "too many sign-in attempts, wrong tokens or unverifiable webhooks from this address: at most {} a minute ([server.rate_limits] sign_in_per_minute)",
             edge.limits.sign_in_per_minute.0
         ),
     )

@@ -148,9 +148,17 @@ impl Worker {
     }
 
     async fn pass(&self) -> Result<Pass, crate::store::StoreError> {
+        // While the connector is paused one delivery is enough to learn
+        // that it still is: a whole batch of bodies would be read for
+        // nothing.
+        let batch_max = if self.plugin.is_paused("handle-webhook") {
+            1
+        } else {
+            self.batch_max
+        };
         let items = self
             .store
-            .pending_deliveries(self.plugin.name(), self.batch_max)
+            .pending_deliveries(self.plugin.name(), batch_max)
             .await?;
         if items.is_empty() {
             return Ok(Pass::Idle);

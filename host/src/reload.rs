@@ -5,8 +5,9 @@
 //! finish on the old component; a connector whose new configuration or
 //! component does not load keeps running the old one.
 //!
-//! Only connectors reload. Adding or removing a connector, or changing the
-//! program, the store or the server, takes a restart; a reload says so.
+//! Only connectors reload. Adding or removing a connector, or changing its
+//! polling, the program or any other section, takes a restart; a reload
+//! lists what changed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub struct Reloader {
     config_path: PathBuf,
     plugins: BTreeMap<String, Plugin>,
     program_version: String,
+    /// What a restart applies, section by section, as it ran at start.
+    sections: BTreeMap<String, String>,
     /// One reload at a time: two would compile the same component twice.
     running: tokio::sync::Mutex<()>,
 }
@@ -80,6 +83,7 @@ impl Reloader {
             config_path: config.path.clone(),
             plugins,
             program_version: config.program.version.clone(),
+            sections: sections(config),
             running: tokio::sync::Mutex::new(()),
         }
     }
@@ -177,6 +181,15 @@ impl Reloader {
                 ));
             }
         }
+        let now = sections(config);
+        for (section, running) in &self.sections {
+            if now
+                .get(section)
+                .is_some_and(|configured| configured != running)
+            {
+                changes.push(format!("`{section}` changed"));
+            }
+        }
         if config.program.version != self.program_version {
             changes.push(format!(
                 "the program rules changed (version {} runs, {} is configured)",
@@ -185,4 +198,34 @@ impl Reloader {
         }
         changes
     }
+}
+
+/// A fingerprint of each section that only a restart applies: the
+/// connectors' own settings reload, these do not. Secrets show redacted in
+/// them, so a changed secret file is not reported.
+fn sections(config: &Config) -> BTreeMap<String, String> {
+    let mut sections = BTreeMap::from([
+        ("[server]".to_owned(), format!("{:?}", config.server)),
+        ("[store]".to_owned(), format!("{:?}", config.store)),
+        ("[runtime]".to_owned(), format!("{:?}", config.runtime)),
+        ("[identity]".to_owned(), format!("{:?}", config.identity)),
+        ("[[segments]]".to_owned(), format!("{:?}", config.segments)),
+        (
+            "[[campaigns]]".to_owned(),
+            format!("{:?}", config.campaigns),
+        ),
+        ("[[goals]]".to_owned(), format!("{:?}", config.goals)),
+        ("[portal]".to_owned(), format!("{:?}", config.portal)),
+        (
+            "[statements]".to_owned(),
+            format!("{:?}", config.statements),
+        ),
+    ]);
+    for (name, connector) in &config.connectors {
+        sections.insert(
+            format!("[connectors.{name}.poll]"),
+            format!("{:?}", connector.poll),
+        );
+    }
+    sections
 }

@@ -194,6 +194,19 @@ pub struct PageResult {
     pub refused: Vec<String>,
 }
 
+/// What becomes of a campaign batch whose push failed as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFailure {
+    /// The failure may pass: its deliveries are tried again later, each
+    /// attempt counted, until they run out.
+    Retry,
+    /// It will not pass: its deliveries fail.
+    GiveUp,
+    /// The connector was not called (its circuit breaker is open): its
+    /// deliveries wait this many milliseconds, no attempt counted.
+    Wait(u64),
+}
+
 /// A campaign batch a connector accepted, recorded with the connector's
 /// state writes so that it is never pushed twice.
 #[derive(Debug, Clone)]
@@ -812,7 +825,7 @@ pub trait Store: Send + Sync {
         &self,
         key: String,
         error: String,
-        retryable: bool,
+        failure: BatchFailure,
     ) -> Result<(), StoreError>;
 
     /// Ends a campaign whose deliveries all settled.

@@ -28,12 +28,12 @@ use loyaltyd::store::campaigns::{
 use loyaltyd::store::segments::SegmentDefinition;
 use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
-    CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
-    MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
-    ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
-    ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoredDelivery,
-    TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
+    Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
+    MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
+    PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
+    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
+    StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -321,7 +321,12 @@ impl Store for BrokenStore {
     ) -> Result<(), StoreError> {
         Err(broken())
     }
-    async fn fail_campaign_batch(&self, _: String, _: String, _: bool) -> Result<(), StoreError> {
+    async fn fail_campaign_batch(
+        &self,
+        _: String,
+        _: String,
+        _: BatchFailure,
+    ) -> Result<(), StoreError> {
         Err(broken())
     }
     async fn finish_campaign(

@@ -17,7 +17,9 @@
 //!
 //! The workload is seeded; the seed is printed, and
 //! `CRASH_SAFETY_SEED=<seed>` reruns one (the kills land at the same points
-//! of the stream, not at the same instants). B2B orders of several
+//! of the stream, not at the same instants). `CRASH_SAFETY_SCALE=<n>`
+//! multiplies the orders, the kills and the deadlines by n for a longer run
+//! than CI's. B2B orders of several
 //! companies are created (on payment terms, or paid at checkout), paid or
 //! left unpaid, updated, and refunded once or several times; some orders'
 //! updates embed their refunds, as Shopify's do. Some deliveries are sent
@@ -109,7 +111,7 @@ const COMPANY_NAMES: [&str; 6] = [
     "Keller & Söhne Metallbau",
     "Rheintal Pumpen AG",
 ];
-/// Orders in the stream.
+/// Orders in the stream, times the scale.
 const ORDERS: usize = 100;
 
 /// Deliveries in flight at once, as a vendor's webhook workers send them.
@@ -121,11 +123,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// from minutes to milliseconds.
 const REDELIVERY_DELAY: Duration = Duration::from_millis(25);
 const REDELIVERY_DELAY_MAX: Duration = Duration::from_millis(800);
-/// Kills during the stream, at least and at most.
+/// Kills during the stream, at least and at most, times the scale.
 const KILLS_MIN: usize = 3;
 const KILLS_MAX: usize = 6;
 /// Liveness guards, far above what a run takes: the whole stream
-/// acknowledged, and the inbox drained after it.
+/// acknowledged, and the inbox drained after it; times the scale.
 const STREAM_DEADLINE: Duration = Duration::from_secs(180);
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
 /// Lines of the daemon's log a failure shows.
@@ -133,6 +135,19 @@ const LOG_TAIL: usize = 120;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
+
+/// `CRASH_SAFETY_SCALE`, 1 unless set to a larger whole number.
+fn scale() -> usize {
+    std::env::var("CRASH_SAFETY_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn scaled(duration: Duration) -> Duration {
+    duration * u32::try_from(scale()).unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_webhook_load_loses_and_doubles_nothing() {
@@ -195,7 +210,7 @@ async fn sigkill_under_webhook_load_loses_and_doubles_nothing() {
     };
     let stream_time = stream_started.elapsed();
     assert!(
-        kills.len() >= KILLS_MIN,
+        kills.len() >= KILLS_MIN * scale(),
         "seed {seed}: only {} kills",
         kills.len()
     );
@@ -217,7 +232,7 @@ async fn sigkill_under_webhook_load_loses_and_doubles_nothing() {
     let state = daemon
         .wait_until_within(
             &format!("the marker ({email}) is applied after the whole stream"),
-            DRAIN_DEADLINE,
+            scaled(DRAIN_DEADLINE),
             // A dead letter fails the comparison below at once.
             |s| {
                 !s.dead_letters.is_empty()
@@ -427,7 +442,7 @@ impl Workload {
         let mut timelines = Vec::new();
         let mut orders = Vec::new();
         let mut ids = Ids::default();
-        for n in 0..ORDERS {
+        for n in 0..ORDERS * scale() {
             // Later companies buy more, so that accounts end in every tier.
             let company = &companies[weighted(rng, companies.len())];
             let buyer = &buyers[&company.id][rng.usize(..2)];
@@ -781,7 +796,7 @@ fn interleave(
 /// between 10 % and 90 % of the stream. Two may fall close together: the
 /// second then hits the daemon while it catches up after the first.
 fn kill_points(rng: &mut fastrand::Rng, deliveries: usize) -> Vec<usize> {
-    let count = rng.usize(KILLS_MIN..=KILLS_MAX);
+    let count = rng.usize(KILLS_MIN * scale()..=KILLS_MAX * scale());
     let mut points: Vec<usize> = (0..count)
         .map(|_| rng.usize(deliveries / 10..=deliveries * 9 / 10))
         .collect();
@@ -849,7 +864,7 @@ async fn send_all(
     deliveries: &[Delivery],
     progress: &Progress,
 ) -> anyhow::Result<SendStats> {
-    let deadline = Instant::now() + STREAM_DEADLINE;
+    let deadline = Instant::now() + scaled(STREAM_DEADLINE);
     let mut stats = SendStats::default();
     let mut attempts = vec![0_u32; deliveries.len()];
     let mut acknowledged = vec![false; deliveries.len()];
@@ -867,7 +882,7 @@ async fn send_all(
         anyhow::ensure!(
             Instant::now() < deadline,
             "{left} deliveries not acknowledged after {} s: {stats:?}",
-            STREAM_DEADLINE.as_secs()
+            scaled(STREAM_DEADLINE).as_secs()
         );
         while in_flight.len() < IN_FLIGHT_MAX {
             let ready = |i: usize, acked: &HashMap<&str, Acks>| {

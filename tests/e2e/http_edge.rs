@@ -67,14 +67,18 @@ async fn start(extra_toml: String, server_keys: &str) -> (Daemon, String) {
     (daemon, token)
 }
 
-/// An echo webhook signed with [`WEBHOOK_SECRET`].
-async fn deliver(daemon: &Daemon, connector: &str, id: &str, body: &str) -> reqwest::Response {
+/// The echo connector's signature of `body` with [`WEBHOOK_SECRET`].
+fn signature(body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
-    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// An echo webhook signed with [`WEBHOOK_SECRET`].
+async fn deliver(daemon: &Daemon, connector: &str, id: &str, body: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{}/webhooks/{connector}", daemon.base_url()))
-        .header("X-Echo-Signature", signature)
+        .header("X-Echo-Signature", signature(body))
         .header("X-Delivery-Id", id)
         .body(body.to_owned())
         .send()
@@ -320,6 +324,91 @@ async fn webhooks_over_their_connectors_rate_are_refused_429_and_redelivered_onc
         .filter(|a| a.name == refused_name)
         .count();
     assert_eq!(applied, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_webhooks_cannot_spend_a_connectors_budget_or_dodge_it() {
+    let extra = "\n[server.rate_limits]\nwebhooks_per_second = 1\nsign_in_per_minute = 3\n"
+        .to_owned()
+        + &echo_connector("shop", "");
+    // Behind a proxy (this test's loopback client) that names the client.
+    let (daemon, _token) = start(extra, "trusted_proxies = [\"127.0.0.1\"]").await;
+    let http = reqwest::Client::new();
+    let forged = |n: u32| {
+        http.post(format!("{}/webhooks/shop", daemon.base_url()))
+            .header("X-Forwarded-For", "203.0.113.7")
+            .header("X-Echo-Signature", "Zm9yZ2Vk")
+            .header("X-Delivery-Id", format!("forged-{n}"))
+            .body("Forged")
+            .send()
+    };
+    // Another spelling of the name is no connector: it can neither reach
+    // the connector nor be counted apart from it.
+    let respelled = http
+        .post(format!("{}/webhooks/sh%6fp", daemon.base_url()))
+        .body("Acme")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(respelled.status(), 404);
+    let body: Value = serde_json::from_str(&respelled.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no connector named `sh%6fp`"),
+        "{body}"
+    );
+    // Each forgery is a 401 and a sign-in attempt of this client; the one
+    // past the three allowed is still answered (it was verified first) and
+    // blocks the client: the next is refused before anything is verified.
+    for n in 1..=4 {
+        assert_eq!(forged(n).await.unwrap().status(), 401, "forgery {n}");
+    }
+    let blocked = forged(5).await.unwrap();
+    assert_eq!(blocked.status(), 429);
+    assert!(retry_after(&blocked) >= 1);
+    let body: Value = serde_json::from_str(&blocked.text().await.unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("[server.rate_limits] sign_in_per_minute"),
+        "{body}"
+    );
+    // None of the forgeries touched the connector's budget (one a second):
+    // the vendor, elsewhere, gets through at once.
+    for n in 6..=12 {
+        assert_eq!(forged(n).await.unwrap().status(), 429, "forgery {n}");
+    }
+    let genuine = |from: &'static str, id: &'static str| {
+        http.post(format!("{}/webhooks/shop", daemon.base_url()))
+            .header("X-Forwarded-For", from)
+            .header("X-Echo-Signature", signature("Acme"))
+            .header("X-Delivery-Id", id)
+            .body("Acme")
+            .send()
+    };
+    assert_eq!(
+        genuine("198.51.100.20", "genuine-1")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The forger is refused with a good signature too, until its wait is
+    // over: a 429 tells no guess right from wrong.
+    assert_eq!(
+        genuine("203.0.113.7", "genuine-2").await.unwrap().status(),
+        429
+    );
+    let state = daemon
+        .wait_until("the vendor's delivery is applied", |s| {
+            s.accounts.len() == 1
+        })
+        .await
+        .unwrap();
+    assert_eq!(state.accounts[0].name, "Acme");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,24 @@ async fn a_failing_connector_is_paused_reloaded_and_its_deliveries_applied_once(
         "{ready}"
     );
     assert_eq!(ready["connectors"]["echo"]["circuit"], "closed", "{ready}");
+    // Without a token, /readyz tells a load balancer the state, and nothing
+    // of what failed.
+    let anonymous = reqwest::get(format!("{}/readyz", h.daemon.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let anonymous: Value = serde_json::from_str(&anonymous).unwrap();
+    assert_eq!(
+        anonymous["connectors"]["bad"]["circuit"], "open",
+        "{anonymous}"
+    );
+    assert!(
+        anonymous["connectors"]["bad"].get("last_error").is_none()
+            && anonymous["connectors"]["bad"].get("sha256").is_none(),
+        "{anonymous}"
+    );
 
     // Held means held: a while later nothing more became a dead letter.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -360,6 +378,20 @@ async fn a_failing_connector_is_paused_reloaded_and_its_deliveries_applied_once(
     assert_eq!(reload["target"], "connector:bad");
     assert_eq!(reload["before"]["sha256"], sha256_file(&hostile));
     assert_eq!(reload["after"]["sha256"], sha256_file(&echo));
+
+    // A changed section that only a restart applies is named, and the
+    // connector reloads all the same.
+    let mut toml = std::fs::read_to_string(h.daemon.config_path()).unwrap();
+    toml.push_str("\n[server.rate_limits]\napi_per_second = 999\n");
+    std::fs::write(h.daemon.config_path(), toml).unwrap();
+    let (status, report) = h.reload("echo").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["connectors"][0]["reloaded"], true, "{report}");
+    assert_eq!(
+        report["restart_needed"],
+        serde_json::json!(["`[server]` changed"]),
+        "{report}"
+    );
 }
 
 /// A slow vendor endpoint: answers after a while.

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::api::{Api, Need, admin_actor, error, refuse_unauthorized, store_failure, unavailable};
+use crate::api::{
+    Api, Need, admin_actor, error, may_read, refuse_unauthorized, store_failure, unavailable,
+};
 use crate::reload::ReloadError;
 use crate::runtime::CircuitState;
 
@@ -25,14 +27,17 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
 
 /// 503 once shutdown began or when the store does not answer; otherwise
 /// 200, `degraded` while a connector's circuit breaker is not closed (the
-/// daemon still stores that connector's webhooks; they wait).
-async fn readyz(State(api): State<Arc<Api>>) -> Response {
+/// daemon still stores that connector's webhooks; they wait). The last
+/// error and the component's digest are shown to admin and analyst tokens
+/// only: without a token, a load balancer learns the state and no more.
+async fn readyz(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     if !api.ready.load(Ordering::Relaxed) {
         return unavailable("shutting down");
     }
     if let Err(e) = api.store.ping().await {
         return store_failure(&e);
     }
+    let detailed = may_read(&api, &headers);
     let mut degraded = false;
     let connectors: serde_json::Map<String, Value> = api
         .endpoints
@@ -43,18 +48,18 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
             let retry_in_ms = circuit
                 .retry_in
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            (
-                name.clone(),
-                json!({
-                    "circuit": circuit.state.as_str(),
-                    "operation": circuit.operation,
-                    "failures": circuit.failures,
-                    "retry_in_ms": retry_in_ms,
-                    "last_error": circuit.last_error,
-                    "opened": circuit.opened,
-                    "sha256": endpoint.plugin.wasm_sha256(),
-                }),
-            )
+            let mut health = json!({
+                "circuit": circuit.state.as_str(),
+                "operation": circuit.operation,
+                "failures": circuit.failures,
+                "retry_in_ms": retry_in_ms,
+                "opened": circuit.opened,
+            });
+            if detailed {
+                health["last_error"] = json!(circuit.last_error);
+                health["sha256"] = json!(endpoint.plugin.wasm_sha256());
+            }
+            (name.clone(), health)
         })
         .collect();
     let status = if degraded { "degraded" } else { "ready" };

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Whether `ip` lies in a private, loopback, link-local, unique-local,
-/// shared (CGNAT, 100.64.0.0/10), unspecified, multicast or broadcast range,
-/// or embeds such an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64).
+/// shared (CGNAT, 100.64.0.0/10), unspecified, multicast, broadcast,
+/// reserved, benchmarking or documentation range, or reaches one through a
+/// translation (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo).
 pub(crate) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
@@ -26,15 +27,18 @@ pub(crate) fn is_private(ip: IpAddr) -> bool {
 }
 
 fn is_private_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     // 0.0.0.0/8 as a whole: Linux connects 0.0.0.0 to the local host.
     a == 0
         || ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0) // 192.0.0.0/24, protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // 198.18.0.0/15, benchmarking
+        || ip.is_documentation()
         || ip.is_multicast()
-        || ip.is_broadcast()
+        || a >= 240 // 240.0.0.0/4, reserved, and the broadcast address
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
@@ -51,8 +55,19 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
         let v4 = (u32::from(high) << 16) | u32::from(low);
         return is_private_v4(Ipv4Addr::from(v4));
     }
+    // 2002::/16, 6to4: the relay connects to the IPv4 address that follows.
+    if segments[0] == 0x2002 {
+        let v4 = (u32::from(segments[1]) << 16) | u32::from(segments[2]);
+        return is_private_v4(Ipv4Addr::from(v4));
+    }
     let first = segments[0];
-    (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
+    // 2001::/32, Teredo: the client's address is obfuscated, so it is
+    // refused as a whole; 64:ff9b:1::/48, NAT64 for local use; 100::/64,
+    // discard; 2001:db8::/32, documentation.
+    (first == 0x2001 && (segments[1] == 0 || segments[1] == 0x0db8))
+        || segments[..3] == [0x64, 0xff9b, 1]
+        || segments[..4] == [0x100, 0, 0, 0]
+        || (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
         || (first & 0xffc0) == 0xfe80 // fe80::/10, link-local
         || (first & 0xffc0) == 0xfec0 // fec0::/10, the former site-local
         || ip.is_multicast()
@@ -164,6 +179,13 @@ mod tests {
             "224.0.0.1",
             "239.255.255.250",
             "255.255.255.255",
+            "240.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
         ] {
             assert!(private(ip), "{ip}");
         }
@@ -183,6 +205,9 @@ mod tests {
             "100.128.0.0",
             "1.0.0.0",
             "223.255.255.255",
+            "192.0.1.255",
+            "198.17.255.255",
+            "198.20.0.0",
         ] {
             assert!(!private(ip), "{ip}");
         }
@@ -213,10 +238,16 @@ mod tests {
             "::10.0.0.1",
             "64:ff9b::10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::8.8.8.8",
+            "100::1",
+            "2001:db8::1",
         ] {
             assert!(private(ip), "{ip}");
         }
-        for ip in ["::ffff:8.8.8.8", "64:ff9b::8.8.8.8"] {
+        for ip in ["::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::1"] {
             assert!(!private(ip), "{ip}");
         }
     }

@@ -111,13 +111,16 @@ pub(crate) struct Breaker {
     inner: Mutex<Inner>,
 }
 
+/// The longest pause: `breaker_open_seconds` beyond a day is a day.
+const PAUSE_MAX: Duration = Duration::from_secs(86_400);
+
 impl Breaker {
     /// Opens an operation's circuit after `threshold` consecutive failures
-    /// (0: never) for `pause`.
+    /// (0: never) for `pause` (at most [`PAUSE_MAX`]).
     pub(crate) fn new(threshold: u32, pause: Duration) -> Self {
         Self {
             threshold,
-            pause,
+            pause: pause.min(PAUSE_MAX),
             inner: Mutex::new(Inner {
                 circuits: BTreeMap::new(),
                 last_error: None,
@@ -158,9 +161,16 @@ impl Breaker {
     }
 
     /// Records a call of `operation` that succeeded, or failed in a way that
-    /// is not the connector's fault (bad input, a rate limit).
+    /// is not the connector's fault (bad input, a rate limit). A call
+    /// admitted before its circuit opened that ends late does not close it:
+    /// only the trial does.
     pub(crate) fn succeeded(&self, operation: &'static str) {
-        self.lock().circuits.remove(operation);
+        let mut inner = self.lock();
+        if let Some(circuit) = inner.circuits.get(operation)
+            && !matches!(circuit.phase, Phase::Open { .. })
+        {
+            inner.circuits.remove(operation);
+        }
     }
 
     /// Records a failed call of `operation`; returns true when this failure
@@ -187,6 +197,22 @@ impl Breaker {
         } else {
             false
         }
+    }
+
+    /// Whether `operation`'s circuit refuses calls at `now`.
+    pub(crate) fn is_open(&self, now: Instant, operation: &'static str) -> bool {
+        self.lock()
+            .circuits
+            .get(operation)
+            .is_some_and(|c| matches!(c.phase, Phase::Open { until } if now < until))
+    }
+
+    /// The failures in a row that `operation`'s circuit counted.
+    pub(crate) fn failures(&self, operation: &'static str) -> u32 {
+        self.lock()
+            .circuits
+            .get(operation)
+            .map_or(0, |c| c.failures)
     }
 
     /// The connector's worst circuit at `now`.
@@ -231,6 +257,33 @@ mod tests {
         (0..times)
             .map(|i| breaker.failed(now, HANDLE, format!("trap {i}")))
             .collect()
+    }
+
+    #[test]
+    fn a_late_success_does_not_close_an_open_circuit() {
+        let breaker = Breaker::new(2, PAUSE);
+        let now = Instant::now();
+        assert_eq!(breaker.admit(now, HANDLE), Admission::Pass);
+        fail(&breaker, now, 2);
+        // The call admitted before it opened succeeds after.
+        breaker.succeeded(HANDLE);
+        assert_eq!(breaker.status(now).state, CircuitState::Open);
+        assert_eq!(
+            breaker.admit(now + PAUSE, HANDLE),
+            Admission::Trial,
+            "the trial still decides"
+        );
+        breaker.succeeded(HANDLE);
+        assert_eq!(breaker.status(now + PAUSE).state, CircuitState::Closed);
+    }
+
+    #[test]
+    fn a_huge_pause_is_a_day_and_never_overflows() {
+        let breaker = Breaker::new(1, Duration::from_secs(u64::MAX));
+        let now = Instant::now();
+        assert_eq!(fail(&breaker, now, 1), [true]);
+        assert_eq!(breaker.status(now).retry_in, Some(PAUSE_MAX));
+        assert_eq!(breaker.admit(now + PAUSE_MAX, HANDLE), Admission::Trial);
     }
 
     #[test]

@@ -89,17 +89,17 @@ pub enum CallError {
     /// The connector's circuit breaker is open after repeated failures: the
     /// call was not made.
     #[error(
-        "connector `{connector}`: not called for {retry_in_ms} ms more after {failures} failed calls in a row (circuit breaker open; last error: {last_error})"
+        "connector `{connector}`: `{operation}` not called for {retry_in_ms} ms more after {failures} failed calls in a row (circuit breaker open)"
     )]
     CircuitOpen {
         /// Connector name.
         connector: String,
+        /// The operation refused.
+        operation: &'static str,
         /// How long until a trial call is let through.
         retry_in_ms: u64,
         /// The failures that opened it.
         failures: u32,
-        /// The last of them.
-        last_error: String,
     },
     /// The component could not be instantiated.
     #[error("connector `{connector}`: cannot instantiate: {message}")]

@@ -25,9 +25,12 @@ use crate::runtime::wit::latest::loyalty::connector::types::Header;
 /// its own so session cookies (SAP's CSRF session) stay on the host side,
 /// and, unless the operator allows private networks, a resolver that never
 /// hands out a private address. Every request of the connector goes through
-/// it: the guest's, OAuth 2.0 token requests and CSRF token fetches.
+/// it: the guest's, OAuth 2.0 token requests and CSRF token fetches. Proxy
+/// variables in the environment (`HTTPS_PROXY`, ...) are ignored: through a
+/// proxy, the proxy would resolve the vendor's name, not this resolver.
 pub(crate) fn client(connector: &str, grants: &Grants) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .user_agent(concat!("loyaltyd/", env!("CARGO_PKG_VERSION")));

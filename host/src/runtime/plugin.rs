@@ -282,6 +282,12 @@ impl Plugin {
         self.inner().breaker.status(Instant::now())
     }
 
+    /// Whether calls of `operation` (`handle-webhook`, ...) are refused now
+    /// because its circuit is open.
+    pub fn is_paused(&self, operation: &'static str) -> bool {
+        self.inner().breaker.is_open(Instant::now(), operation)
+    }
+
     /// Asks the connector to describe itself.
     pub async fn describe(&self) -> Result<PluginInfo, CallError> {
         self.run(Request::Describe, |value, _| match value {
@@ -293,7 +299,7 @@ impl Plugin {
 
     /// Checks a webhook's authenticity and names the delivery.
     pub async fn verify_webhook(&self, request: &WebhookRequest) -> Result<Delivery, CallError> {
-        self.check_payload(request.body.len())?;
+        self.check_payload("verify-webhook", request.body.len())?;
         self.run(Request::VerifyWebhook(request), |value, _| match value {
             Response::VerifyWebhook(result) => {
                 result.map_err(|error| self.guest_error("verify-webhook", error))
@@ -308,7 +314,7 @@ impl Plugin {
         &self,
         request: &WebhookRequest,
     ) -> Result<Output<Vec<Event>>, CallError> {
-        self.check_payload(request.body.len())?;
+        self.check_payload("handle-webhook", request.body.len())?;
         self.run(
             Request::HandleWebhook(request),
             |value, state| match value {
@@ -384,15 +390,12 @@ impl Plugin {
         let operation = request.operation();
         let started = Instant::now();
         let result = match inner.breaker.admit(started, operation) {
-            Admission::Refuse(wait) => {
-                let status = inner.breaker.status(started);
-                Err(CallError::CircuitOpen {
-                    connector: self.name.to_string(),
-                    retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    failures: status.failures,
-                    last_error: status.last_error.unwrap_or_default(),
-                })
-            }
+            Admission::Refuse(wait) => Err(CallError::CircuitOpen {
+                connector: self.name.to_string(),
+                operation,
+                retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                failures: inner.breaker.failures(operation),
+            }),
             Admission::Pass | Admission::Trial => match inner.call(request).await {
                 Ok(out) => finish(out.value, out.state),
                 Err(error) => Err(error),
@@ -455,16 +458,23 @@ impl Plugin {
         }
     }
 
-    fn check_payload(&self, size: usize) -> Result<(), CallError> {
-        let limit = self.inner().shared.limits.payload_bytes_max;
-        if size > limit {
-            return Err(CallError::PayloadTooLarge {
-                connector: self.name().to_owned(),
-                size,
-                limit,
-            });
+    /// Refuses a body over `payload_bytes_max` before any call is made; the
+    /// observer counts the refusal like a call.
+    fn check_payload(&self, operation: &'static str, size: usize) -> Result<(), CallError> {
+        let inner = self.inner();
+        let limit = inner.shared.limits.payload_bytes_max;
+        if size <= limit {
+            return Ok(());
         }
-        Ok(())
+        let error = CallError::PayloadTooLarge {
+            connector: self.name().to_owned(),
+            size,
+            limit,
+        };
+        if let Some(observer) = &inner.observer {
+            observer.call_finished(self.name(), operation, error.kind(), Duration::ZERO);
+        }
+        Err(error)
     }
 }
 

@@ -39,12 +39,12 @@ use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, CampaignBatch, ChangeOutcome, Completion,
-    CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry, MergeOutcome,
-    MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult, PollPosition, PollStream,
-    ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral, ReferralOutcome,
-    ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError, StoreOptions, StoredDelivery,
-    TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
+    Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
+    MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
+    PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
+    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
+    StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -986,9 +986,9 @@ impl Store for SqliteStore {
         &self,
         key: String,
         error: String,
-        retryable: bool,
+        failure: BatchFailure,
     ) -> Result<(), StoreError> {
-        self.write(move |c, env| campaigns::fail_batch(c, env, &key, &error, retryable))
+        self.write(move |c, env| campaigns::fail_batch(c, env, &key, &error, failure))
             .await
     }
 

@@ -14,7 +14,6 @@ use crate::core::ledger::{EntryKind, NewEntry};
 use crate::core::membership::MembershipStatus;
 use crate::core::program::Program;
 use crate::core::tiers::{self, SpendItem};
-use crate::store::StoreError;
 use crate::store::apply::Book;
 use crate::store::campaigns::{
     Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
@@ -25,6 +24,7 @@ use crate::store::sqlite::admin::audit;
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::segments::{contacts_of, reached, refresh};
 use crate::store::sqlite::{Env, db_error};
+use crate::store::{BatchFailure, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -729,10 +729,27 @@ pub(crate) fn fail_batch(
     env: &Env,
     key: &str,
     error: &str,
-    retryable: bool,
+    failure: BatchFailure,
 ) -> Result<(), StoreError> {
     let deliveries = queued(conn, key, None)?;
-    retry_or_fail(conn, env, &deliveries, error, retryable)
+    match failure {
+        BatchFailure::Retry => retry_or_fail(conn, env, &deliveries, error, true),
+        BatchFailure::GiveUp => retry_or_fail(conn, env, &deliveries, error, false),
+        BatchFailure::Wait(ms) => {
+            let at = env
+                .now
+                .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+            for (delivery, _) in &deliveries {
+                conn.execute(
+                    "UPDATE campaign_deliveries SET status = 'pending', last_error = ?2,
+                         next_attempt_at = ?3, batch = NULL WHERE id = ?1",
+                    params![delivery, error, at],
+                )
+                .map_err(db_error)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The queued deliveries of a batch (of one account, when named), with
