@@ -168,12 +168,12 @@ impl Worker {
         for item in items {
             match self.handle(&item).await {
                 Handled::Complete(completion) => completions.push(completion),
-                Handled::Dead(error) => {
+                Handled::Dead(error, plugin_sha256) => {
                     self.metrics
                         .delivery(self.plugin.name(), DeliveryOutcome::DeadLetter);
                     tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, error = %error, "dead letter");
                     self.store
-                        .dead_letter(item.id, error, self.plugin.wasm_sha256())
+                        .dead_letter(item.id, error, plugin_sha256)
                         .await?;
                 }
                 Handled::Held(error, delay) => {
@@ -252,9 +252,10 @@ impl Worker {
                 .collect(),
             body: d.body.clone(),
         };
-        let output = match self.plugin.handle_webhook(&request).await {
+        let build = self.plugin.pinned();
+        let output = match build.handle_webhook(&request).await {
             Ok(output) => output,
-            Err(error) => return self.failed(item, &error),
+            Err(error) => return Self::failed(item, &error, build.wasm_sha256()),
         };
         let events = match output
             .value
@@ -263,7 +264,12 @@ impl Worker {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(events) => events,
-            Err(invalid) => return Handled::Dead(format!("the connector produced an {invalid}")),
+            Err(invalid) => {
+                return Handled::Dead(
+                    format!("the connector produced an {invalid}"),
+                    build.wasm_sha256(),
+                );
+            }
         };
         self.state.stage(&output.state);
         Handled::Complete(Completion {
@@ -272,11 +278,11 @@ impl Worker {
             events,
             state: output.state,
             program: self.program.clone(),
-            plugin_sha256: self.plugin.wasm_sha256(),
+            plugin_sha256: build.wasm_sha256(),
         })
     }
 
-    fn failed(&self, item: &StoredDelivery, error: &CallError) -> Handled {
+    fn failed(item: &StoredDelivery, error: &CallError, plugin_sha256: String) -> Handled {
         if let CallError::CircuitOpen { retry_in_ms, .. } = error {
             // Looked at again within HELD_RECHECK at most, so that a
             // reloaded (fixed) component takes the held deliveries soon.
@@ -285,7 +291,7 @@ impl Worker {
             return Handled::Held(error.to_string(), delay);
         }
         if !error.is_retryable() || item.attempts + 1 >= ATTEMPTS_MAX {
-            return Handled::Dead(error.to_string());
+            return Handled::Dead(error.to_string(), plugin_sha256);
         }
         let delay = match error {
             CallError::Guest {
@@ -301,7 +307,8 @@ impl Worker {
 
 enum Handled {
     Complete(Completion),
-    Dead(String),
+    /// Given up on: the error and the build that failed.
+    Dead(String, String),
     Retry(String, Duration),
     Held(String, Duration),
 }

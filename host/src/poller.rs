@@ -121,6 +121,7 @@ pub async fn poll_page(
     stream: PollStream,
     request: PollRequest,
 ) -> Result<PageDone, PageError> {
+    let plugin = plugin.pinned();
     let output = match plugin.poll(&request).await {
         Ok(output) => output,
         Err(error) => return Err(classify(&error)),

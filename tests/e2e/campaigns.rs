@@ -241,7 +241,19 @@ impl Harness {
     /// A daemon with the HubSpot connector, the Shopify one when given, and
     /// the `de-procurement` segment.
     async fn start(portal: &HubSpotEmulator, shop: Option<&ShopifyEmulator>) -> Self {
-        let extra_toml = format!("{}{PROCUREMENT_SEGMENT}", connectors_toml(portal, shop));
+        Self::start_with(portal, shop, "").await
+    }
+
+    /// The same, with `more_toml` after the connectors.
+    async fn start_with(
+        portal: &HubSpotEmulator,
+        shop: Option<&ShopifyEmulator>,
+        more_toml: &str,
+    ) -> Self {
+        let extra_toml = format!(
+            "{}{more_toml}{PROCUREMENT_SEGMENT}",
+            connectors_toml(portal, shop)
+        );
         let token = random_token().unwrap();
         let setup = Setup {
             admin_token: token.clone(),
@@ -696,6 +708,78 @@ async fn a_segment_campaign_reaches_hubspot_and_shopify_with_a_retry_and_shows_l
     assert_eq!(portal.requests_to(&memberships).len(), 1);
     assert_eq!(shop.price_rules().len(), 5);
     assert_eq!(shop.requests_to(&refused).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_by_an_open_circuit_waits_for_it_without_spending_attempts() {
+    let portal = HubSpotEmulator::start(HUBSPOT_TOKEN).await.unwrap();
+    load_hubspot(&portal, 1..=3);
+    // One failed push opens the circuit for 8 s; the batch's retry, due
+    // after 2 s, finds it open.
+    let limits = "\n[connectors.hubspot.limits]\nbreaker_failures = 1\nbreaker_open_seconds = 8\n";
+    let harness = Harness::start_with(&portal, None, limits).await;
+    harness.sync("hubspot").await;
+    portal.fail_next("/crm/v3/lists/", hubspot::Failure::ServerError);
+    harness
+        .post(
+            "/api/v1/campaigns",
+            json!({
+                "id": "patient", "name": "Patient", "segment": "de-procurement",
+                "channel": "hubspot", "template": "Hello {{ first_name }}",
+                "offer": {"kind": "bonus_points", "points": 100},
+            }),
+            201,
+        )
+        .await;
+    harness
+        .post("/api/v1/campaigns/patient/schedule", json!({}), 200)
+        .await;
+
+    // While the circuit is open the deliveries wait with the one attempt
+    // the failed push spent, naming the open circuit.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = harness.get("/api/v1/campaigns/patient/deliveries").await;
+        let records = records["deliveries"].as_array().unwrap().clone();
+        if !records.is_empty()
+            && records.iter().all(|r| {
+                r["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("circuit"))
+            })
+        {
+            for record in &records {
+                assert_eq!(record["status"], "pending", "{record}");
+                assert_eq!(record["attempts"], 1, "{record}");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch never met the open circuit: {records:#?}\n{}",
+            harness.daemon.log_tail(80)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The trial call after the pause sends them: two attempts each, the
+    // failed one and the one that went through, however often the circuit
+    // refused the batch in between.
+    let campaign = harness.settled("patient").await;
+    assert_eq!(campaign["status"], "completed", "{campaign:#}");
+    assert_eq!(
+        campaign["deliveries"],
+        json!({"pending": 0, "queued": 0, "sent": 3, "failed": 0, "skipped": 0})
+    );
+    let creations = portal.requests_to("/crm/v3/lists/");
+    let statuses: Vec<u16> = creations.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 200]);
+    assert!(creations[1].at - creations[0].at >= Duration::from_secs(7));
+    let records = harness.get("/api/v1/campaigns/patient/deliveries").await;
+    for record in records["deliveries"].as_array().unwrap() {
+        assert_eq!(record["status"], "sent", "{record}");
+        assert_eq!(record["attempts"], 2, "{record}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

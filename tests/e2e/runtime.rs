@@ -284,6 +284,96 @@ async fn infinite_loop_hits_the_cpu_budget_while_other_calls_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_during_a_reload_is_recorded_with_the_build_that_ran_it() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits {
+            cpu_ms_max: 600,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    let before = plugin.wasm_sha256();
+    let build = plugin.pinned();
+    let looping = tokio::spawn(async move {
+        (
+            build.handle_webhook(&command(r#"{"do":"loop"}"#)).await,
+            build,
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!looping.is_finished(), "the loop ended before the reload");
+    runtime
+        .reload(
+            &plugin,
+            PluginSpec {
+                name: "hostile".to_owned(),
+                wasm: test_component("echo"),
+                limits: Limits::default(),
+                grants: Grants::default(),
+                state: Arc::new(MemoryState::default()),
+            },
+        )
+        .unwrap();
+    let after = plugin.wasm_sha256();
+    assert_ne!(before, after);
+    let (result, build) = looping.await.unwrap();
+    assert!(
+        matches!(result, Err(CallError::Limit { .. })),
+        "the old build finished the call: {result:?}"
+    );
+    // The pinned build still names the component that failed, while the
+    // connector now runs the new one.
+    assert_eq!(build.wasm_sha256(), before);
+    assert_eq!(plugin.wasm_sha256(), after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_crashes_from_unsigned_input_never_pause_the_genuine_webhooks() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits {
+            breaker_failures: 2,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    for n in 0..5 {
+        let forged = webhook(b"{}", &[("x-crash-verify", "forged")]);
+        let error = plugin.verify_webhook(&forged).await.unwrap_err();
+        assert!(matches!(error, CallError::Trap { .. }), "{n}: {error:?}");
+    }
+    let genuine = webhook(b"{}", &[("x-delivery-id", "d1")]);
+    let delivery = plugin.verify_webhook(&genuine).await.unwrap();
+    assert_eq!(delivery.id, "d1");
+    assert!(!plugin.is_paused("verify-webhook"));
+
+    // handle-webhook, which reads only verified deliveries, has a circuit.
+    for _ in 0..2 {
+        let error = plugin
+            .handle_webhook(&command(r#"{"do":"panic","message":"bug"}"#))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CallError::Trap { .. }), "{error:?}");
+    }
+    assert!(plugin.is_paused("handle-webhook"));
+    let refused = plugin
+        .handle_webhook(&command(r#"{"do":"read_poison"}"#))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, CallError::CircuitOpen { .. }),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocation_past_the_memory_cap_traps_naming_the_cap() {
     let runtime = runtime();
     let plugin = load(

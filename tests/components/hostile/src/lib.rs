@@ -60,6 +60,10 @@ impl Connector for Hostile {
     /// Accepts every delivery (it names itself in `x-delivery-id`), so
     /// that its commands reach `handle-webhook` through a daemon.
     fn verify_webhook(request: WebhookRequest) -> Result<Delivery, Error> {
+        // Stands for a verifier that a crafted, unsigned request crashes.
+        if let Some(message) = request.header("x-crash-verify") {
+            panic!("{message}");
+        }
         Ok(Delivery {
             id: request.require_header("x-delivery-id")?.to_owned(),
             topic: "command".to_owned(),
