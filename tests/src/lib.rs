@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 
+pub mod bench;
 pub mod browser;
 pub mod daemon;
 pub mod demo_book;

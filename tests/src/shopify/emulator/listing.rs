@@ -219,16 +219,18 @@ pub(super) fn list(
         Resource::Orders => &data.orders,
     };
     let filter = &page.filter;
-    let mut all: Vec<(Key, Value)> = records
+    // Bodies are borrowed until the page is chosen: a large shop's listing
+    // copies one page, not the whole shop, per request.
+    let mut all: Vec<(Key, &Value)> = records
         .iter()
         .filter(|(_, body)| filter.admits(resource, body))
-        .map(|(id, body)| (filter.key(*id, body), body.clone()))
+        .map(|(id, body)| (filter.key(*id, body), body))
         .collect();
     all.sort_by_key(|(key, _)| *key);
     if filter.descending {
         all.reverse();
     }
-    let selected: Vec<&(Key, Value)> = match page.position {
+    let selected: Vec<&(Key, &Value)> = match page.position {
         Position::Start => all.iter().take(limit).collect(),
         Position::After(than) => all
             .iter()
@@ -236,7 +238,7 @@ pub(super) fn list(
             .take(limit)
             .collect(),
         Position::Before(than) => {
-            let before: Vec<&(Key, Value)> = all
+            let before: Vec<&(Key, &Value)> = all
                 .iter()
                 .filter(|(key, _)| filter.after(than, *key))
                 .collect();
@@ -248,6 +250,8 @@ pub(super) fn list(
     let has_next = last.is_some_and(|last| all.iter().any(|(key, _)| filter.after(*key, last)));
     let has_previous = !matches!(page.position, Position::Start)
         && first.is_some_and(|first| all.iter().any(|(key, _)| filter.after(first, *key)));
+
+    let bodies: Vec<Value> = selected.iter().map(|(_, body)| (*body).clone()).collect();
 
     let mut links = Vec::new();
     let mut link = |position: Position, rel: &str| {
@@ -269,8 +273,7 @@ pub(super) fn list(
     if let (true, Some(last)) = (has_next, last) {
         link(Position::After(last), "next");
     }
-    let body =
-        json!({ resource.name(): selected.iter().map(|(_, body)| body).collect::<Vec<_>>() });
+    let body = json!({ resource.name(): bodies });
     let mut response = axum::Json(body).into_response();
     if let Ok(value) = links.join(", ").parse()
         && !links.is_empty()

@@ -1,0 +1,660 @@
+//! Ingestion through the real daemon: signed Shopify `orders/paid` webhooks
+//! over loopback HTTP into `loyaltyd` with its SQLite store, and the same
+//! kind of orders polled from the Shopify emulator's Admin API.
+//!
+//! `cargo bench -p loyalty-e2e --bench ingest` (`LOYALTY_BENCH_SCALE=full`
+//! for a longer run). Method, in `BENCHMARKS.md`:
+//!
+//! - **saturation**: 64 concurrent senders post pre-signed webhooks as fast
+//!   as the daemon answers. Stored/s is the deliveries answered 200 per
+//!   second; applied/s is the deliveries whose events were committed to the
+//!   ledger per second, until the last one. The same run against a daemon
+//!   with `inbox_batch_max = 1` (one commit per delivery) is the baseline.
+//! - **fixed offered load**: webhooks sent open-loop on a fixed schedule
+//!   (5,000/s by default). The answer latency runs from a delivery's
+//!   scheduled send time to its answer, so a daemon that falls behind is
+//!   charged for the queue it causes. The time until the balance reflects
+//!   a delivery runs from its scheduled send time until a reader of the
+//!   database sees it processed: the inbox row turns `done` in the same
+//!   transaction that writes its ledger entries, so that is the moment the
+//!   balance API shows the points.
+//! - **poll**: the emulator holds N paid orders; a sync is started through
+//!   the admin API and timed until it completes, for pages of 100 and 250
+//!   (Shopify's largest page) records.
+//! - **memory**: the daemon's resident set idle after start, and its peak
+//!   and current resident set after the load.
+//!
+//! At the end the ledger must hold exactly the points the orders earn:
+//! nothing lost, nothing doubled.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    reason = "a benchmark prints its figures and fails loudly"
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use loyalty_e2e::bench::{Percentiles, Report, Target, ms, rss_mib};
+use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, ShopifySetup, random_token};
+use loyalty_e2e::official_plugin;
+use loyalty_e2e::shopify::rest::{Address, CompanyRef, LineItem};
+use loyalty_e2e::shopify::samples::{API_VERSION, SHOP_DOMAIN};
+use loyalty_e2e::shopify::webhook::hmac_sha256_base64;
+use loyalty_e2e::shopify::{Cents, Company, Customer, Order, ShopifyEmulator, WebhookSender};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+const WEBHOOK_SECRET: &str = "bench-shopify-app-webhook-secret";
+const ACCESS_TOKEN: &str = "shpat_bench000000000000000000000000";
+const COMPANY_BASE: u64 = 7_100_000_000_000;
+const ORDER_BASE: u64 = 5_400_000_000_000;
+/// Concurrent senders in the saturation run.
+const SENDERS: usize = 64;
+/// Requests in flight at most in the open-loop run; beyond it a send is
+/// late, and its lateness counts in its latency.
+const IN_FLIGHT_MAX: usize = 2048;
+/// How often the watcher reads the inbox.
+const WATCH_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The run's sizes.
+struct Sizes {
+    companies: usize,
+    saturation: usize,
+    offered_per_second: usize,
+    offered_seconds: usize,
+    poll_orders: usize,
+}
+
+fn sizes() -> Sizes {
+    if std::env::var("LOYALTY_BENCH_SCALE").is_ok_and(|s| s == "full") {
+        Sizes {
+            companies: 2_000,
+            saturation: 200_000,
+            offered_per_second: 5_000,
+            offered_seconds: 60,
+            poll_orders: 100_000,
+        }
+    } else {
+        Sizes {
+            companies: 200,
+            saturation: 20_000,
+            offered_per_second: 5_000,
+            offered_seconds: 8,
+            poll_orders: 20_000,
+        }
+    }
+}
+
+fn company(i: usize) -> Company {
+    Company {
+        id: COMPANY_BASE + i as u64,
+        name: format!("Werkzeugbau {i} GmbH"),
+        external_id: Some(format!("ERP-{}", 40_000 + i)),
+        note: None,
+        created_at: "2025-06-02T09:00:00Z".to_owned(),
+        updated_at: "2025-06-02T09:00:00Z".to_owned(),
+    }
+}
+
+/// Paid B2B order `n` of `company`, 1 to 3 lines.
+fn order(n: usize, company: &Company) -> Order {
+    let id = ORDER_BASE + 10 * n as u64;
+    let lines = (0..1 + n % 3)
+        .map(|k| LineItem {
+            id: id + 1 + k as u64,
+            product_id: 8_412_345_690_000 + k as u64,
+            variant_id: 45_123_456_790_000 + k as u64,
+            title: ["Ball valve DN50", "Bearing 6205-2RS", "Hex bolts M12"][k].to_owned(),
+            variant_title: "Standard".to_owned(),
+            sku: format!("RW-{k}"),
+            vendor: "Rheinwerk".to_owned(),
+            quantity: 1 + (n % 7) as i64,
+            unit_price: Cents(1_000 + (n % 50) as i64 * 137),
+            line_discount: Cents(0),
+            grams: 900,
+        })
+        .collect();
+    let minute = n % 50_000;
+    let at = format!(
+        "2026-{:02}-{:02}T{:02}:{:02}:00Z",
+        1 + minute / 4_464 % 10,
+        1 + minute / 144 % 28,
+        minute / 60 % 24,
+        minute % 60
+    );
+    Order {
+        id,
+        number: 10_001 + n as u64,
+        company: Some(CompanyRef {
+            id: company.id,
+            location_id: company.id + 50,
+        }),
+        customer: Customer {
+            id: company.id + 100,
+            email: format!("buyer@werkzeugbau-{}.example", company.id - COMPANY_BASE),
+            first_name: "Jana".to_owned(),
+            last_name: "Brandt".to_owned(),
+            phone: None,
+            address: Address {
+                address1: "Werftstraße 12".to_owned(),
+                city: "Hamburg".to_owned(),
+                zip: "20457".to_owned(),
+                country: "Germany".to_owned(),
+                country_code: "DE".to_owned(),
+                company: Some(company.name.clone()),
+            },
+            created_at: "2025-06-02T10:00:00Z".to_owned(),
+            updated_at: "2025-06-02T10:00:00Z".to_owned(),
+        },
+        lines,
+        discount_code: None,
+        shipping: Cents(1_500),
+        tax_percent: 19,
+        financial_status: "paid".to_owned(),
+        created_at: at.clone(),
+        updated_at: at,
+        cancelled_at: None,
+        refunds: Vec::new(),
+        po_number: Some(format!("PO-{n}")),
+    }
+}
+
+/// The points an order earns: two per euro of its net merchandise, rounded
+/// down.
+fn points(order: &Order) -> i64 {
+    order.subtotal().0 * 2 / 100
+}
+
+/// A webhook ready to send: body and signature computed up front, so the
+/// sender spends its time sending.
+#[derive(Clone)]
+struct Prepared {
+    webhook_id: String,
+    body: Vec<u8>,
+    signature: String,
+}
+
+fn prepare(orders: &[Order], prefix: &str) -> Vec<Prepared> {
+    orders
+        .iter()
+        .map(|o| {
+            let body = serde_json::to_vec(&o.body()).unwrap();
+            Prepared {
+                webhook_id: format!("{prefix}-{}", o.id),
+                signature: hmac_sha256_base64(WEBHOOK_SECRET.as_bytes(), &body),
+                body,
+            }
+        })
+        .collect()
+}
+
+struct Bench {
+    emulator: ShopifyEmulator,
+    companies: Vec<Company>,
+    next_order: AtomicUsize,
+}
+
+impl Bench {
+    async fn start(companies: usize) -> Self {
+        let emulator = ShopifyEmulator::start(ACCESS_TOKEN).await.unwrap();
+        emulator.lift_call_limit();
+        let companies: Vec<Company> = (0..companies).map(company).collect();
+        for c in &companies {
+            emulator.put_company(c.clone());
+        }
+        Self {
+            emulator,
+            companies,
+            next_order: AtomicUsize::new(0),
+        }
+    }
+
+    /// `count` fresh orders spread over the companies.
+    fn orders(&self, count: usize) -> Vec<Order> {
+        let first = self.next_order.fetch_add(count, Ordering::SeqCst);
+        (first..first + count)
+            .map(|n| order(n, &self.companies[n % self.companies.len()]))
+            .collect()
+    }
+
+    /// A daemon with these `[server]` keys, in `dir`.
+    async fn daemon(&self, dir: &Path, server_keys: &str) -> Daemon {
+        let setup = Setup {
+            admin_token: random_token().unwrap(),
+            program: ProgramRules::default(),
+            shopify: Some(ShopifySetup {
+                plugin: official_plugin("shopify"),
+                shop_domain: SHOP_DOMAIN.to_owned(),
+                api_version: API_VERSION.to_owned(),
+                admin_base_url: self.emulator.base_url(),
+                webhook_secret: WEBHOOK_SECRET.to_owned(),
+                admin_access_token: ACCESS_TOKEN.to_owned(),
+            }),
+            // The benchmark measures capacity: the per-connector webhook
+            // limit (1,000/s by default) is lifted.
+            extra_toml: "[server.rate_limits]\nwebhooks_per_second = 0\n".to_owned(),
+            secrets: Vec::new(),
+        };
+        Daemon::start_with_server_keys(dir, &setup, server_keys)
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads the daemon's database beside it: when each delivery was first
+/// seen processed.
+struct Watcher {
+    db: PathBuf,
+}
+
+impl Watcher {
+    fn new(daemon: &Daemon) -> Self {
+        Self {
+            db: daemon.dir().join("data/loyalty.db"),
+        }
+    }
+
+    /// Watches until `expected` deliveries (by webhook id) are processed;
+    /// returns when each was first seen so.
+    fn watch(&self, expected: usize, deadline: Duration) -> HashMap<String, Instant> {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let start: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status != 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut seen = HashMap::with_capacity(expected);
+        let mut after = start;
+        let until = Instant::now() + deadline;
+        let mut query = conn
+            .prepare(
+                "SELECT id, delivery_id, status FROM inbox
+                 WHERE id > ?1 AND status != 'pending' ORDER BY id",
+            )
+            .unwrap();
+        while seen.len() < expected {
+            assert!(
+                Instant::now() < until,
+                "only {} of {expected} deliveries processed within {deadline:?}",
+                seen.len()
+            );
+            let now = Instant::now();
+            let rows = query
+                .query_map([after], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .unwrap();
+            for row in rows {
+                let (id, delivery, status) = row.unwrap();
+                assert_eq!(status, "done", "delivery {delivery} became a dead letter");
+                after = after.max(id);
+                seen.insert(delivery, now);
+            }
+            std::thread::sleep(WATCH_INTERVAL);
+        }
+        seen
+    }
+
+    fn ledger_points(&self) -> i64 {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.query_row("SELECT COALESCE(SUM(points), 0) FROM ledger", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    }
+}
+
+/// Posts one delivery until it is answered 200 (a 429 or 503 is retried
+/// after its `Retry-After`, as a vendor would); returns when it first sent
+/// it, the answer time and the refusals before it.
+async fn deliver(sender: &WebhookSender, d: &Prepared) -> (Instant, u32) {
+    let mut refusals = 0;
+    loop {
+        let answer = sender
+            .send_raw("orders/paid", &d.webhook_id, d.body.clone(), &d.signature)
+            .await
+            .unwrap();
+        match answer.status {
+            200 => return (Instant::now(), refusals),
+            429 | 503 => {
+                refusals += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!(
+                "delivery {} answered {other}: {}",
+                d.webhook_id, answer.body
+            ),
+        }
+    }
+}
+
+struct Saturation {
+    stored_per_second: f64,
+    applied_per_second: f64,
+    answer: Percentiles,
+    refusals: u32,
+}
+
+/// Sends every delivery with [`SENDERS`] concurrent senders, as fast as the
+/// daemon answers.
+async fn saturate(daemon: &Daemon, deliveries: Vec<Prepared>) -> Saturation {
+    let watcher = Watcher::new(daemon);
+    let count = deliveries.len();
+    let watching =
+        tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
+    let sender = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);
+    let deliveries = Arc::new(deliveries);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let (sender, deliveries, next) = (sender.clone(), deliveries.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut refusals = 0;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(d) = deliveries.get(i) else {
+                        return (latencies, refusals);
+                    };
+                    let sent = Instant::now();
+                    let (answered, refused) = deliver(&sender, d).await;
+                    latencies.push(answered - sent);
+                    refusals += refused;
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    let mut refusals = 0;
+    for task in tasks {
+        let (l, r) = task.await.unwrap();
+        latencies.extend(l);
+        refusals += r;
+    }
+    let stored = started.elapsed();
+    let seen = watching.await.unwrap();
+    let applied = seen.values().max().unwrap().duration_since(started);
+    Saturation {
+        stored_per_second: count as f64 / stored.as_secs_f64(),
+        applied_per_second: count as f64 / applied.as_secs_f64(),
+        answer: Percentiles::of(&mut latencies).unwrap(),
+        refusals,
+    }
+}
+
+struct Offered {
+    achieved_per_second: f64,
+    answer: Percentiles,
+    balance: Percentiles,
+}
+
+/// Sends the deliveries open-loop, `per_second` of them a second.
+async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) -> Offered {
+    let watcher = Watcher::new(daemon);
+    let count = deliveries.len();
+    let watching =
+        tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
+    let sender = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT_MAX));
+    let start = Instant::now() + Duration::from_millis(50);
+    let interval = Duration::from_secs(1) / u32::try_from(per_second).unwrap();
+    let mut scheduled = HashMap::with_capacity(count);
+    let mut tasks = Vec::with_capacity(count);
+    for (i, d) in deliveries.into_iter().enumerate() {
+        let at = start + interval * u32::try_from(i).unwrap();
+        tokio::time::sleep_until(at.into()).await;
+        scheduled.insert(d.webhook_id.clone(), at);
+        let slot = slots.clone().acquire_owned().await.unwrap();
+        let sender = sender.clone();
+        tasks.push(tokio::spawn(async move {
+            let (answered, _) = deliver(&sender, &d).await;
+            drop(slot);
+            answered - at
+        }));
+    }
+    let mut answers = Vec::with_capacity(count);
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let sent = start.elapsed();
+    let seen = watching.await.unwrap();
+    let mut balance: Vec<Duration> = seen
+        .iter()
+        .map(|(id, at)| at.saturating_duration_since(scheduled[id]))
+        .collect();
+    Offered {
+        achieved_per_second: count as f64 / sent.as_secs_f64(),
+        answer: Percentiles::of(&mut answers).unwrap(),
+        balance: Percentiles::of(&mut balance).unwrap(),
+    }
+}
+
+/// Puts `orders` in the shop, starts a sync and times it until it ends.
+async fn poll(bench: &Bench, daemon: &Daemon, token: &str, orders: &[Order]) -> f64 {
+    for o in orders {
+        bench.emulator.put_order(o);
+    }
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/connectors/shopify/sync", daemon.base_url());
+    let status = || async {
+        let text = client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    let before = status().await;
+    let (completed, events) = (
+        before["completed"].as_u64().unwrap(),
+        before["events"].as_u64().unwrap(),
+    );
+    let started = Instant::now();
+    let answer = client.post(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(answer.status(), 202, "starting a sync");
+    loop {
+        let now = status().await;
+        if now["completed"].as_u64().unwrap() > completed {
+            assert!(
+                now["last_error"].is_null(),
+                "the sync failed: {}",
+                now["last_error"]
+            );
+            let polled = now["events"].as_u64().unwrap() - events;
+            assert!(
+                polled >= orders.len() as u64,
+                "the sync saw {polled} events for {} orders",
+                orders.len()
+            );
+            return orders.len() as f64 / started.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The daemon for the poll runs, with its admin token.
+async fn poll_daemon(bench: &Bench, dir: &Path, page_size: usize) -> (Daemon, String) {
+    let token = random_token().unwrap();
+    let setup = Setup {
+        admin_token: token.clone(),
+        program: ProgramRules::default(),
+        shopify: Some(ShopifySetup {
+            plugin: official_plugin("shopify"),
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            api_version: API_VERSION.to_owned(),
+            admin_base_url: bench.emulator.base_url(),
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
+            admin_access_token: ACCESS_TOKEN.to_owned(),
+        }),
+        extra_toml: format!(
+            "[server.rate_limits]\napi_per_second = 0\n\n\
+             [connectors.shopify.poll]\ninterval_seconds = 86400\npage_size = {page_size}\n"
+        ),
+        secrets: Vec::new(),
+    };
+    let daemon = Daemon::start_in(dir, &setup).await.unwrap();
+    (daemon, token)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes = sizes();
+    let mut report = Report::new("ingest");
+    report.setup("companies", sizes.companies);
+    report.setup("saturation webhooks", sizes.saturation);
+    report.setup("senders", SENDERS);
+    report.setup(
+        "offered load",
+        format!(
+            "{}/s for {} s",
+            sizes.offered_per_second, sizes.offered_seconds
+        ),
+    );
+    report.setup("polled orders", sizes.poll_orders);
+    // Build everything before timing anything.
+    official_plugin("shopify");
+    loyalty_e2e::loyaltyd_binary();
+
+    let bench = Bench::start(sizes.companies).await;
+
+    let dirs = tempfile::Builder::new()
+        .prefix("loyaltyd-bench-")
+        .tempdir()
+        .unwrap();
+
+    // Baseline: one commit per delivery.
+    let unbatched = bench
+        .daemon(&dirs.path().join("unbatched"), "inbox_batch_max = 1")
+        .await;
+    let warm = bench.orders(bench.companies.len());
+    let mut expected: i64 = warm.iter().map(points).sum();
+    saturate(&unbatched, prepare(&warm, "warm")).await;
+    let orders = bench.orders(sizes.saturation / 2);
+    expected += orders.iter().map(points).sum::<i64>();
+    let baseline = saturate(&unbatched, prepare(&orders, "sat")).await;
+    assert_eq!(Watcher::new(&unbatched).ledger_points(), expected);
+    drop(unbatched);
+
+    let daemon = bench.daemon(&dirs.path().join("batched"), "").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle, _) = rss_mib(daemon.pid()).unwrap();
+    // Every company read once, as a running shop's would be.
+    let warm = bench.orders(bench.companies.len());
+    let mut expected: i64 = warm.iter().map(points).sum();
+    saturate(&daemon, prepare(&warm, "warm")).await;
+
+    let orders = bench.orders(sizes.saturation);
+    expected += orders.iter().map(points).sum::<i64>();
+    let saturation = saturate(&daemon, prepare(&orders, "sat")).await;
+
+    let orders = bench.orders(sizes.offered_per_second * sizes.offered_seconds);
+    expected += orders.iter().map(points).sum::<i64>();
+    let offered = offer(&daemon, prepare(&orders, "offer"), sizes.offered_per_second).await;
+    let (loaded, peak) = rss_mib(daemon.pid()).unwrap();
+    assert_eq!(
+        Watcher::new(&daemon).ledger_points(),
+        expected,
+        "the ledger holds other points than the orders earn"
+    );
+    drop(daemon);
+
+    let mut polled = Vec::new();
+    for page_size in [100, 250] {
+        let dir = dirs.path().join(format!("poll-{page_size}"));
+        let (daemon, token) = poll_daemon(&bench, &dir, page_size).await;
+        let orders = bench.orders(sizes.poll_orders);
+        let rate = poll(&bench, &daemon, &token, &orders).await;
+        polled.push((page_size, rate));
+    }
+
+    report
+        .figure(
+            "webhooks stored, saturated",
+            saturation.stored_per_second,
+            "webhooks/s",
+        )
+        .against("inbox_batch_max = 1", baseline.stored_per_second)
+        .target(Target::AtLeast(10_000.0));
+    report
+        .figure(
+            "webhooks applied, saturated",
+            saturation.applied_per_second,
+            "webhooks/s",
+        )
+        .against("inbox_batch_max = 1", baseline.applied_per_second)
+        .target(Target::AtLeast(10_000.0));
+    report
+        .figure("answer p50, saturated", ms(saturation.answer.p50), "ms")
+        .against("inbox_batch_max = 1", ms(baseline.answer.p50));
+    report
+        .figure("answer p99, saturated", ms(saturation.answer.p99), "ms")
+        .against("inbox_batch_max = 1", ms(baseline.answer.p99));
+    report.figure(
+        "refusals (429/503), saturated",
+        f64::from(saturation.refusals),
+        "answers",
+    );
+    report.figure(
+        "offered load achieved",
+        offered.achieved_per_second,
+        "webhooks/s",
+    );
+    report.figure("answer p50, offered load", ms(offered.answer.p50), "ms");
+    report
+        .figure("answer p99, offered load", ms(offered.answer.p99), "ms")
+        .target(Target::AtMost(50.0));
+    report.figure(
+        "until the balance shows it p50, offered load",
+        ms(offered.balance.p50),
+        "ms",
+    );
+    report
+        .figure(
+            "until the balance shows it p99, offered load",
+            ms(offered.balance.p99),
+            "ms",
+        )
+        .target(Target::AtMost(250.0));
+    let (_, per_100) = polled[0];
+    for (page_size, rate) in polled {
+        report
+            .figure(&format!("poll, pages of {page_size}"), rate, "orders/s")
+            .against("pages of 100", per_100)
+            .target(Target::AtLeast(100_000.0));
+    }
+    report
+        .figure("RSS idle", idle, "MiB")
+        .target(Target::AtMost(150.0));
+    report
+        .figure("RSS after load", loaded, "MiB")
+        .against("idle", idle);
+    report
+        .figure("RSS peak under load", peak, "MiB")
+        .against("idle", idle);
+    report.publish().unwrap();
+}
