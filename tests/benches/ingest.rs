@@ -452,9 +452,6 @@ async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) ->
 
 /// Puts `orders` in the shop, starts a sync and times it until it ends.
 async fn poll(bench: &Bench, daemon: &Daemon, token: &str, orders: &[Order]) -> f64 {
-    for o in orders {
-        bench.emulator.put_order(o);
-    }
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/connectors/shopify/sync", daemon.base_url());
     let status = || async {
@@ -469,7 +466,20 @@ async fn poll(bench: &Bench, daemon: &Daemon, token: &str, orders: &[Order]) -> 
             .unwrap();
         serde_json::from_str::<Value>(&text).unwrap()
     };
-    let before = status().await;
+    // The sync at start, of the empty shop, ends first.
+    let mut before = status().await;
+    while before["completed"].as_u64().unwrap() == 0 {
+        assert_eq!(
+            before["failures"], 0,
+            "the first sync failed: {}",
+            before["last_error"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        before = status().await;
+    }
+    for o in orders {
+        bench.emulator.put_order(o);
+    }
     let (completed, events) = (
         before["completed"].as_u64().unwrap(),
         before["events"].as_u64().unwrap(),
@@ -479,6 +489,11 @@ async fn poll(bench: &Bench, daemon: &Daemon, token: &str, orders: &[Order]) -> 
     assert_eq!(answer.status(), 202, "starting a sync");
     loop {
         let now = status().await;
+        assert_eq!(
+            now["failures"], before["failures"],
+            "the sync failed: {}",
+            now["last_error"]
+        );
         if now["completed"].as_u64().unwrap() > completed {
             assert!(
                 now["last_error"].is_null(),
@@ -513,7 +528,8 @@ async fn poll_daemon(bench: &Bench, dir: &Path, page_size: usize) -> (Daemon, St
         }),
         extra_toml: format!(
             "[server.rate_limits]\napi_per_second = 0\n\n\
-             [connectors.shopify.poll]\ninterval_seconds = 86400\npage_size = {page_size}\n"
+             [connectors.shopify.poll]\ninterval_seconds = 86400\npage_size = {page_size}\n\n\
+             [connectors.shopify.limits]\nhttp_requests_max = 1000\n"
         ),
         secrets: Vec::new(),
     };
@@ -556,6 +572,7 @@ async fn main() {
     saturate(&unbatched, prepare(&warm, "warm")).await;
     let orders = bench.orders(sizes.saturation / 2);
     expected += orders.iter().map(points).sum::<i64>();
+    println!("baseline: {} webhooks, inbox_batch_max = 1", orders.len());
     let baseline = saturate(&unbatched, prepare(&orders, "sat")).await;
     assert_eq!(Watcher::new(&unbatched).ledger_points(), expected);
     drop(unbatched);
@@ -570,10 +587,12 @@ async fn main() {
 
     let orders = bench.orders(sizes.saturation);
     expected += orders.iter().map(points).sum::<i64>();
+    println!("saturation: {} webhooks", orders.len());
     let saturation = saturate(&daemon, prepare(&orders, "sat")).await;
 
     let orders = bench.orders(sizes.offered_per_second * sizes.offered_seconds);
     expected += orders.iter().map(points).sum::<i64>();
+    println!("offered load: {} webhooks", orders.len());
     let offered = offer(&daemon, prepare(&orders, "offer"), sizes.offered_per_second).await;
     let (loaded, peak) = rss_mib(daemon.pid()).unwrap();
     assert_eq!(
@@ -585,9 +604,12 @@ async fn main() {
 
     let mut polled = Vec::new();
     for page_size in [100, 250] {
+        // A shop of its own: the daemon's first sync finds it empty.
+        let bench = Bench::start(sizes.companies).await;
         let dir = dirs.path().join(format!("poll-{page_size}"));
         let (daemon, token) = poll_daemon(&bench, &dir, page_size).await;
         let orders = bench.orders(sizes.poll_orders);
+        println!("poll: {} orders in pages of {page_size}", orders.len());
         let rate = poll(&bench, &daemon, &token, &orders).await;
         polled.push((page_size, rate));
     }

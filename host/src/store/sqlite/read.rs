@@ -209,11 +209,16 @@ fn refs(
     conn: &Connection,
     account: Option<AccountId>,
 ) -> Result<BTreeMap<AccountId, Vec<ExternalRef>>, StoreError> {
+    // One statement per case: `?1 IS NULL OR account_id = ?1` would scan
+    // every account's references to read one account's.
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(if account.is_some() {
             "SELECT account_id, source, external_id, version FROM account_refs
-             WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, source, external_id",
-        )
+             WHERE account_id = ?1 ORDER BY account_id, source, external_id"
+        } else {
+            "SELECT account_id, source, external_id, version FROM account_refs
+             WHERE ?1 IS NULL ORDER BY account_id, source, external_id"
+        })
         .map_err(db_error)?;
     let rows = stmt
         .query_map(params![account], |row| {
@@ -385,9 +390,16 @@ pub(crate) fn ledger(
     conn: &Connection,
     id: Option<AccountId>,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
+    // One statement per case: `?1 IS NULL OR account_id = ?1` would scan
+    // the whole ledger to read one account's entries.
+    let filter = if id.is_some() {
+        "account_id = ?1"
+    } else {
+        "?1 IS NULL"
+    };
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM ledger WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, id"
+            "SELECT {ENTRY_COLUMNS} FROM ledger WHERE {filter} ORDER BY account_id, id"
         ))
         .map_err(db_error)?;
     let rows = stmt.query_map([id], entry_row).map_err(db_error)?;
