@@ -49,6 +49,8 @@ pub struct Endpoint {
     pub wake: Arc<Notify>,
     /// Its poller, when `[connectors.NAME.poll]` is configured.
     pub sync: Option<Arc<crate::poller::SyncHandle>>,
+    /// Its deliveries not yet processed.
+    pub backlog: Arc<crate::inbox::Backlog>,
 }
 
 /// Shared state of the HTTP handlers.
@@ -127,6 +129,24 @@ pub(crate) fn unavailable(message: impl Into<String>) -> Response {
     response
 }
 
+/// How long a vendor is asked to wait when a connector's backlog is full:
+/// long enough for a batch or two to be processed.
+const BACKLOG_RETRY_AFTER_SECONDS: u64 = 2;
+
+fn backlog_full(connector: &str, max: u64) -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "connector `{connector}` has {max} deliveries waiting to be processed ([server] inbox_backlog_max); redeliver later"
+        ),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(BACKLOG_RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
 pub(crate) fn store_failure(e: &StoreError) -> Response {
     tracing::error!(error = %e, "store failure");
     unavailable(format!("cannot reach the store: {e}"))
@@ -153,6 +173,23 @@ async fn webhook(
     let body = match webhook_body(&connector, endpoint, &headers, body).await {
         Ok(body) => body,
         Err(refused) => return refused,
+    };
+    if endpoint.backlog.is_full() {
+        // Checked before verification, which is the costly part: the
+        // refusal tells a sender nothing but that the daemon is behind.
+        tracing::warn!(
+            connector,
+            pending = endpoint.backlog.pending(),
+            "inbox backlog full: webhook refused"
+        );
+        return backlog_full(&connector, endpoint.backlog.max());
+    }
+    let _in_flight = match &gate {
+        Some(axum::Extension(gate)) => match gate.enter(&connector) {
+            Ok(permit) => Some(permit),
+            Err(refused) => return refused,
+        },
+        None => None,
     };
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let request = WebhookRequest {
@@ -220,6 +257,7 @@ async fn webhook(
         .await;
     match stored {
         Ok(Appended::Stored(id)) => {
+            endpoint.backlog.stored(id);
             endpoint.wake.notify_one();
             (
                 StatusCode::OK,

@@ -98,6 +98,11 @@ pub struct ServerConfig {
     pub tokens: Vec<ApiToken>,
     /// Deliveries an inbox worker takes in one batch.
     pub inbox_batch_max: usize,
+    /// Deliveries a connector may hold unapplied before its webhooks are
+    /// refused.
+    pub inbox_backlog_max: usize,
+    /// Webhook requests handled at once before more are refused.
+    pub webhooks_in_flight_max: usize,
     /// Largest request body outside webhooks, in bytes.
     pub body_bytes_max: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed.

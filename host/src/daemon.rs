@@ -15,7 +15,7 @@ use crate::api::{self, Api, Endpoint};
 use crate::config::{Config, StoreConfig};
 use crate::core::program::Program;
 use crate::fulfil::Fulfiller;
-use crate::inbox::{StateOverlay, Worker};
+use crate::inbox::{Backlog, StateOverlay, Worker};
 use crate::metrics::Metrics;
 use crate::poller::{Poller, SyncHandle};
 use crate::reload::Reloader;
@@ -211,6 +211,7 @@ impl Daemon {
                 "connector loaded"
             );
             let wake = Arc::new(Notify::new());
+            let backlog = Arc::new(Backlog::new(config.server.inbox_backlog_max));
             let worker = Worker {
                 plugin: plugin.clone(),
                 state,
@@ -219,6 +220,7 @@ impl Daemon {
                 wake: wake.clone(),
                 batch_max: config.server.inbox_batch_max,
                 metrics: metrics.clone(),
+                backlog: backlog.clone(),
             };
             workers.push(tokio::spawn(worker.run(watcher.clone())));
             let sync = connector.poll.map(|poll| {
@@ -234,7 +236,15 @@ impl Daemon {
                 workers.push(tokio::spawn(poller.run(watcher.clone())));
                 handle
             });
-            endpoints.insert(name.clone(), Endpoint { plugin, wake, sync });
+            endpoints.insert(
+                name.clone(),
+                Endpoint {
+                    plugin,
+                    wake,
+                    sync,
+                    backlog,
+                },
+            );
         }
 
         let fulfiller = Fulfiller {

@@ -101,6 +101,10 @@ pub struct Edge {
     /// Clients out of sign-in attempts, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     pruned_at: Mutex<Instant>,
+    /// One permit per webhook request being handled
+    /// (`[server] webhooks_in_flight_max`).
+    webhooks_in_flight: tokio::sync::Semaphore,
+    webhooks_in_flight_max: usize,
 }
 
 impl std::fmt::Debug for Edge {
@@ -143,6 +147,8 @@ impl Edge {
                 .map(DefaultKeyedRateLimiter::keyed),
             blocked: Mutex::new(HashMap::new()),
             pruned_at: Mutex::new(Instant::now()),
+            webhooks_in_flight: tokio::sync::Semaphore::new(server.webhooks_in_flight_max),
+            webhooks_in_flight_max: server.webhooks_in_flight_max,
         }
     }
 
@@ -316,6 +322,38 @@ async fn webhook(
 pub struct WebhookGate(Arc<Edge>);
 
 impl WebhookGate {
+    /// Takes one of the webhooks-in-flight permits, held while the delivery
+    /// is verified and stored; `Err` is the 503 to answer, with
+    /// `Retry-After`. Past the bound a webhook is refused at once: under a
+    /// burst the daemon cannot keep up with, vendors get a quick answer to
+    /// retry on rather than one that comes after their own timeout, and
+    /// the work (and memory) in hand stays bounded. Bodies are read before:
+    /// a slow sender holds no permit.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the refusal is the HTTP answer itself, returned at once; boxing it buys nothing"
+    )]
+    pub(crate) fn enter(
+        &self,
+        connector: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, Response> {
+        let edge = &self.0;
+        edge.webhooks_in_flight.try_acquire().map_err(|_| {
+            tracing::warn!(connector, "too many webhooks in flight: webhook refused");
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the daemon is handling {} webhooks already ([server] webhooks_in_flight_max); redeliver later",
+                    edge.webhooks_in_flight_max
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            response
+        })
+    }
+
     /// Spends one webhook of `connector`'s budget; `Err` is the 429 to
     /// answer, with `Retry-After`.
     #[allow(

@@ -20,7 +20,7 @@ use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
 };
 use crate::runtime::{CallError, Plugin, StateRead, StateWrites};
-use crate::store::{Completion, CompletionResult, Store, StoredDelivery};
+use crate::store::{Completion, CompletionResult, PendingCount, Store, StoredDelivery};
 
 /// Attempts after which a delivery that keeps failing transiently becomes a
 /// dead letter.
@@ -28,6 +28,80 @@ const ATTEMPTS_MAX: u32 = 8;
 /// The longest a worker waits before looking again at deliveries held by
 /// an open circuit breaker.
 const HELD_RECHECK: Duration = Duration::from_secs(5);
+
+/// One connector's deliveries stored but not yet processed, as the webhook
+/// handler weighs them against `[server] inbox_backlog_max`.
+///
+/// The worker counts the pending deliveries in the store before each
+/// batch, along with the newest inbox id at that moment; the webhook
+/// handler notes each delivery it stores. A stored delivery whose id is
+/// past the count's is not in it and is added; the others are. The figure
+/// is therefore exact as of the count, plus what was stored since, and
+/// exceeds the truth only by the batch in hand: an idle worker has just
+/// counted none.
+#[derive(Debug)]
+pub struct Backlog {
+    max: u64,
+    known: Mutex<Known>,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    /// Pending at the last count.
+    counted: u64,
+    /// The newest inbox id that count saw.
+    last_id: i64,
+    /// Ids stored that the last count may not have seen.
+    stored_since: Vec<i64>,
+}
+
+impl Backlog {
+    /// An empty backlog that refuses deliveries past `max`.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: u64::try_from(max).unwrap_or(u64::MAX),
+            known: Mutex::new(Known::default()),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Deliveries stored and not yet processed, as far as known.
+    pub fn pending(&self) -> u64 {
+        let known = self.known();
+        known
+            .counted
+            .saturating_add(u64::try_from(known.stored_since.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Whether no more deliveries should be taken for now.
+    pub fn is_full(&self) -> bool {
+        self.pending() >= self.max
+    }
+
+    /// The bound, `[server] inbox_backlog_max`.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The delivery with this inbox id was stored.
+    pub fn stored(&self, inbox_id: i64) {
+        let mut known = self.known();
+        if inbox_id > known.last_id {
+            known.stored_since.push(inbox_id);
+        }
+    }
+
+    /// The store counted the pending deliveries.
+    fn counted(&self, count: PendingCount) {
+        let mut known = self.known();
+        known.counted = count.pending;
+        known.last_id = count.last_id;
+        known.stored_since.retain(|id| *id > count.last_id);
+    }
+}
 
 /// Connector state as a call sees it: committed values plus the writes of
 /// deliveries handled earlier in the same, not yet committed, batch. Without
@@ -102,6 +176,8 @@ pub struct Worker {
     pub batch_max: usize,
     /// Counts what the worker does.
     pub metrics: Arc<Metrics>,
+    /// The connector's backlog, which the worker counts.
+    pub backlog: Arc<Backlog>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -148,6 +224,11 @@ impl Worker {
     }
 
     async fn pass(&self) -> Result<Pass, crate::store::StoreError> {
+        let count = self.store.pending_count(self.plugin.name()).await?;
+        self.backlog.counted(count);
+        if count.pending == 0 {
+            return Ok(Pass::Idle);
+        }
         // While the connector is paused one delivery is enough to learn
         // that it still is: a whole batch of bodies would be read for
         // nothing.
@@ -311,4 +392,33 @@ enum Handled {
     Dead(String, String),
     Retry(String, Duration),
     Held(String, Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_adds_only_what_the_last_count_did_not_see() {
+        let backlog = Backlog::new(3);
+        backlog.stored(1);
+        backlog.stored(2);
+        assert_eq!(backlog.pending(), 2);
+        // Counted with 1 and 2 in the snapshot, 3 stored after it but
+        // reported before the count ended, 2 reported late.
+        backlog.stored(3);
+        backlog.counted(PendingCount {
+            pending: 2,
+            last_id: 2,
+        });
+        backlog.stored(2);
+        assert_eq!(backlog.pending(), 3);
+        assert!(backlog.is_full());
+        backlog.counted(PendingCount {
+            pending: 0,
+            last_id: 3,
+        });
+        assert_eq!(backlog.pending(), 0);
+        assert!(!backlog.is_full());
+    }
 }

@@ -473,6 +473,16 @@ pub struct MetricsCounts {
     pub inbox: Vec<InboxCounts>,
 }
 
+/// One connector's waiting deliveries, counted in one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCount {
+    /// Deliveries not yet processed.
+    pub pending: u64,
+    /// The newest inbox id the count saw (0 for an empty inbox): every
+    /// delivery stored later has a larger id.
+    pub last_id: i64,
+}
+
 /// One connector's inbox, counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxCounts {
@@ -503,6 +513,10 @@ pub trait Store: Send + Sync {
         connector: &str,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// How many deliveries of one connector wait to be processed, and the
+    /// id of the newest delivery of any connector at the time of counting.
+    async fn pending_count(&self, connector: &str) -> Result<PendingCount, StoreError>;
 
     /// Applies processed inbox items, each atomically and all in one commit.
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionResult>, StoreError>;

@@ -20,6 +20,7 @@ use loyaltyd::api::{Api, Endpoint, router};
 use loyaltyd::core::accounts::AccountId;
 use loyaltyd::core::program::{Program, Rounding};
 use loyaltyd::core::rewards::RedemptionStatus;
+use loyaltyd::inbox::Backlog;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
 use loyaltyd::store::campaigns::{
     Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
@@ -31,9 +32,9 @@ use loyaltyd::store::{
     AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
     Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
     MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
-    PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
-    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
-    StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest,
+    Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store,
+    StoreError, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -57,6 +58,9 @@ impl Store for BrokenStore {
         _: &str,
         _: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError> {
+        Err(broken())
+    }
+    async fn pending_count(&self, _: &str) -> Result<PendingCount, StoreError> {
         Err(broken())
     }
     async fn complete(&self, _: Vec<Completion>) -> Result<Vec<CompletionResult>, StoreError> {
@@ -430,6 +434,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
                 plugin,
                 wake: Arc::new(Notify::new()),
                 sync: None,
+                backlog: Arc::new(Backlog::new(100)),
             },
         )]),
         store: Arc::new(BrokenStore),

@@ -32,6 +32,7 @@ use loyaltyd::config::schema::StatementPeriod;
 use loyaltyd::config::{PortalConfig, StatementsConfig};
 use loyaltyd::core::goals::Goal;
 use loyaltyd::core::program::Program;
+use loyaltyd::inbox::Backlog;
 use loyaltyd::poller::SyncHandle;
 use loyaltyd::portal::tokens::Links;
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions, Secret};
@@ -1309,6 +1310,7 @@ fn polled_echo() -> Endpoint {
         plugin,
         wake: Arc::new(Notify::new()),
         sync: Some(Arc::new(SyncHandle::new(Duration::from_secs(300)))),
+        backlog: Arc::new(Backlog::new(100)),
     }
 }
 

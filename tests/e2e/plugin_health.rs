@@ -394,6 +394,160 @@ async fn a_failing_connector_is_paused_reloaded_and_its_deliveries_applied_once(
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_with_a_full_backlog_refuses_webhooks_until_it_drains() {
+    let wasm_dir = tempfile::tempdir().unwrap();
+    let bad_wasm = wasm_dir.path().join("bad.wasm");
+    std::fs::copy(test_component("hostile"), &bad_wasm).unwrap();
+    let setup = Setup {
+        admin_token: random_token().unwrap(),
+        program: ProgramRules::default(),
+        shopify: None,
+        extra_toml: config(&bad_wasm),
+        secrets: vec![
+            ("echo_webhook".to_owned(), ECHO_SECRET.to_owned()),
+            ("bad_webhook".to_owned(), BAD_SECRET.to_owned()),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness {
+        daemon: Daemon::start_with_server_keys(dir.path(), &setup, "inbox_backlog_max = 3")
+            .await
+            .unwrap(),
+        http: reqwest::Client::new(),
+        token: setup.admin_token.clone(),
+    };
+
+    // Three traps open the breaker; deliveries then wait in the inbox.
+    let panic = r#"{"do":"panic","message":"broken build"}"#;
+    for n in 1..=3 {
+        assert_eq!(
+            h.webhook("bad", &format!("b{n}"), panic, BAD_SECRET).await,
+            200
+        );
+    }
+    h.metrics_until("bad's breaker open", |m| {
+        sample(m, r#"loyalty_circuit_state{connector="bad",state="open"}"#) == Some(1.0)
+    })
+    .await;
+    for n in 4..=6 {
+        assert_eq!(
+            h.webhook("bad", &format!("b{n}"), "held", BAD_SECRET).await,
+            200
+        );
+    }
+
+    // The fourth waiting delivery is refused before it is verified or
+    // stored, with a wait; the other connector is not affected.
+    let refused = h
+        .http
+        .post(format!("{}/webhooks/bad", h.daemon.base_url()))
+        .header("x-delivery-id", "b7")
+        .body("one too many")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "2");
+    let message = refused.text().await.unwrap();
+    assert!(
+        message.contains("inbox_backlog_max") && message.contains("`bad` has 3 deliveries"),
+        "{message}"
+    );
+    assert_eq!(h.webhook("echo", "e1", "good", ECHO_SECRET).await, 200);
+    let metrics = h.metrics().await;
+    assert_eq!(
+        sample(&metrics, r#"loyalty_inbox_pending{connector="bad"}"#),
+        Some(3.0),
+        "{metrics}"
+    );
+
+    // The fixed build takes the waiting deliveries; the refused one,
+    // redelivered, is taken and applied.
+    std::fs::copy(test_component("echo"), &bad_wasm).unwrap();
+    let (status, report) = h.reload("bad").await;
+    assert_eq!(status, 200, "{report}");
+    h.metrics_until("bad's inbox drained", |m| {
+        sample(m, r#"loyalty_inbox_pending{connector="bad"}"#) == Some(0.0)
+    })
+    .await;
+    assert_eq!(h.webhook("bad", "b7", "redelivered", BAD_SECRET).await, 200);
+    h.daemon
+        .wait_until("the waiting and the redelivered deliveries applied", |s| {
+            (4..=7).all(|n| s.account_known_as("bad", &format!("b{n}")).is_some())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_past_the_in_flight_bound_are_refused_at_once() {
+    let wasm_dir = tempfile::tempdir().unwrap();
+    let bad_wasm = wasm_dir.path().join("bad.wasm");
+    std::fs::copy(test_component("hostile"), &bad_wasm).unwrap();
+    let setup = Setup {
+        admin_token: random_token().unwrap(),
+        program: ProgramRules::default(),
+        shopify: None,
+        extra_toml: config(&bad_wasm),
+        secrets: vec![
+            ("echo_webhook".to_owned(), ECHO_SECRET.to_owned()),
+            ("bad_webhook".to_owned(), BAD_SECRET.to_owned()),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness {
+        daemon: Daemon::start_with_server_keys(dir.path(), &setup, "webhooks_in_flight_max = 1")
+            .await
+            .unwrap(),
+        http: reqwest::Client::new(),
+        token: setup.admin_token.clone(),
+    };
+
+    // A verifier that spins for its whole CPU budget (1 s) holds the only
+    // permit; meanwhile every other webhook is refused at once.
+    let busy = tokio::spawn(
+        h.http
+            .post(format!("{}/webhooks/bad", h.daemon.base_url()))
+            .header("x-delivery-id", "spin")
+            .header("x-spin-verify", "yes")
+            .body("{}")
+            .send(),
+    );
+    let mut refused = None;
+    for n in 0.. {
+        if busy.is_finished() {
+            break;
+        }
+        let answer = h
+            .http
+            .post(format!("{}/webhooks/echo", h.daemon.base_url()))
+            .header("x-delivery-id", format!("probe-{n}"))
+            .header("x-echo-signature", sign(ECHO_SECRET, b"probe"))
+            .body("probe")
+            .send()
+            .await
+            .unwrap();
+        if answer.status().as_u16() == 503 {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status().as_u16(), 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("no webhook was refused while the verifier spun");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("webhooks_in_flight_max"), "{message}");
+
+    // Once the spinning verifier is stopped, webhooks are taken again.
+    let spun = busy.await.unwrap().unwrap();
+    assert_eq!(spun.status().as_u16(), 500);
+    let message = spun.text().await.unwrap();
+    assert!(message.contains("cpu_ms_max"), "{message}");
+    assert_eq!(h.webhook("echo", "after", "good", ECHO_SECRET).await, 200);
+}
+
 /// A slow vendor endpoint: answers after a while.
 async fn slow_server() -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

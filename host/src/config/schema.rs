@@ -242,6 +242,23 @@ pub struct Server {
     /// Default 64.
     #[serde(default = "default_inbox_batch_max", deserialize_with = "at_least_one")]
     pub inbox_batch_max: usize,
+    /// Deliveries a connector may hold stored but not yet applied. Past
+    /// it, its webhooks are answered 503 with `Retry-After` and the vendor
+    /// redelivers later. Default 100000.
+    #[serde(
+        default = "default_inbox_backlog_max",
+        deserialize_with = "at_least_one"
+    )]
+    pub inbox_backlog_max: usize,
+    /// Webhook requests verified and stored at once, all connectors
+    /// together. One more is answered 503 with `Retry-After` at once, so
+    /// that a burst beyond what the daemon can take meets a quick refusal
+    /// instead of an answer that comes too late. Default 256.
+    #[serde(
+        default = "default_webhooks_in_flight_max",
+        deserialize_with = "at_least_one"
+    )]
+    pub webhooks_in_flight_max: usize,
     /// Largest request body accepted, in bytes, on every route but the
     /// webhooks (which take their connector's `payload_bytes_max`); a
     /// larger one is answered 413. Default 1048576 (1 MiB).
@@ -602,6 +619,20 @@ fn default_shutdown_grace_seconds() -> u64 {
 
 fn default_inbox_batch_max() -> usize {
     DEFAULT_INBOX_BATCH_MAX
+}
+
+/// Default of `[server] inbox_backlog_max`.
+pub const DEFAULT_INBOX_BACKLOG_MAX: usize = 100_000;
+
+fn default_inbox_backlog_max() -> usize {
+    DEFAULT_INBOX_BACKLOG_MAX
+}
+
+/// Default of `[server] webhooks_in_flight_max`.
+pub const DEFAULT_WEBHOOKS_IN_FLIGHT_MAX: usize = 256;
+
+fn default_webhooks_in_flight_max() -> usize {
+    DEFAULT_WEBHOOKS_IN_FLIGHT_MAX
 }
 
 /// Default of `[server] body_bytes_max`: 1 MiB.
@@ -1306,8 +1337,19 @@ mod tests {
         let server: Server = toml::from_str("").unwrap();
         assert_eq!(server.listen, DEFAULT_LISTEN);
         assert_eq!(server.inbox_batch_max, DEFAULT_INBOX_BATCH_MAX);
+        assert_eq!(server.inbox_backlog_max, DEFAULT_INBOX_BACKLOG_MAX);
+        assert_eq!(
+            server.webhooks_in_flight_max,
+            DEFAULT_WEBHOOKS_IN_FLIGHT_MAX
+        );
         assert!(server.admin_token_sha256.is_empty());
-        assert!(toml::from_str::<Server>("inbox_batch_max = 0").is_err());
+        for key in [
+            "inbox_batch_max",
+            "inbox_backlog_max",
+            "webhooks_in_flight_max",
+        ] {
+            assert!(toml::from_str::<Server>(&format!("{key} = 0")).is_err());
+        }
     }
 
     #[test]

@@ -199,6 +199,8 @@ fn server(document: &mut Document<'_>, dir: &Path) -> Option<ServerConfig> {
         admin_token_sha256,
         tokens,
         inbox_batch_max: server.inbox_batch_max,
+        inbox_backlog_max: server.inbox_backlog_max,
+        webhooks_in_flight_max: server.webhooks_in_flight_max,
         body_bytes_max: server.body_bytes_max,
         trusted_proxies,
         rate_limits: server.rate_limits,

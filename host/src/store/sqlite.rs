@@ -42,9 +42,9 @@ use crate::store::{
     AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
     Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
     MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
-    PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest, Redemption, Referral,
-    ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store, StoreError,
-    StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest,
+    Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store,
+    StoreError, StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
@@ -623,6 +623,11 @@ impl Store for SqliteStore {
         let connector = connector.to_owned();
         self.read(move |c| read::pending(c, &connector, limit))
             .await
+    }
+
+    async fn pending_count(&self, connector: &str) -> Result<PendingCount, StoreError> {
+        let connector = connector.to_owned();
+        self.read(move |c| read::pending_count(c, &connector)).await
     }
 
     async fn complete(&self, batch: Vec<Completion>) -> Result<Vec<CompletionResult>, StoreError> {

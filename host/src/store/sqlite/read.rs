@@ -9,7 +9,7 @@ use crate::core::ledger::EntryKind;
 use crate::store::sqlite::db_error;
 use crate::store::{
     AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, InboxCounts, InboxStatus,
-    LedgerEntry, MetricsCounts, NewDelivery, StoreError, StoredDelivery,
+    LedgerEntry, MetricsCounts, NewDelivery, PendingCount, StoreError, StoredDelivery,
 };
 
 fn unsigned(v: i64) -> u64 {
@@ -85,6 +85,26 @@ pub(crate) fn delivery(
         },
         status,
     )))
+}
+
+/// One statement, so that both figures come from the same snapshot.
+pub(crate) fn pending_count(
+    conn: &Connection,
+    connector: &str,
+) -> Result<PendingCount, StoreError> {
+    conn.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM inbox WHERE connector = ?1 AND status = 'pending'),
+                (SELECT COALESCE(MAX(id), 0) FROM inbox)",
+    )
+    .and_then(|mut count| {
+        count.query_row(params![connector], |row| {
+            Ok(PendingCount {
+                pending: unsigned(row.get(0)?),
+                last_id: row.get(1)?,
+            })
+        })
+    })
+    .map_err(db_error)
 }
 
 pub(crate) fn pending(

@@ -64,6 +64,12 @@ impl Connector for Hostile {
         if let Some(message) = request.header("x-crash-verify") {
             panic!("{message}");
         }
+        // Stands for a verifier busy for as long as its CPU budget allows.
+        if request.header("x-spin-verify").is_some() {
+            loop {
+                std::hint::spin_loop();
+            }
+        }
         Ok(Delivery {
             id: request.require_header("x-delivery-id")?.to_owned(),
             topic: "command".to_owned(),
