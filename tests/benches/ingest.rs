@@ -528,8 +528,7 @@ async fn poll_daemon(bench: &Bench, dir: &Path, page_size: usize) -> (Daemon, St
         }),
         extra_toml: format!(
             "[server.rate_limits]\napi_per_second = 0\n\n\
-             [connectors.shopify.poll]\ninterval_seconds = 86400\npage_size = {page_size}\n\n\
-             [connectors.shopify.limits]\nhttp_requests_max = 1000\n"
+             [connectors.shopify.poll]\ninterval_seconds = 86400\npage_size = {page_size}\n"
         ),
         secrets: Vec::new(),
     };

@@ -378,6 +378,61 @@ async fn an_initial_sync_across_pages_brings_every_account_contact_and_purchase(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_orders_from_more_companies_than_requests_allowed_per_call_syncs() {
+    // 120 companies, each with one paid 100 EUR order from its own buyer,
+    // all on one page: read one by one, the companies alone would pass the
+    // host's default of 50 requests per call.
+    const COMPANIES: u64 = 120;
+    const FIRST_COMPANY_ID: u64 = 9_007_199_254_760_000;
+    let emulator = ShopifyEmulator::start(ACCESS_TOKEN).await.unwrap();
+    let companies: Vec<u64> = (0..COMPANIES).map(|n| FIRST_COMPANY_ID + n * 100).collect();
+    for (n, &id) in companies.iter().enumerate() {
+        emulator.put_company(Company {
+            id,
+            name: format!("Werkzeugbau {n} GmbH"),
+            external_id: None,
+            note: None,
+            created_at: "2025-12-01T08:00:00Z".to_owned(),
+            updated_at: "2025-12-01T08:00:00Z".to_owned(),
+        });
+        let buyer = person(
+            id + 1,
+            &format!("einkauf@werkzeugbau-{n}.example"),
+            "Kim",
+            "Becker",
+            "2025-12-01T09:00:00+01:00",
+        );
+        emulator.put_order(&hundred_euro_order(
+            id + 2,
+            Some(CompanyRef {
+                id,
+                location_id: id + 3,
+            }),
+            buyer,
+            "2026-03-03T12:30:00+01:00",
+        ));
+    }
+    let daemon = daemon(&emulator, 250, "").await;
+    let status = syncs_ended(&daemon, 1).await;
+    assert_eq!(status.completed, 1, "{status:?}\n{}", daemon.log());
+    assert_eq!(status.last_error, None);
+
+    let state = snapshot(&daemon).await;
+    assert!(state.dead_letters.is_empty(), "{:#?}", state.dead_letters);
+    for (n, &id) in companies.iter().enumerate() {
+        let account = state.account_known_as(SOURCE, &id.to_string()).unwrap();
+        assert_eq!(account.name, format!("Werkzeugbau {n} GmbH"));
+        assert_eq!(
+            entries(&state, &id.to_string()),
+            [("earn".to_owned(), 200, (id + 2).to_string())]
+        );
+        assert_eq!(emulator.company_reads(id), 1, "company {id}");
+    }
+    // Every company of the page in one GraphQL request.
+    assert_eq!(emulator.requests_to("graphql.json").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_sync_reads_from_the_committed_cursor_and_applies_only_changes() {
     let emulator = shop().await;
     let daemon = daemon(&emulator, 2, "").await;

@@ -11,6 +11,7 @@ use loyalty_sdk::types::{Attribute, Error, Event, Purchase, PurchaseLine, Purcha
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::company::Companies;
 use crate::customer::{self, Customer, present};
 use crate::ids::Id;
 use crate::money::{self, Amount, MoneySet};
@@ -157,50 +158,77 @@ const REFERRAL_ATTRIBUTE: &str = "referral_code";
 /// checked before the company is read, so a malformed order costs no request.
 pub fn handle(body: &[u8]) -> Result<Vec<Event>, Error> {
     let order: Order = loyalty_sdk::json::parse(body)?;
-    events(&order)
+    let mapped = Mapped::new(&order)?;
+    let companies = Companies::read(mapped.company())?;
+    mapped.events(&companies)
 }
 
-/// The events of one order (a webhook body or a listed order), in the order
-/// described at the top of this module.
-pub fn events(order: &Order) -> Result<Vec<Event>, Error> {
-    let purchase = purchase(order)?;
-    let version = purchase.version;
-    let shop_currency = purchase.net_amount.currency.clone();
-    let company_id = order.company.as_ref().map(|c| c.id.to_string());
+/// An order's events (a webhook body or a listed order) but its company's
+/// account. The orders of a call are mapped and checked first, then their
+/// companies read together, and the account added.
+#[derive(Debug)]
+pub struct Mapped {
+    /// The B2B company, whose account leads the events.
+    company: Option<Id>,
+    /// The contact, the refunds and the purchase.
+    events: Vec<Event>,
+}
 
-    let mut refunds = Vec::new();
-    for (i, r) in order.refunds.iter().flatten().enumerate() {
-        let path = format!("refunds[{i}].");
-        refunds.push(Event::Refund(refund::event(
-            r,
-            Some(&shop_currency),
-            &path,
-        )?));
-    }
-    let contact = match &order.customer {
-        Some(c) => {
-            let version = match &c.updated_at {
-                Some(at) => version_ms("customer.updated_at", at)?,
-                // Sparse embedded customers have no timestamp of their own.
-                None => version,
-            };
-            Some(Event::Contact(customer::contact(
-                c,
-                version,
-                company_id.clone(),
-            )))
+impl Mapped {
+    /// Maps and checks an order; reads nothing.
+    pub fn new(order: &Order) -> Result<Self, Error> {
+        let purchase = purchase(order)?;
+        let version = purchase.version;
+        let shop_currency = purchase.net_amount.currency.clone();
+        let company_id = order.company.as_ref().map(|c| c.id.to_string());
+
+        let mut refunds = Vec::new();
+        for (i, r) in order.refunds.iter().flatten().enumerate() {
+            let path = format!("refunds[{i}].");
+            refunds.push(Event::Refund(refund::event(
+                r,
+                Some(&shop_currency),
+                &path,
+            )?));
         }
-        None => None,
-    };
+        let contact = match &order.customer {
+            Some(c) => {
+                let version = match &c.updated_at {
+                    Some(at) => version_ms("customer.updated_at", at)?,
+                    // Sparse embedded customers have no timestamp of their own.
+                    None => version,
+                };
+                Some(Event::Contact(customer::contact(c, version, company_id)))
+            }
+            None => None,
+        };
 
-    let mut events = Vec::with_capacity(refunds.len() + 3);
-    if let Some(company) = &order.company {
-        events.push(crate::company::account(&company.id)?);
+        let mut events = Vec::with_capacity(refunds.len() + 2);
+        events.extend(contact);
+        events.extend(refunds);
+        events.push(Event::Purchase(purchase));
+        Ok(Self {
+            company: order.company.as_ref().map(|c| c.id.clone()),
+            events,
+        })
     }
-    events.extend(contact);
-    events.extend(refunds);
-    events.push(Event::Purchase(purchase));
-    Ok(events)
+
+    /// The company the order was placed for, if any.
+    pub fn company(&self) -> Option<&Id> {
+        self.company.as_ref()
+    }
+
+    /// The order's events in the order described at the top of this module,
+    /// the account taken from `companies`, which must hold the order's
+    /// company.
+    pub fn events(self, companies: &Companies) -> Result<Vec<Event>, Error> {
+        let mut events = Vec::with_capacity(self.events.len() + 1);
+        if let Some(id) = &self.company {
+            events.push(companies.account(id)?);
+        }
+        events.extend(self.events);
+        Ok(events)
+    }
 }
 
 /// The purchase for an order.

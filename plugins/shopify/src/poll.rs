@@ -16,8 +16,9 @@ use loyalty_sdk::types::{Error, Event, PollPage, PollRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{self, Client, PAGE_LIMIT_MAX};
+use crate::company::Companies;
 use crate::customer::{self, Customer};
-use crate::order::{self, Order};
+use crate::order::{Mapped, Order};
 use crate::settings;
 use crate::timestamp::{format_rfc3339_utc, timestamp_ms};
 
@@ -196,15 +197,24 @@ fn customers(body: &[u8]) -> Result<(Vec<Event>, Option<i64>), Error> {
     Ok((events, newest))
 }
 
-/// The events of an orders page and its newest `updated_at`.
+/// The events of an orders page and its newest `updated_at`. Every order is
+/// mapped and checked before any company is read, and then the page's
+/// companies are read together: a page can hold orders from more companies
+/// than the host allows requests in one call.
 fn orders(body: &[u8]) -> Result<(Vec<Event>, Option<i64>), Error> {
     let page: OrdersPage = loyalty_sdk::json::parse(body)?;
-    let mut events = Vec::new();
+    let mut mapped = Vec::with_capacity(page.orders.len());
     let mut newest = None;
     for (i, o) in page.orders.iter().enumerate() {
         let at = |e: Error| within(&format!("orders[{i}] (id {})", o.id), e);
         newest = newest.max(Some(timestamp_ms("updated_at", &o.updated_at).map_err(at)?));
-        events.extend(order::events(o).map_err(at)?);
+        mapped.push(Mapped::new(o).map_err(at)?);
+    }
+    let companies = Companies::read(mapped.iter().filter_map(Mapped::company))?;
+    let mut events = Vec::new();
+    for (i, (o, m)) in page.orders.iter().zip(mapped).enumerate() {
+        let at = |e: Error| within(&format!("orders[{i}] (id {})", o.id), e);
+        events.extend(m.events(&companies).map_err(at)?);
     }
     Ok((events, newest))
 }

@@ -37,14 +37,51 @@ fn answer(status: u16, headers: Vec<Header>, body: String) -> IncomingResponse {
     }
 }
 
-fn company_answer() -> String {
-    r#"{"data":{"company":{"id":"gid://shopify/Company/9007199254740997","name":"Acme Industrie GmbH","externalId":"SAP-100001","note":null,"updatedAt":"2024-04-02T10:00:00Z"}}}"#.to_owned()
+/// Shopify's answer to a `nodes` query: a company for every id asked for,
+/// named after its number, and `null` for the ids in `deleted`.
+fn nodes_answer(request: &OutgoingRequest, deleted: &[String]) -> String {
+    let body: serde_json::Value =
+        serde_json::from_slice(request.body.as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(body["query"], shopify::company::QUERY);
+    let nodes: Vec<serde_json::Value> = body["variables"]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|gid| {
+            let gid = gid.as_str().unwrap();
+            let id = gid.strip_prefix("gid://shopify/Company/").unwrap();
+            if deleted.iter().any(|d| d == id) {
+                return serde_json::Value::Null;
+            }
+            serde_json::json!({
+                "id": gid,
+                "name": company_name(id),
+                "externalId": format!("ERP-{id}"),
+                "note": null,
+                "updatedAt": "2024-04-02T10:00:00Z",
+            })
+        })
+        .collect();
+    serde_json::json!({ "data": { "nodes": nodes } }).to_string()
+}
+
+/// The name [`nodes_answer`] gives company `id`.
+fn company_name(id: &str) -> String {
+    format!("Werkzeugbau {id}")
 }
 
 /// A host whose Admin API serves `customers` and `orders` pages by URL:
 /// `pages` maps a URL's path and query (after the API root) to its body and
-/// `Link` header.
+/// `Link` header. GraphQL knows every company.
 fn shop(pages: Vec<(&'static str, String, Option<String>)>) -> TestHost {
+    shop_without(pages, Vec::new())
+}
+
+/// [`shop`], where GraphQL knows no company in `deleted`.
+fn shop_without(
+    pages: Vec<(&'static str, String, Option<String>)>,
+    deleted: Vec<String>,
+) -> TestHost {
     TestHost::new()
         .setting("shop_domain", SHOP)
         .setting("admin_base_url", BASE)
@@ -54,7 +91,7 @@ fn shop(pages: Vec<(&'static str, String, Option<String>)>) -> TestHost {
                 .strip_prefix(&format!("{BASE}/admin/api/2024-04/"))
                 .unwrap_or(&request.url);
             if path == "graphql.json" {
-                return Ok(answer(200, Vec::new(), company_answer()));
+                return Ok(answer(200, Vec::new(), nodes_answer(request, &deleted)));
             }
             match pages.iter().find(|(p, _, _)| *p == path) {
                 Some((_, body, link)) => {
@@ -321,5 +358,180 @@ mod pages {
             poll(&host, None, None),
             Err(Error::Unauthorized(_))
         ));
+    }
+}
+
+mod companies {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const COMPANY_BASE: u64 = 7_100_000_000_000;
+    const ORDER_BASE: u64 = 5_400_000_000_000;
+
+    /// The B2B order fixture as order `n`, placed for company `company`.
+    fn order(n: u64, company: u64) -> Value {
+        let mut order: Value = serde_json::from_str(ORDER_B2B).unwrap();
+        order["id"] = json!(ORDER_BASE + n);
+        order["company"]["id"] = json!(company);
+        order
+    }
+
+    fn page(orders: &[Value]) -> String {
+        json!({ "orders": orders }).to_string()
+    }
+
+    /// A cursor for the orders page `orders.json?limit=2&page_info={token}`.
+    fn at_page(token: &str) -> Option<String> {
+        let cursor = Cursor {
+            phase: Resource::Orders,
+            page_info: Some(token.to_owned()),
+            ..Cursor::default()
+        };
+        Some(cursor.encode())
+    }
+
+    /// The company ids of each GraphQL request so far, sorted.
+    fn asked(host: &TestHost) -> Vec<Vec<u64>> {
+        host.requests()
+            .iter()
+            .filter(|r| r.url.ends_with("/graphql.json"))
+            .map(|r| {
+                let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+                let mut ids: Vec<u64> = body["variables"]["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|gid| {
+                        let gid = gid.as_str().unwrap();
+                        gid.strip_prefix("gid://shopify/Company/")
+                            .unwrap()
+                            .parse()
+                            .unwrap()
+                    })
+                    .collect();
+                ids.sort_unstable();
+                ids
+            })
+            .collect()
+    }
+
+    fn companies(range: std::ops::Range<u64>) -> Vec<u64> {
+        range.map(|n| COMPANY_BASE + n).collect()
+    }
+
+    /// Checks that every purchase follows its company's account, as GraphQL
+    /// named it, and returns the company of each purchase.
+    fn purchases_with_their_accounts(events: &[Event]) -> Vec<(String, String)> {
+        let mut account = None;
+        let mut purchases = Vec::new();
+        for event in events {
+            match event {
+                Event::Account(a) => account = Some(a),
+                Event::Purchase(p) => {
+                    let a = account.take().unwrap();
+                    assert_eq!(p.account_id.as_deref(), Some(a.id.as_str()), "{p:?}");
+                    assert_eq!(a.name, company_name(&a.id));
+                    assert_eq!(a.external_refs.len(), 1, "{a:?}");
+                    assert_eq!(a.external_refs[0].id, format!("ERP-{}", a.id));
+                    purchases.push((p.id.clone(), a.id.clone()));
+                }
+                _ => {}
+            }
+        }
+        purchases
+    }
+
+    #[test]
+    fn a_page_from_120_companies_reads_them_in_one_request() {
+        // One order from each of 120 companies, and a second from the first.
+        let mut orders: Vec<Value> = (0..120).map(|n| order(n, COMPANY_BASE + n)).collect();
+        orders.push(order(120, COMPANY_BASE));
+        let host = shop(vec![(
+            "orders.json?limit=2&page_info=many",
+            page(&orders),
+            None,
+        )]);
+
+        let polled = poll(&host, at_page("many"), None).unwrap();
+
+        assert_eq!(host.requests().len(), 2, "the page and one GraphQL read");
+        assert_eq!(asked(&host), [companies(0..120)]);
+        let want: Vec<(String, String)> = (0..121)
+            .map(|n| {
+                let company = COMPANY_BASE + n % 120;
+                ((ORDER_BASE + n).to_string(), company.to_string())
+            })
+            .collect();
+        assert_eq!(purchases_with_their_accounts(&polled.events), want);
+        for id in companies(0..120) {
+            let cached: Value =
+                serde_json::from_slice(&host.state(&format!("company/{id}")).unwrap()).unwrap();
+            assert_eq!(cached["company"]["name"], company_name(&id.to_string()));
+        }
+    }
+
+    #[test]
+    fn companies_fresh_in_the_cache_are_not_read_again() {
+        let first: Vec<Value> = (0..60).map(|n| order(n, COMPANY_BASE + n)).collect();
+        let second: Vec<Value> = (0..120).map(|n| order(100 + n, COMPANY_BASE + n)).collect();
+        let host = shop(vec![
+            ("orders.json?limit=2&page_info=first", page(&first), None),
+            ("orders.json?limit=2&page_info=second", page(&second), None),
+        ]);
+        let start = 1_767_225_600_000;
+        poll(&host.clone().at(start), at_page("first"), None).unwrap();
+        assert_eq!(asked(&host), [companies(0..60)]);
+
+        // Half the companies of the next page were read a minute ago.
+        let polled = poll(&host.clone().at(start + 60_000), at_page("second"), None).unwrap();
+        assert_eq!(asked(&host), [companies(0..60), companies(60..120)]);
+        assert_eq!(purchases_with_their_accounts(&polled.events).len(), 120);
+
+        // Within company_cache_seconds, the page reads nothing.
+        let again = poll(&host.clone().at(start + 120_000), at_page("second"), None).unwrap();
+        assert_eq!(asked(&host).len(), 2);
+        assert_eq!(
+            purchases_with_their_accounts(&again.events),
+            purchases_with_their_accounts(&polled.events)
+        );
+    }
+
+    #[test]
+    fn more_companies_than_one_query_takes_are_read_250_at_a_time() {
+        let orders: Vec<Value> = (0..300).map(|n| order(n, COMPANY_BASE + n)).collect();
+        let host = shop(vec![(
+            "orders.json?limit=2&page_info=many",
+            page(&orders),
+            None,
+        )]);
+
+        let polled = poll(&host, at_page("many"), None).unwrap();
+
+        let asked = asked(&host);
+        assert_eq!(
+            asked.iter().map(Vec::len).collect::<Vec<_>>(),
+            [shopify::company::NODES_MAX, 50]
+        );
+        assert_eq!(asked.concat(), companies(0..300));
+        assert_eq!(purchases_with_their_accounts(&polled.events).len(), 300);
+    }
+
+    #[test]
+    fn a_company_missing_from_a_batch_is_permanent_naming_it() {
+        let orders: Vec<Value> = (0..80).map(|n| order(n, COMPANY_BASE + n)).collect();
+        let missing = COMPANY_BASE + 7;
+        let host = shop_without(
+            vec![("orders.json?limit=2&page_info=many", page(&orders), None)],
+            vec![missing.to_string()],
+        );
+        match poll(&host, at_page("many"), None) {
+            Err(Error::Permanent(m)) => {
+                assert!(
+                    m.contains(&format!("gid://shopify/Company/{missing}")),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -46,7 +46,7 @@ fn host_with_admin_api() -> TestHost {
 
 fn company_answer() -> Vec<u8> {
     format!(
-        r#"{{"data":{{"company":{{"id":"gid://shopify/Company/{COMPANY_ID}","name":"Acme Industrie GmbH","externalId":"SAP-100001","note":null,"updatedAt":"2024-04-02T10:00:00Z"}}}},"extensions":{{"cost":{{"requestedQueryCost":1,"actualQueryCost":1,"throttleStatus":{{"maximumAvailable":2000.0,"currentlyAvailable":1999,"restoreRate":100.0}}}}}}}}"#
+        r#"{{"data":{{"nodes":[{{"id":"gid://shopify/Company/{COMPANY_ID}","name":"Acme Industrie GmbH","externalId":"SAP-100001","note":null,"updatedAt":"2024-04-02T10:00:00Z"}}]}},"extensions":{{"cost":{{"requestedQueryCost":1,"actualQueryCost":1,"throttleStatus":{{"maximumAvailable":2000.0,"currentlyAvailable":1999,"restoreRate":100.0}}}}}}}}"#
     )
     .into_bytes()
 }
@@ -553,11 +553,11 @@ mod companies {
         let body: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
         assert_eq!(
             body["query"],
-            "query Company($id: ID!) { company(id: $id) { id name externalId note updatedAt } }"
+            "query Companies($ids: [ID!]!) { nodes(ids: $ids) { ... on Company { id name externalId note updatedAt } } }"
         );
         assert_eq!(
-            body["variables"]["id"],
-            "gid://shopify/Company/9007199254740997"
+            body["variables"]["ids"],
+            serde_json::json!(["gid://shopify/Company/9007199254740997"])
         );
     }
 
@@ -631,7 +631,7 @@ mod companies {
         let host = host().respond(|_| {
             (
                 200,
-                br#"{"errors":[{"message":"Access denied for company field.","locations":[{"line":1,"column":29}],"path":["company"],"extensions":{"code":"ACCESS_DENIED"}}],"data":{"company":null}}"#.to_vec(),
+                br#"{"errors":[{"message":"Access denied for company field.","locations":[{"line":1,"column":29}],"path":["nodes",0],"extensions":{"code":"ACCESS_DENIED"}}],"data":{"nodes":[null]}}"#.to_vec(),
             )
         });
         match handle(&host, "orders/paid", ORDER_B2B) {
@@ -645,7 +645,7 @@ mod companies {
 
     #[test]
     fn unknown_company_is_permanent() {
-        let host = host().respond(|_| (200, br#"{"data":{"company":null}}"#.to_vec()));
+        let host = host().respond(|_| (200, br#"{"data":{"nodes":[null]}}"#.to_vec()));
         match handle(&host, "orders/paid", ORDER_B2B) {
             Err(Error::Permanent(m)) => assert!(m.contains(COMPANY_ID), "{m}"),
             other => panic!("{other:?}"),

@@ -1,7 +1,7 @@
 //! A Shopify Admin API on loopback, as much of it as the connector uses:
-//! the GraphQL `company(id:)` query, the REST customer and order lists with
-//! `Link` header paging ([`listing`]), customer tags, price rules and
-//! discount codes ([`discounts`]).
+//! the GraphQL `nodes(ids:)` query for companies, the REST customer and
+//! order lists with `Link` header paging ([`listing`]), customer tags,
+//! price rules and discount codes ([`discounts`]).
 //!
 //! It answers like Shopify: a wrong or missing `X-Shopify-Access-Token` gets
 //! 401 with Shopify's error text, REST answers carry the leaky bucket's
@@ -36,6 +36,8 @@ const INVALID_TOKEN: &str =
 const BUCKET_SIZE: u64 = 40;
 /// How fast the bucket drains, in calls per second.
 const BUCKET_DRAIN_PER_SECOND: u64 = 2;
+/// The most ids Shopify takes in one `nodes` query.
+const NODES_MAX: usize = 250;
 
 /// A B2B company as the GraphQL Admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -586,37 +588,72 @@ fn rest(
     }
 }
 
-/// The GraphQL endpoint: the `company(id:)` query only.
+/// The GraphQL endpoint: the `nodes(ids:)` query with a `... on Company`
+/// fragment only. As on Shopify, `nodes` answers in the order asked, `null`
+/// for an id that names no company, and refuses more than [`NODES_MAX`] ids.
 fn graphql(shop: &Shop, body: &[u8]) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return graphql_error("Parse error: the request body is not JSON");
     };
     let query = request["query"].as_str().unwrap_or_default();
     let selection = words(query);
-    if !selection.contains("company") {
-        return graphql_error("This emulator only answers the `company(id:)` query");
+    if !selection.contains("nodes") || !selection.contains("Company") {
+        return graphql_error(
+            "This emulator only answers the `nodes(ids:)` query with `... on Company`",
+        );
     }
-    let gid = request["variables"]["id"].as_str().unwrap_or_default();
-    let Some(id) = gid
-        .strip_prefix("gid://shopify/Company/")
-        .and_then(|n| n.parse::<u64>().ok())
-    else {
-        return graphql_error(&format!("Invalid global id '{gid}'"));
+    let Some(gids) = request["variables"]["ids"].as_array() else {
+        return graphql_error("Variable $ids of type [ID!]! was provided invalid value");
     };
-    let company = {
+    if gids.len() > NODES_MAX {
+        return axum::Json(json!({
+            "errors": [{
+                "message": format!(
+                    "The input array size of {} is greater than the maximum allowed of {NODES_MAX}.",
+                    gids.len()
+                ),
+                "locations": [],
+                "path": ["nodes"],
+                "extensions": { "code": "MAX_INPUT_SIZE_EXCEEDED" },
+            }],
+        }))
+        .into_response();
+    }
+    let mut ids = Vec::with_capacity(gids.len());
+    for gid in gids {
+        let gid = gid.as_str().unwrap_or_default();
+        let Some(id) = gid
+            .strip_prefix("gid://shopify/Company/")
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return graphql_error(&format!("Invalid global id '{gid}'"));
+        };
+        ids.push(id);
+    }
+    let nodes: Vec<Value> = {
         let mut data = shop.data();
-        *data.company_reads.entry(id).or_default() += 1;
-        data.companies.get(&id).map(|c| c.selected(&selection))
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in ids {
+            *data.company_reads.entry(id).or_default() += 1;
+            nodes.push(
+                data.companies
+                    .get(&id)
+                    .map_or(Value::Null, |c| c.selected(&selection)),
+            );
+        }
+        nodes
     };
+    // Shopify counts a point per object returned.
+    let cost = nodes.len();
     axum::Json(json!({
-        "data": { "company": company },
+        "data": { "nodes": nodes },
         "extensions": {
             "cost": {
-                "requestedQueryCost": 1,
-                "actualQueryCost": 1,
+                "requestedQueryCost": cost,
+                "actualQueryCost": cost,
                 "throttleStatus": {
                     "maximumAvailable": 2000.0,
-                    "currentlyAvailable": 1999,
+                    "currentlyAvailable": 2000 - cost,
                     "restoreRate": 100.0,
                 },
             },
