@@ -486,23 +486,17 @@ fn verify_ledger(file: &Path) -> anyhow::Result<ExitCode> {
     let Some(config) = load_config(file) else {
         return Ok(ExitCode::FAILURE);
     };
-    let entries = tokio::runtime::Builder::new_multi_thread()
+    let check = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async {
             let store = loyaltyd::daemon::open_store(&config)?;
-            anyhow::Ok(store.all_ledger_entries().await?)
+            anyhow::Ok(store.verify_ledger().await?)
         })?;
-    let breaks = loyaltyd::store::verify_chain(&entries);
-    let accounts = entries
-        .iter()
-        .map(|e| e.account_id)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let (entries, accounts, breaks) = (check.entries, check.accounts, check.breaks);
     if breaks.is_empty() {
         println!(
-            "ledger verified: {} entries in {accounts} accounts, every hash chain intact",
-            entries.len()
+            "ledger verified: {entries} entries in {accounts} accounts, every hash chain intact"
         );
         return Ok(ExitCode::SUCCESS);
     }

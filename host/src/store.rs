@@ -378,45 +378,70 @@ impl std::fmt::Display for ChainBreak {
 /// Recomputes every account's hash chain over entries ordered by account and
 /// id; reports the first break of each account.
 pub fn verify_chain(entries: &[LedgerEntry]) -> Vec<ChainBreak> {
-    let mut breaks = Vec::new();
-    let mut previous: Option<(AccountId, &str)> = None;
-    let mut broken_account = None;
+    let mut check = ChainCheck::default();
     for entry in entries {
-        let prior = match previous {
-            Some((account, hash)) if account == entry.account_id => hash,
-            _ => "",
-        };
-        previous = Some((entry.account_id, entry.hash.as_str()));
-        if broken_account == Some(entry.account_id) {
-            continue;
-        }
-        let expected = chain_hash(
-            prior,
-            &Chained {
-                account_id: entry.account_id,
-                kind: entry.kind.as_str(),
-                points: entry.points,
-                effect_key: &entry.effect_key,
-                source: &entry.source,
-                reference: &entry.reference,
-                rule_version: &entry.rule_version,
-                amount: entry.amount.as_deref(),
-                currency: entry.currency.as_deref(),
-                rate: entry.rate.as_deref(),
-                occurred_at: entry.occurred_at,
-                created_at: entry.created_at,
-                reason: entry.reason.as_deref(),
-            },
-        );
-        if expected != entry.hash {
-            broken_account = Some(entry.account_id);
-            breaks.push(ChainBreak {
-                account_id: entry.account_id,
-                entry_id: entry.id,
-            });
-        }
+        check.push(entry);
     }
-    breaks
+    check.breaks
+}
+
+/// Hash chains checked one entry at a time, in account and id order, so
+/// that a ledger of any size is verified in constant memory (but for the
+/// breaks found).
+#[derive(Debug, Default)]
+pub struct ChainCheck {
+    /// The previous entry's account and hash.
+    previous: Option<(AccountId, String)>,
+    /// The account whose break was reported: its later entries are skipped.
+    broken_account: Option<AccountId>,
+    /// The first break of each broken account.
+    pub breaks: Vec<ChainBreak>,
+    /// Entries checked.
+    pub entries: u64,
+    /// Accounts seen.
+    pub accounts: u64,
+}
+
+impl ChainCheck {
+    /// Checks the next entry.
+    pub fn push(&mut self, entry: &LedgerEntry) {
+        self.entries += 1;
+        let prior = match self.previous.take() {
+            Some((account, hash)) if account == entry.account_id => hash,
+            _ => {
+                self.accounts += 1;
+                String::new()
+            }
+        };
+        if self.broken_account != Some(entry.account_id) {
+            let expected = chain_hash(
+                &prior,
+                &Chained {
+                    account_id: entry.account_id,
+                    kind: entry.kind.as_str(),
+                    points: entry.points,
+                    effect_key: &entry.effect_key,
+                    source: &entry.source,
+                    reference: &entry.reference,
+                    rule_version: &entry.rule_version,
+                    amount: entry.amount.as_deref(),
+                    currency: entry.currency.as_deref(),
+                    rate: entry.rate.as_deref(),
+                    occurred_at: entry.occurred_at,
+                    created_at: entry.created_at,
+                    reason: entry.reason.as_deref(),
+                },
+            );
+            if expected != entry.hash {
+                self.broken_account = Some(entry.account_id);
+                self.breaks.push(ChainBreak {
+                    account_id: entry.account_id,
+                    entry_id: entry.id,
+                });
+            }
+        }
+        self.previous = Some((entry.account_id, entry.hash.clone()));
+    }
 }
 
 /// An admin's correction of an account's points, as received.
@@ -559,6 +584,10 @@ pub trait Store: Send + Sync {
 
     /// Every account's entries, ordered by account and then entry id.
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// Recomputes every account's hash chain, reading the ledger entry by
+    /// entry rather than all at once.
+    async fn verify_ledger(&self) -> Result<ChainCheck, StoreError>;
 
     /// A connector's committed state value.
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -29,12 +29,12 @@ use loyaltyd::store::campaigns::{
 use loyaltyd::store::segments::SegmentDefinition;
 use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
-    Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
-    MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
-    PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest,
-    Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store,
-    StoreError, StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChainCheck,
+    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
+    LedgerEntry, MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion,
+    PageResult, PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome,
+    RedeemRequest, Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome,
+    SettleRequest, Store, StoreError, StoredDelivery, TermsAcceptance, TierHistoryEntry,
 };
 use tokio::sync::Notify;
 
@@ -85,6 +85,9 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn adjust(&self, _: AdjustmentRequest) -> Result<AdjustOutcome, StoreError> {
+        Err(broken())
+    }
+    async fn verify_ledger(&self) -> Result<ChainCheck, StoreError> {
         Err(broken())
     }
     async fn all_ledger_entries(&self) -> Result<Vec<LedgerEntry>, StoreError> {

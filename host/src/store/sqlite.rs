@@ -3,8 +3,8 @@
 //! One writer thread owns the write connection and commits in groups: it
 //! takes every operation waiting in its queue, runs each inside its own
 //! savepoint within one `BEGIN IMMEDIATE` transaction, and commits once, so a
-//! burst of webhooks costs one fsync instead of one each. Reads use a separate
-//! connection (WAL lets them run beside the writer).
+//! burst of webhooks costs one fsync instead of one each. Reads use a pool of
+//! other connections (WAL lets them run beside the writer and each other).
 //!
 //! Durability: WAL with `synchronous = NORMAL`. A committed transaction
 //! survives a crash of the process; a power loss can lose the last commits.
@@ -24,7 +24,7 @@ mod schema;
 mod segments;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -39,16 +39,23 @@ use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
-    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChangeOutcome,
-    Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport, LedgerEntry,
-    MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion, PageResult,
-    PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome, RedeemRequest,
-    Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome, SettleRequest, Store,
-    StoreError, StoreOptions, StoredDelivery, TermsAcceptance, TierHistoryEntry,
+    AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChainCheck,
+    ChangeOutcome, Completion, CompletionResult, DeadLetter, Expiring, InboxStatus, JobReport,
+    LedgerEntry, MergeOutcome, MergeRequest, MetricsCounts, NewDelivery, PageCompletion,
+    PageResult, PendingCount, PollPosition, PollStream, ProgramVersion, RedeemOutcome,
+    RedeemRequest, Redemption, Referral, ReferralOutcome, ReferralRequest, SettleOutcome,
+    SettleRequest, Store, StoreError, StoreOptions, StoredDelivery, TermsAcceptance,
+    TierHistoryEntry,
 };
 
 /// Operations queued at most, so memory stays bounded under overload.
 const QUEUE_DEPTH: usize = 4096;
+/// Read connections at most. Reads run on blocking threads; a few more
+/// connections than cores keep them busy while one waits on the disk.
+const READERS: u32 = 4;
+/// How long a read waits for a free connection before the store is
+/// reported unavailable.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every write sees besides its connection.
 pub(crate) struct Env {
@@ -93,7 +100,32 @@ enum Op {
 pub struct SqliteStore {
     writer: mpsc::Sender<Op>,
     clock: Arc<dyn Clock>,
-    reader: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<Readers>,
+}
+
+/// Opens the pool's read connections.
+#[derive(Debug)]
+struct Readers {
+    path: std::path::PathBuf,
+}
+
+impl r2d2::ManageConnection for Readers {
+    type Connection = Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, _: &mut Connection) -> bool {
+        false
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -137,8 +169,15 @@ impl SqliteStore {
         let mut writer = Connection::open(path).map_err(db_error)?;
         configure(&writer).map_err(db_error)?;
         schema::migrate(&mut writer).map_err(db_error)?;
-        let reader = Connection::open(path).map_err(db_error)?;
-        configure(&reader).map_err(db_error)?;
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .connection_timeout(READER_WAIT)
+            .test_on_check_out(false)
+            .build(Readers {
+                path: path.to_owned(),
+            })
+            .map_err(|e| StoreError::Database(format!("cannot open a read connection: {e}")))?;
         let history = Arc::new(RwLock::new(Arc::new(program::load_history(&writer)?)));
 
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -159,7 +198,7 @@ impl SqliteStore {
         Ok(Self {
             writer: tx,
             clock,
-            reader: Arc::new(Mutex::new(reader)),
+            readers,
         })
     }
 
@@ -208,13 +247,18 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            f(&reader.lock().unwrap_or_else(PoisonError::into_inner))
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || f(&*reader(&readers)?))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
+}
+
+/// A read connection from the pool.
+fn reader(readers: &r2d2::Pool<Readers>) -> Result<r2d2::PooledConnection<Readers>, StoreError> {
+    readers
+        .get()
+        .map_err(|e| StoreError::Unavailable(format!("no read connection: {e}")))
 }
 
 /// What the writer thread keeps between batches.
@@ -1138,6 +1182,10 @@ impl Store for SqliteStore {
         self.read(|c| read::ledger(c, None)).await
     }
 
+    async fn verify_ledger(&self) -> Result<ChainCheck, StoreError> {
+        self.read(read::verify_ledger).await
+    }
+
     async fn poll_position(
         &self,
         connector: &str,
@@ -1176,9 +1224,7 @@ impl Store for SqliteStore {
     }
 
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.reader
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        reader(&self.readers)?
             .query_row(
                 "SELECT value FROM connector_state WHERE connector = ?1 AND key = ?2",
                 params![connector, key],

@@ -8,8 +8,8 @@ use crate::core::accounts::AccountId;
 use crate::core::ledger::EntryKind;
 use crate::store::sqlite::db_error;
 use crate::store::{
-    AccountDetail, AccountSummary, ContactView, DeadLetter, ExternalRef, InboxCounts, InboxStatus,
-    LedgerEntry, MetricsCounts, NewDelivery, PendingCount, StoreError, StoredDelivery,
+    AccountDetail, AccountSummary, ChainCheck, ContactView, DeadLetter, ExternalRef, InboxCounts,
+    InboxStatus, LedgerEntry, MetricsCounts, NewDelivery, PendingCount, StoreError, StoredDelivery,
 };
 
 fn unsigned(v: i64) -> u64 {
@@ -424,6 +424,22 @@ pub(crate) fn ledger(
         .map_err(db_error)?;
     let rows = stmt.query_map([id], entry_row).map_err(db_error)?;
     rows.map(|row| with_kind(row.map_err(db_error)?)).collect()
+}
+
+/// Every hash chain, checked as the rows are read.
+pub(crate) fn verify_ledger(conn: &Connection) -> Result<ChainCheck, StoreError> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger ORDER BY account_id, id"
+        ))
+        .map_err(db_error)?;
+    let mut rows = stmt.query_map([], entry_row).map_err(db_error)?;
+    let mut check = ChainCheck::default();
+    rows.try_for_each(|row| {
+        check.push(&with_kind(row.map_err(db_error)?)?);
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(check)
 }
 
 /// One entry by id.
