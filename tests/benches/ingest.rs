@@ -324,18 +324,34 @@ impl Watcher {
     }
 }
 
+/// When one delivery was answered: first (200, or a refusal), and at last
+/// with 200.
+struct Answered {
+    first: Instant,
+    stored: Instant,
+    refusals: u32,
+}
+
 /// Posts one delivery until it is answered 200 (a 429 or 503 is retried
-/// after its `Retry-After`, as a vendor would); returns when it first sent
-/// it, the answer time and the refusals before it.
-async fn deliver(sender: &WebhookSender, d: &Prepared) -> (Instant, u32) {
+/// after a while, as a vendor would).
+async fn deliver(sender: &WebhookSender, d: &Prepared) -> Answered {
     let mut refusals = 0;
+    let mut first = None;
     loop {
         let answer = sender
             .send_raw("orders/paid", &d.webhook_id, d.body.clone(), &d.signature)
             .await
             .unwrap();
+        let now = Instant::now();
+        let first = *first.get_or_insert(now);
         match answer.status {
-            200 => return (Instant::now(), refusals),
+            200 => {
+                return Answered {
+                    first,
+                    stored: now,
+                    refusals,
+                };
+            }
             429 | 503 => {
                 refusals += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -378,9 +394,9 @@ async fn saturate(daemon: &Daemon, deliveries: Vec<Prepared>) -> Saturation {
                         return (latencies, refusals);
                     };
                     let sent = Instant::now();
-                    let (answered, refused) = deliver(&sender, d).await;
-                    latencies.push(answered - sent);
-                    refusals += refused;
+                    let answered = deliver(&sender, d).await;
+                    latencies.push(answered.stored - sent);
+                    refusals += answered.refusals;
                 }
             })
         })
@@ -405,7 +421,11 @@ async fn saturate(daemon: &Daemon, deliveries: Vec<Prepared>) -> Saturation {
 
 struct Offered {
     achieved_per_second: f64,
+    /// Until the first answer, 200 or a refusal.
     answer: Percentiles,
+    /// Until the answer 200, refusals and waits included.
+    stored: Percentiles,
+    refusals: u32,
     balance: Percentiles,
 }
 
@@ -428,14 +448,19 @@ async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) ->
         let slot = slots.clone().acquire_owned().await.unwrap();
         let sender = sender.clone();
         tasks.push(tokio::spawn(async move {
-            let (answered, _) = deliver(&sender, &d).await;
+            let answered = deliver(&sender, &d).await;
             drop(slot);
-            answered - at
+            (at, answered)
         }));
     }
     let mut answers = Vec::with_capacity(count);
+    let mut stored = Vec::with_capacity(count);
+    let mut refusals = 0;
     for task in tasks {
-        answers.push(task.await.unwrap());
+        let (at, answered) = task.await.unwrap();
+        answers.push(answered.first - at);
+        stored.push(answered.stored - at);
+        refusals += answered.refusals;
     }
     let sent = start.elapsed();
     let seen = watching.await.unwrap();
@@ -446,6 +471,8 @@ async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) ->
     Offered {
         achieved_per_second: count as f64 / sent.as_secs_f64(),
         answer: Percentiles::of(&mut answers).unwrap(),
+        stored: Percentiles::of(&mut stored).unwrap(),
+        refusals,
         balance: Percentiles::of(&mut balance).unwrap(),
     }
 }
@@ -649,6 +676,16 @@ async fn main() {
     report
         .figure("answer p99, offered load", ms(offered.answer.p99), "ms")
         .target(Target::AtMost(50.0));
+    report.figure(
+        "refusals (429/503), offered load",
+        f64::from(offered.refusals),
+        "answers",
+    );
+    report.figure(
+        "until stored p99 (redeliveries included), offered load",
+        ms(offered.stored.p99),
+        "ms",
+    );
     report.figure(
         "until the balance shows it p50, offered load",
         ms(offered.balance.p50),

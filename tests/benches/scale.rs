@@ -35,10 +35,11 @@
 //!
 //! `cargo bench -p loyalty-e2e --bench scale`: N = 20,000, M = 200,000,
 //! K = 2,000, a few minutes on two cores.
-//! `LOYALTY_BENCH_SCALE=full cargo bench -p loyalty-e2e --bench scale`:
-//! N = 1,000,000, M = 50,000,000, K = 100,000 (hours, about 40 GB of
-//! disk, and `loyaltyd ledger verify` holds every entry in memory, about
-//! 0.6 KB each); read series then stop at their time budget.
+//! `LOYALTY_BENCH_SCALE=medium`: N = 200,000, M = 4,000,000, K = 20,000,
+//! a quarter of an hour and about 3 GB of disk.
+//! `LOYALTY_BENCH_SCALE=full`: N = 1,000,000, M = 50,000,000, K = 100,000
+//! (hours and about 40 GB of disk); read series then stop at their time
+//! budget.
 
 #![allow(
     clippy::print_stdout,
@@ -141,6 +142,16 @@ impl Scale {
                 throughput_for: Duration::from_secs(30),
                 patience: Duration::from_secs(6 * 3600),
             },
+            Ok("medium") => Self {
+                name: "medium",
+                accounts: 200_000,
+                purchases: 4_000_000,
+                members: 20_000,
+                reads: 3_000,
+                read_budget: Duration::from_secs(120),
+                throughput_for: Duration::from_secs(10),
+                patience: Duration::from_secs(3600),
+            },
             Ok("small") | Err(_) => Self {
                 name: "small",
                 accounts: 20_000,
@@ -152,7 +163,9 @@ impl Scale {
                 patience: Duration::from_secs(600),
             },
             Ok(other) => {
-                panic!("LOYALTY_BENCH_SCALE is `small` (default) or `full`, not `{other}`")
+                panic!(
+                    "LOYALTY_BENCH_SCALE is `small` (default), `medium` or `full`, not `{other}`"
+                )
             }
         }
     }

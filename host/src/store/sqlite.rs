@@ -138,11 +138,35 @@ pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Statements kept compiled per connection: every statement of the write
+/// paths, so that a busy writer never parses SQL again.
+const STATEMENT_CACHE: usize = 256;
+
+/// `Connection::query_row` through the connection's statement cache.
+pub(crate) fn cached_row<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// `Connection::execute` through the connection's statement cache.
+pub(crate) fn cached_execute<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 
@@ -435,26 +459,35 @@ fn in_savepoint<T>(
 fn append(conn: &Connection, d: &NewDelivery) -> Result<Appended, StoreError> {
     let headers =
         serde_json::to_string(&d.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let inserted: Option<i64> = conn
-        .query_row(
-            "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at)
+    let inserted: Option<i64> = cached_row(
+        conn,
+        "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id",
-            params![d.connector, d.delivery_id, d.topic, d.method, d.url, headers, d.body, d.received_at],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+        params![
+            d.connector,
+            d.delivery_id,
+            d.topic,
+            d.method,
+            d.url,
+            headers,
+            d.body,
+            d.received_at
+        ],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(db_error)?;
     match inserted {
         Some(id) => Ok(Appended::Stored(id)),
-        None => conn
-            .query_row(
-                "SELECT id FROM inbox WHERE connector = ?1 AND delivery_id = ?2",
-                params![d.connector, d.delivery_id],
-                |row| row.get(0),
-            )
-            .map(Appended::Duplicate)
-            .map_err(db_error),
+        None => cached_row(
+            conn,
+            "SELECT id FROM inbox WHERE connector = ?1 AND delivery_id = ?2",
+            params![d.connector, d.delivery_id],
+            |row| row.get(0),
+        )
+        .map(Appended::Duplicate)
+        .map_err(db_error),
     }
 }
 
@@ -464,14 +497,14 @@ fn complete(
     env: &Env,
 ) -> Result<CompletionResult, StoreError> {
     let now = env.now;
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT connector, status FROM inbox WHERE id = ?1",
-            [completion.inbox_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let row: Option<(String, String)> = cached_row(
+        tx,
+        "SELECT connector, status FROM inbox WHERE id = ?1",
+        [completion.inbox_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(db_error)?;
     let Some((connector, status)) = row else {
         return Err(StoreError::Corrupt(format!(
             "inbox item {} does not exist",
@@ -531,12 +564,14 @@ pub(crate) fn write_state(
 ) -> Result<(), StoreError> {
     for (key, value) in writes {
         match value {
-            Some(value) => conn.execute(
+            Some(value) => cached_execute(
+                conn,
                 "INSERT INTO connector_state (connector, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (connector, key) DO UPDATE SET value = excluded.value",
                 params![connector, key, value],
             ),
-            None => conn.execute(
+            None => cached_execute(
+                conn,
                 "DELETE FROM connector_state WHERE connector = ?1 AND key = ?2",
                 params![connector, key],
             ),
@@ -565,14 +600,14 @@ fn adjust(
             )?)));
         }
     }
-    let known: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM accounts WHERE id = ?1",
-            [request.account_id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let known: Option<i64> = cached_row(
+        conn,
+        "SELECT id FROM accounts WHERE id = ?1",
+        [request.account_id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(db_error)?;
     if known.is_none() {
         return Ok(AdjustOutcome::UnknownAccount);
     }
@@ -616,7 +651,8 @@ fn adjust(
 }
 
 fn record_attempt(conn: &Connection, inbox_id: i64, error: &str) -> Result<(), StoreError> {
-    conn.execute(
+    cached_execute(
+        conn,
         "UPDATE inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
         params![inbox_id, error],
     )
@@ -631,14 +667,15 @@ fn dead_letter(
     plugin_sha256: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    cached_execute(conn,
         "INSERT INTO dead_letters (inbox_id, error, plugin_sha256, failed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (inbox_id) DO UPDATE SET error = excluded.error, plugin_sha256 = excluded.plugin_sha256,
              failed_at = excluded.failed_at",
         params![inbox_id, error, plugin_sha256, now],
     )
     .map_err(db_error)?;
-    conn.execute(
+    cached_execute(
+        conn,
         "UPDATE inbox SET status = 'dead', last_error = ?2, attempts = attempts + 1 WHERE id = ?1",
         params![inbox_id, error],
     )
@@ -920,7 +957,8 @@ impl Store for SqliteStore {
 
     async fn change_token(&self) -> Result<i64, StoreError> {
         self.read(|c| {
-            c.query_row(
+            cached_row(
+                c,
                 // Three index lookups, whatever the size of the tables: the
                 // daemon asks every two seconds.
                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger)
@@ -1238,7 +1276,7 @@ impl Store for SqliteStore {
         if self.writer.is_closed() {
             return Err(StoreError::Unavailable("the writer has stopped".to_owned()));
         }
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error))
+        self.read(|c| cached_row(c, "SELECT 1", [], |_| Ok(())).map_err(db_error))
             .await
     }
 

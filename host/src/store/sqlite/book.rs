@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::store::apply::{
     AccountKeys, AccountState, Book, EngagementRow, NewCommission, ReferralState,
 };
-use crate::store::sqlite::db_error;
+use crate::store::sqlite::{cached_execute, cached_row, db_error};
 
 pub(crate) struct SqlBook<'c> {
     conn: &'c Connection,
@@ -38,15 +38,15 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(AccountId, u64)>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT account_id, version FROM account_refs WHERE source = ?1 AND external_id = ?2",
-                params![source, id],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(db_error)
-            .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
+        cached_row(
+            self.conn,
+            "SELECT account_id, version FROM account_refs WHERE source = ?1 AND external_id = ?2",
+            params![source, id],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .optional()
+        .map_err(db_error)
+        .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
     }
 
     fn account_by_claim(
@@ -54,14 +54,14 @@ impl Book for SqlBook<'_> {
         system: &str,
         id: &str,
     ) -> Result<Option<AccountId>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT account_id FROM account_claims WHERE system = ?1 AND external_id = ?2",
-                params![system, id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)
+        cached_row(
+            self.conn,
+            "SELECT account_id FROM account_claims WHERE system = ?1 AND external_id = ?2",
+            params![system, id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)
     }
 
     fn accounts_by_keys(
@@ -100,9 +100,7 @@ impl Book for SqlBook<'_> {
         membership: Option<MembershipStatus>,
     ) -> Result<AccountId, StoreError> {
         let d = &account.data;
-        let account_id: i64 = self
-            .conn
-            .query_row(
+        let account_id: i64 = cached_row(self.conn,
                 "INSERT INTO accounts (name, domain, tax_id, industry, employees, country, tax_key, domain_key,
                      membership, created_at, updated_at, annual_revenue, annual_revenue_currency)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12) RETURNING id",
@@ -134,8 +132,7 @@ impl Book for SqlBook<'_> {
         id: &str,
         version_: u64,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO account_refs (source, external_id, account_id, version) VALUES (?1, ?2, ?3, ?4)",
                 params![source, id, account, version(version_)],
             )
@@ -144,13 +141,13 @@ impl Book for SqlBook<'_> {
     }
 
     fn add_claim(&mut self, system: &str, id: &str, account: AccountId) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO account_claims (system, external_id, account_id) VALUES (?1, ?2, ?3)
+        cached_execute(
+            self.conn,
+            "INSERT INTO account_claims (system, external_id, account_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (system, external_id) DO NOTHING",
-                params![system, id, account],
-            )
-            .map_err(db_error)?;
+            params![system, id, account],
+        )
+        .map_err(db_error)?;
         Ok(())
     }
 
@@ -163,8 +160,7 @@ impl Book for SqlBook<'_> {
         keys: &AccountKeys,
     ) -> Result<(), StoreError> {
         let d = &data.data;
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "UPDATE accounts SET name = ?2, domain = COALESCE(?3, domain), tax_id = COALESCE(?4, tax_id),
                      industry = COALESCE(?5, industry), employees = COALESCE(?6, employees),
                      country = COALESCE(?7, country), tax_key = COALESCE(?8, tax_key),
@@ -188,24 +184,23 @@ impl Book for SqlBook<'_> {
                 ],
             )
             .map_err(db_error)?;
-        self.conn
-            .execute(
-                "UPDATE account_refs SET version = ?3 WHERE source = ?1 AND external_id = ?2",
-                params![source, id, version(data.version)],
-            )
-            .map_err(db_error)?;
+        cached_execute(
+            self.conn,
+            "UPDATE account_refs SET version = ?3 WHERE source = ?1 AND external_id = ?2",
+            params![source, id, version(data.version)],
+        )
+        .map_err(db_error)?;
         Ok(())
     }
 
     fn account_state(&mut self, account: AccountId) -> Result<AccountState, StoreError> {
-        let (membership, tags): (Option<String>, String) = self
-            .conn
-            .query_row(
-                "SELECT membership, tags FROM accounts WHERE id = ?1",
-                [account],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(db_error)?;
+        let (membership, tags): (Option<String>, String) = cached_row(
+            self.conn,
+            "SELECT membership, tags FROM accounts WHERE id = ?1",
+            [account],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(db_error)?;
         let membership = membership
             .map(|m| {
                 MembershipStatus::parse(&m).ok_or_else(|| {
@@ -215,21 +210,20 @@ impl Book for SqlBook<'_> {
             .transpose()?;
         let tags = serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("account {account}: tags: {e}")))?;
-        let tier = self
-            .conn
-            .query_row(
-                "SELECT tier, since, below_since FROM tier_states WHERE account_id = ?1",
-                [account],
-                |row| {
-                    Ok(TierState {
-                        tier: row.get(0)?,
-                        since: row.get(1)?,
-                        below_since: row.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(db_error)?;
+        let tier = cached_row(
+            self.conn,
+            "SELECT tier, since, below_since FROM tier_states WHERE account_id = ?1",
+            [account],
+            |row| {
+                Ok(TierState {
+                    tier: row.get(0)?,
+                    since: row.get(1)?,
+                    below_since: row.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db_error)?;
         Ok(AccountState {
             membership,
             tags,
@@ -242,12 +236,12 @@ impl Book for SqlBook<'_> {
         account: AccountId,
         membership: Option<MembershipStatus>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE accounts SET membership = ?2, updated_at = ?3 WHERE id = ?1",
-                params![account, membership.map(MembershipStatus::as_str), self.now],
-            )
-            .map_err(db_error)?;
+        cached_execute(
+            self.conn,
+            "UPDATE accounts SET membership = ?2, updated_at = ?3 WHERE id = ?1",
+            params![account, membership.map(MembershipStatus::as_str), self.now],
+        )
+        .map_err(db_error)?;
         Ok(())
     }
 
@@ -256,29 +250,29 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(i64, Versioned<ContactData>)>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, account_id, email, first_name, last_name, role, version FROM contacts
+        cached_row(
+            self.conn,
+            "SELECT id, account_id, email, first_name, last_name, role, version FROM contacts
                  WHERE source = ?1 AND external_id = ?2",
-                params![source, id],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        Versioned {
-                            data: ContactData {
-                                account: row.get(1)?,
-                                email: row.get(2)?,
-                                first_name: row.get(3)?,
-                                last_name: row.get(4)?,
-                                role: row.get(5)?,
-                            },
-                            version: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+            params![source, id],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    Versioned {
+                        data: ContactData {
+                            account: row.get(1)?,
+                            email: row.get(2)?,
+                            first_name: row.get(3)?,
+                            last_name: row.get(4)?,
+                            role: row.get(5)?,
                         },
-                    ))
-                },
-            )
-            .optional()
-            .map_err(db_error)
+                        version: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                    },
+                ))
+            },
+        )
+        .optional()
+        .map_err(db_error)
     }
 
     fn save_contact(
@@ -290,12 +284,12 @@ impl Book for SqlBook<'_> {
     ) -> Result<(), StoreError> {
         let d = &contact.data;
         match existing {
-            Some(row) => self.conn.execute(
+            Some(row) => cached_execute(self.conn,
                 "UPDATE contacts SET account_id = ?2, email = ?3, first_name = ?4, last_name = ?5, role = ?6, version = ?7
                  WHERE id = ?1",
                 params![row, d.account, d.email, d.first_name, d.last_name, d.role, version(contact.version)],
             ),
-            None => self.conn.execute(
+            None => cached_execute(self.conn,
                 "INSERT INTO contacts (source, external_id, account_id, email, first_name, last_name, role, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![source, id, d.account, d.email, d.first_name, d.last_name, d.role, version(contact.version)],
@@ -310,15 +304,14 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(PurchaseRecord, Option<AccountId>)>, StoreError> {
-        let row: Option<(String, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT record, account_id FROM purchases WHERE source = ?1 AND external_id = ?2",
-                params![source, id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(db_error)?;
+        let row: Option<(String, Option<i64>)> = cached_row(
+            self.conn,
+            "SELECT record, account_id FROM purchases WHERE source = ?1 AND external_id = ?2",
+            params![source, id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
         row.map(|(json, account)| {
             serde_json::from_str(&json)
                 .map(|record| (record, account))
@@ -333,8 +326,7 @@ impl Book for SqlBook<'_> {
         account: Option<AccountId>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO purchases (source, external_id, account_id, placed_at, record) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (source, external_id) DO UPDATE SET account_id = excluded.account_id,
                      placed_at = excluded.placed_at, record = excluded.record",
@@ -379,8 +371,7 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .query_row(
+        cached_row(self.conn,
                 "SELECT COALESCE(SUM(points), 0) FROM ledger
                  WHERE account_id = ?1 AND kind = 'earn' AND occurred_at >= ?2 AND occurred_at < ?3",
                 params![account, from, to],
@@ -395,8 +386,7 @@ impl Book for SqlBook<'_> {
         state: &TierState,
         change: Option<&TierChange>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO tier_states (account_id, tier, since, below_since) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account_id) DO UPDATE SET tier = excluded.tier, since = excluded.since,
                      below_since = excluded.below_since",
@@ -404,34 +394,34 @@ impl Book for SqlBook<'_> {
             )
             .map_err(db_error)?;
         if let Some(change) = change {
-            self.conn
-                .execute(
-                    "INSERT INTO tier_history (account_id, from_tier, to_tier, kind, spend, at)
+            cached_execute(
+                self.conn,
+                "INSERT INTO tier_history (account_id, from_tier, to_tier, kind, spend, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        account,
-                        change.from,
-                        change.to,
-                        change.kind.as_str(),
-                        change.spend.to_string(),
-                        change.at
-                    ],
-                )
-                .map_err(db_error)?;
+                params![
+                    account,
+                    change.from,
+                    change.to,
+                    change.kind.as_str(),
+                    change.spend.to_string(),
+                    change.at
+                ],
+            )
+            .map_err(db_error)?;
         }
         Ok(())
     }
 
     fn engagement_exists(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM engagements WHERE source = ?1 AND external_id = ?2",
-                params![source, id],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(db_error)
-            .map(|found| found.is_some())
+        cached_row(
+            self.conn,
+            "SELECT 1 FROM engagements WHERE source = ?1 AND external_id = ?2",
+            params![source, id],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(db_error)
+        .map(|found| found.is_some())
     }
 
     fn rewarded_engagements(
@@ -441,14 +431,14 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM engagements WHERE account_id = ?1 AND kind = ?2 AND points > 0
+        cached_row(
+            self.conn,
+            "SELECT COUNT(*) FROM engagements WHERE account_id = ?1 AND kind = ?2 AND points > 0
                      AND occurred_at >= ?3 AND occurred_at < ?4",
-                params![account, kind, from, to],
-                |row| row.get(0),
-            )
-            .map_err(db_error)
+            params![account, kind, from, to],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
     }
 
     fn save_engagement(
@@ -457,8 +447,7 @@ impl Book for SqlBook<'_> {
         event: &Engagement,
         row: &EngagementRow<'_>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO engagements (source, external_id, account_id, contact_id, kind, name, score,
                      occurred_at, points, comment)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -480,15 +469,15 @@ impl Book for SqlBook<'_> {
     }
 
     fn contract(&mut self, source: &str, id: &str) -> Result<Option<(AccountId, u64)>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT account_id, version FROM contracts WHERE source = ?1 AND external_id = ?2",
-                params![source, id],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-            )
-            .optional()
-            .map_err(db_error)
-            .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
+        cached_row(
+            self.conn,
+            "SELECT account_id, version FROM contracts WHERE source = ?1 AND external_id = ?2",
+            params![source, id],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .optional()
+        .map_err(db_error)
+        .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
     }
 
     fn save_contract(
@@ -499,8 +488,7 @@ impl Book for SqlBook<'_> {
     ) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(contract).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO contracts (source, external_id, account_id, version, record) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (source, external_id) DO UPDATE SET version = excluded.version, record = excluded.record",
                 params![source, contract.source_id, account, version(contract.version), json],
@@ -529,14 +517,14 @@ impl Book for SqlBook<'_> {
         &mut self,
         referred: AccountId,
     ) -> Result<Option<(i64, AccountId)>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, referrer FROM referrals WHERE referred = ?1 AND qualified_at IS NULL",
-                [referred],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(db_error)
+        cached_row(
+            self.conn,
+            "SELECT id, referrer FROM referrals WHERE referred = ?1 AND qualified_at IS NULL",
+            [referred],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error)
     }
 
     fn qualify_referral(
@@ -546,31 +534,31 @@ impl Book for SqlBook<'_> {
         points: i64,
         qualified_by: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE referrals SET qualified_at = ?2, points = ?3, qualified_by = ?4 WHERE id = ?1",
-                params![id, at, points, qualified_by],
-            )
-            .map_err(db_error)?;
+        cached_execute(
+            self.conn,
+            "UPDATE referrals SET qualified_at = ?2, points = ?3, qualified_by = ?4 WHERE id = ?1",
+            params![id, at, points, qualified_by],
+        )
+        .map_err(db_error)?;
         Ok(())
     }
 
     fn referral_of(&mut self, referred: AccountId) -> Result<Option<ReferralState>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, referrer, qualified_at, qualified_by FROM referrals WHERE referred = ?1",
-                [referred],
-                |row| {
-                    Ok(ReferralState {
-                        id: row.get(0)?,
-                        referrer: row.get(1)?,
-                        qualified_at: row.get(2)?,
-                        qualified_by: row.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(db_error)
+        cached_row(
+            self.conn,
+            "SELECT id, referrer, qualified_at, qualified_by FROM referrals WHERE referred = ?1",
+            [referred],
+            |row| {
+                Ok(ReferralState {
+                    id: row.get(0)?,
+                    referrer: row.get(1)?,
+                    qualified_at: row.get(2)?,
+                    qualified_by: row.get(3)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db_error)
     }
 
     fn referral_code_owner(&mut self, code: &str) -> Result<Option<AccountId>, StoreError> {
@@ -584,14 +572,14 @@ impl Book for SqlBook<'_> {
         source: &str,
         actor: &str,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .query_row(
-                "INSERT INTO referrals (referrer, referred, source, actor, created_at)
+        cached_row(
+            self.conn,
+            "INSERT INTO referrals (referrer, referred, source, actor, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                params![referrer, referred, source, actor, self.now],
-                |row| row.get(0),
-            )
-            .map_err(db_error)
+            params![referrer, referred, source, actor, self.now],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
     }
 
     fn qualified_between(
@@ -600,14 +588,14 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM referrals WHERE referrer = ?1
+        cached_row(
+            self.conn,
+            "SELECT COUNT(*) FROM referrals WHERE referrer = ?1
                      AND qualified_at >= ?2 AND qualified_at < ?3",
-                params![referrer, from, to],
-                |row| row.get(0),
-            )
-            .map_err(db_error)
+            params![referrer, from, to],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
     }
 
     fn accrued(&mut self, rule: &str, referral: i64, basis: &str) -> Result<Due, StoreError> {
@@ -640,8 +628,7 @@ impl Book for SqlBook<'_> {
         referrer: AccountId,
         basis: &str,
     ) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
+        cached_row(self.conn,
                 "SELECT EXISTS (SELECT 1 FROM commissions WHERE rule = ?1 AND referrer = ?2 AND basis = ?3)",
                 params![rule, referrer, basis],
                 |row| row.get(0),
@@ -684,27 +671,27 @@ impl Book for SqlBook<'_> {
     }
 
     fn add_commission(&mut self, c: &NewCommission<'_>) -> Result<i64, StoreError> {
-        self.conn
-            .query_row(
-                "INSERT INTO commissions (referral_id, referrer, referred, rule, kind, basis, amount,
+        cached_row(
+            self.conn,
+            "INSERT INTO commissions (referral_id, referrer, referred, rule, kind, basis, amount,
                      currency, points, occurred_at, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-                params![
-                    c.referral,
-                    c.referrer,
-                    c.referred,
-                    c.rule,
-                    c.kind,
-                    c.basis,
-                    c.due.amount.to_string(),
-                    c.currency,
-                    c.due.points,
-                    c.occurred_at,
-                    self.now
-                ],
-                |row| row.get(0),
-            )
-            .map_err(db_error)
+            params![
+                c.referral,
+                c.referrer,
+                c.referred,
+                c.rule,
+                c.kind,
+                c.basis,
+                c.due.amount.to_string(),
+                c.currency,
+                c.due.points,
+                c.occurred_at,
+                self.now
+            ],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
     }
 
     fn referral_bonuses_between(
@@ -713,14 +700,14 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM referrals WHERE referrer = ?1 AND points > 0
+        cached_row(
+            self.conn,
+            "SELECT COUNT(*) FROM referrals WHERE referrer = ?1 AND points > 0
                      AND qualified_at >= ?2 AND qualified_at < ?3",
-                params![referrer, from, to],
-                |row| row.get(0),
-            )
-            .map_err(db_error)
+            params![referrer, from, to],
+            |row| row.get(0),
+        )
+        .map_err(db_error)
     }
 
     fn balance(&mut self, account: AccountId) -> Result<i64, StoreError> {
@@ -734,28 +721,26 @@ impl Book for SqlBook<'_> {
         rule_version: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let exists: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT id FROM ledger WHERE effect_key = ?1",
-                [&entry.effect_key],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)?;
+        let exists: Option<i64> = cached_row(
+            self.conn,
+            "SELECT id FROM ledger WHERE effect_key = ?1",
+            [&entry.effect_key],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
         if exists.is_some() {
             return Ok(false);
         }
-        let previous: String = self
-            .conn
-            .query_row(
-                "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1",
-                [account],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)?
-            .unwrap_or_default();
+        let previous: String = cached_row(
+            self.conn,
+            "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1",
+            [account],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?
+        .unwrap_or_default();
         let amount = entry.amount.as_ref().map(|m| m.amount.to_string());
         let currency = entry.amount.as_ref().map(|m| m.currency.clone());
         let rate = entry.rate.map(|r| r.to_string());
@@ -777,8 +762,7 @@ impl Book for SqlBook<'_> {
                 reason: entry.reason.as_deref(),
             },
         );
-        self.conn
-            .execute(
+        cached_execute(self.conn,
                 "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference, rule_version, amount,
                      currency, rate, occurred_at, created_at, hash, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::StoreError;
-use crate::store::sqlite::db_error;
+use crate::store::sqlite::{cached_execute, cached_row, db_error};
 
 /// What a key was used for before.
 pub(crate) enum Earlier {
@@ -23,14 +23,14 @@ pub(crate) fn earlier(
     operation: &str,
     sha256: &str,
 ) -> Result<Earlier, StoreError> {
-    let found: Option<(String, String, i64)> = conn
-        .query_row(
-            "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
-            [key],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let found: Option<(String, String, i64)> = cached_row(
+        conn,
+        "SELECT operation, request_sha256, result_id FROM idempotency_keys WHERE key = ?1",
+        [key],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+    .optional()
+    .map_err(db_error)?;
     Ok(match found {
         None => Earlier::Unused,
         Some((op, sha, id)) if op == operation && sha == sha256 => Earlier::Same(id),
@@ -47,7 +47,8 @@ pub(crate) fn remember(
     result_id: i64,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    cached_execute(
+        conn,
         "INSERT INTO idempotency_keys (key, request_sha256, operation, result_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![key, sha256, operation, result_id, now],

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{Env, db_error, write_state};
+use crate::store::sqlite::{Env, cached_execute, cached_row, db_error, write_state};
 use crate::store::{
     CampaignBatch, PageCompletion, PageResult, PollPosition, PollStream, StoreError,
 };
@@ -18,7 +18,8 @@ pub(crate) fn position(
     connector: &str,
     stream: PollStream,
 ) -> Result<PollPosition, StoreError> {
-    conn.query_row(
+    cached_row(
+        conn,
         "SELECT cursor, pages, events FROM poll_cursors WHERE connector = ?1 AND stream = ?2",
         params![connector, stream.as_str()],
         |row| {
@@ -40,7 +41,8 @@ pub(crate) fn reset(
     connector: &str,
     stream: PollStream,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    cached_execute(
+        conn,
         "DELETE FROM poll_cursors WHERE connector = ?1 AND stream = ?2",
         params![connector, stream.as_str()],
     )
@@ -93,7 +95,7 @@ pub(crate) fn commit_page(
     if page.finished && page.stream == PollStream::Backfill {
         reset(conn, &page.connector, page.stream)?;
     } else {
-        conn.execute(
+        cached_execute(conn,
             "INSERT INTO poll_cursors (connector, stream, cursor, pages, events, updated_at)
              VALUES (?1, ?2, ?3, 1, ?4, ?5)
              ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor,
@@ -123,8 +125,7 @@ fn refused(
 ) -> Result<(), StoreError> {
     let digest = hex::encode(Sha256::digest(event.as_bytes()));
     let delivery_id = format!("poll:{}", &digest[..32]);
-    let inbox_id: i64 = conn
-        .query_row(
+    let inbox_id: i64 = cached_row(conn,
             "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at, status, attempts, last_error, processed_at)
              VALUES (?1, ?2, 'poll', 'POLL', ?3, '[]', ?4, ?5, 'dead', 1, ?6, ?5)
              ON CONFLICT (connector, delivery_id) DO UPDATE SET last_error = excluded.last_error,
@@ -141,7 +142,7 @@ fn refused(
             |row| row.get(0),
         )
         .map_err(db_error)?;
-    conn.execute(
+    cached_execute(conn,
         "INSERT INTO dead_letters (inbox_id, error, plugin_sha256, failed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (inbox_id) DO UPDATE SET error = excluded.error,
              plugin_sha256 = excluded.plugin_sha256, failed_at = excluded.failed_at",
@@ -157,14 +158,14 @@ pub(crate) fn campaign_batch(
     connector: &str,
     key: &str,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    let report: Option<String> = conn
-        .query_row(
-            "SELECT report FROM campaign_batches WHERE connector = ?1 AND idempotency_key = ?2",
-            params![connector, key],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let report: Option<String> = cached_row(
+        conn,
+        "SELECT report FROM campaign_batches WHERE connector = ?1 AND idempotency_key = ?2",
+        params![connector, key],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(db_error)?;
     report
         .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
@@ -177,7 +178,8 @@ pub(crate) fn record_campaign_batch(
     batch: &CampaignBatch,
 ) -> Result<(), StoreError> {
     write_state(conn, &batch.connector, &batch.state)?;
-    conn.execute(
+    cached_execute(
+        conn,
         "INSERT INTO campaign_batches (connector, idempotency_key, campaign_id, report, pushed_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (connector, idempotency_key) DO NOTHING",

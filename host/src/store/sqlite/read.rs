@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::core::accounts::AccountId;
 use crate::core::ledger::EntryKind;
-use crate::store::sqlite::db_error;
+use crate::store::sqlite::{cached_row, db_error};
 use crate::store::{
     AccountDetail, AccountSummary, ChainCheck, ContactView, DeadLetter, ExternalRef, InboxCounts,
     InboxStatus, LedgerEntry, MetricsCounts, NewDelivery, PendingCount, StoreError, StoredDelivery,
@@ -49,21 +49,21 @@ pub(crate) fn delivery(
     conn: &Connection,
     id: i64,
 ) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError> {
-    let row = conn
-        .query_row(
-            &format!("SELECT id, attempts, status, {DELIVERY_COLUMNS} FROM inbox WHERE id = ?1"),
-            [id],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, u32>(1)?,
-                    row.get::<_, String>(2)?,
-                    delivery_from(row, 3)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(db_error)?;
+    let row = cached_row(
+        conn,
+        &format!("SELECT id, attempts, status, {DELIVERY_COLUMNS} FROM inbox WHERE id = ?1"),
+        [id],
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, u32>(1)?,
+                row.get::<_, String>(2)?,
+                delivery_from(row, 3)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(db_error)?;
     let Some((id, attempts, status, raw)) = row else {
         return Ok(None);
     };
@@ -147,8 +147,8 @@ pub(crate) fn metrics_counts(
     after_ledger_id: i64,
     connectors: &[String],
 ) -> Result<MetricsCounts, StoreError> {
-    let ledger_last_id: i64 = conn
-        .query_row("SELECT COALESCE(MAX(id), 0) FROM ledger", [], |row| {
+    let ledger_last_id: i64 =
+        cached_row(conn, "SELECT COALESCE(MAX(id), 0) FROM ledger", [], |row| {
             row.get(0)
         })
         .map_err(db_error)?;
@@ -296,33 +296,33 @@ pub(crate) fn account(
     conn: &Connection,
     id: AccountId,
 ) -> Result<Option<AccountDetail>, StoreError> {
-    let found = conn
-        .query_row(
-            "SELECT a.name, a.domain, a.tax_id, a.industry, a.country,
+    let found = cached_row(
+        conn,
+        "SELECT a.name, a.domain, a.tax_id, a.industry, a.country,
                     COALESCE((SELECT SUM(points) FROM ledger l WHERE l.account_id = a.id), 0),
                     a.membership, a.tags, t.tier, t.since, a.merged_into
              FROM accounts a LEFT JOIN tier_states t ON t.account_id = a.id WHERE a.id = ?1",
-            [id],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, i64>(5)?,
-                    (
-                        row.get::<_, Option<String>>(6)?,
-                        row.get::<_, String>(7)?,
-                        row.get::<_, Option<String>>(8)?,
-                        row.get::<_, Option<i64>>(9)?,
-                        row.get::<_, Option<i64>>(10)?,
-                    ),
-                ))
-            },
-        )
-        .optional()
-        .map_err(db_error)?;
+        [id],
+        |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
+                (
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<i64>>(9)?,
+                    row.get::<_, Option<i64>>(10)?,
+                ),
+            ))
+        },
+    )
+    .optional()
+    .map_err(db_error)?;
     let Some((name, domain, tax_id, industry, country, balance, standing)) = found else {
         return Ok(None);
     };
@@ -444,12 +444,12 @@ pub(crate) fn verify_ledger(conn: &Connection) -> Result<ChainCheck, StoreError>
 
 /// One entry by id.
 pub(crate) fn entry(conn: &Connection, id: i64) -> Result<LedgerEntry, StoreError> {
-    let row = conn
-        .query_row(
-            &format!("SELECT {ENTRY_COLUMNS} FROM ledger WHERE id = ?1"),
-            [id],
-            entry_row,
-        )
-        .map_err(db_error)?;
+    let row = cached_row(
+        conn,
+        &format!("SELECT {ENTRY_COLUMNS} FROM ledger WHERE id = ?1"),
+        [id],
+        entry_row,
+    )
+    .map_err(db_error)?;
     with_kind(row)
 }
