@@ -7,7 +7,6 @@
 //! a dead letter with its error; a passing failure (rate limit, vendor
 //! outage) is retried with backoff.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -104,13 +103,16 @@ impl Backlog {
 }
 
 /// Connector state as a call sees it: committed values plus the writes of
-/// deliveries handled earlier in the same, not yet committed, batch. Without
-/// it, a burst of orders from one company would re-fetch the company for
-/// every order of the batch.
+/// deliveries handled earlier and not yet committed (in the same batch, or
+/// in the batch whose commit is under way). Without it, a burst of orders
+/// from one company would re-fetch the company for every order of the
+/// batch, and a connector counting something in its state would lose
+/// counts between batches.
 pub struct StateOverlay {
     connector: String,
     store: Arc<dyn Store>,
-    staged: Mutex<StateWrites>,
+    /// Writes not yet committed, by batch number, oldest first.
+    staged: Mutex<Vec<(u64, StateWrites)>>,
 }
 
 impl std::fmt::Debug for StateOverlay {
@@ -127,30 +129,38 @@ impl StateOverlay {
         Self {
             connector: connector.to_owned(),
             store,
-            staged: Mutex::new(BTreeMap::new()),
+            staged: Mutex::new(Vec::new()),
         }
     }
 
-    fn stage(&self, writes: &StateWrites) {
-        let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
-        staged.extend(writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    fn staged(&self) -> std::sync::MutexGuard<'_, Vec<(u64, StateWrites)>> {
+        self.staged.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn clear(&self) {
-        self.staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+    /// Stages the writes of a delivery handled in batch `batch`.
+    fn stage(&self, batch: u64, writes: &StateWrites) {
+        let mut staged = self.staged();
+        match staged.last_mut() {
+            Some((last, existing)) if *last == batch => {
+                existing.extend(writes.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => staged.push((batch, writes.clone())),
+        }
+    }
+
+    /// Forgets the writes of batches up to `batch`: committed, or given up.
+    fn forget_through(&self, batch: u64) {
+        self.staged().retain(|(b, _)| *b > batch);
     }
 }
 
 impl StateRead for StateOverlay {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         if let Some(value) = self
-            .staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
+            .staged()
+            .iter()
+            .rev()
+            .find_map(|(_, writes)| writes.get(key))
         {
             return Ok(value.clone());
         }
@@ -188,6 +198,17 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// A batch of deliveries handled by the connector, to be committed.
+struct Batch {
+    /// Its number: the overlay's key for its state writes.
+    number: u64,
+    /// The id of the last delivery taken (0 when none was pending).
+    last_id: i64,
+    completions: Vec<Completion>,
+    /// Whether the next batch may be taken at once.
+    outcome: Pass,
+}
+
 /// How a batch ended.
 enum Pass {
     /// Nothing was pending.
@@ -199,19 +220,59 @@ enum Pass {
 }
 
 impl Worker {
-    /// Runs until `shutdown` turns true, finishing the batch in hand.
+    /// Runs until `shutdown` turns true, committing the batch in hand.
+    ///
+    /// Handling and committing overlap: while the store commits one batch,
+    /// the connector handles the next (the deliveries after it, seeing its
+    /// state writes through the overlay). Deliveries are still handled and
+    /// committed in order; should a commit fail, the batch handled
+    /// meanwhile is dropped and taken again from the store.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let connector = self.plugin.name().to_owned();
+        let mut number = 0;
+        let mut committing: Option<Batch> = None;
         loop {
             if *shutdown.borrow() {
+                if let Some(batch) = committing.take() {
+                    self.commit(batch).await.ok();
+                }
                 return;
             }
-            let wait = match self.pass().await {
-                Ok(Pass::Busy) => continue,
-                Ok(Pass::Idle) => Duration::from_secs(5),
-                Ok(Pass::Backoff(delay)) => delay,
+            number += 1;
+            let handled = match committing.take() {
+                Some(previous) => {
+                    let after = previous.last_id;
+                    let (committed, handled) =
+                        tokio::join!(self.commit(previous), self.handle_batch(number, after));
+                    if committed.is_err() {
+                        // The batch just handled read state that did not
+                        // commit: it is taken again from the store.
+                        self.state.forget_through(number);
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        continue;
+                    }
+                    handled
+                }
+                None => self.handle_batch(number, 0).await,
+            };
+            let wait = match handled {
+                Ok(batch) => match batch.outcome {
+                    Pass::Busy => {
+                        committing = Some(batch);
+                        continue;
+                    }
+                    Pass::Idle => Duration::from_secs(5),
+                    Pass::Backoff(delay) => {
+                        self.commit(batch).await.ok();
+                        delay
+                    }
+                },
                 Err(error) => {
                     tracing::error!(connector, error = %error, "inbox pass failed");
+                    self.state.forget_through(number);
                     Duration::from_secs(1)
                 }
             };
@@ -223,11 +284,23 @@ impl Worker {
         }
     }
 
-    async fn pass(&self) -> Result<Pass, crate::store::StoreError> {
+    /// Takes the pending deliveries after inbox id `after` (0: from the
+    /// oldest) and handles them through the connector.
+    async fn handle_batch(
+        &self,
+        number: u64,
+        after: i64,
+    ) -> Result<Batch, crate::store::StoreError> {
+        let mut batch = Batch {
+            number,
+            last_id: after,
+            completions: Vec::new(),
+            outcome: Pass::Idle,
+        };
         let count = self.store.pending_count(self.plugin.name()).await?;
         self.backlog.counted(count);
         if count.pending == 0 {
-            return Ok(Pass::Idle);
+            return Ok(batch);
         }
         // While the connector is paused one delivery is enough to learn
         // that it still is: a whole batch of bodies would be read for
@@ -239,16 +312,16 @@ impl Worker {
         };
         let items = self
             .store
-            .pending_deliveries(self.plugin.name(), batch_max)
+            .pending_deliveries(self.plugin.name(), after, batch_max)
             .await?;
         if items.is_empty() {
-            return Ok(Pass::Idle);
+            return Ok(batch);
         }
-        let mut completions = Vec::with_capacity(items.len());
-        let mut outcome = Pass::Busy;
+        batch.outcome = Pass::Busy;
         for item in items {
-            match self.handle(&item).await {
-                Handled::Complete(completion) => completions.push(completion),
+            batch.last_id = item.id;
+            match self.handle(number, &item).await {
+                Handled::Complete(completion) => batch.completions.push(completion),
                 Handled::Dead(error, plugin_sha256) => {
                     self.metrics
                         .delivery(self.plugin.name(), DeliveryOutcome::DeadLetter);
@@ -265,7 +338,7 @@ impl Worker {
                     self.metrics
                         .delivery(self.plugin.name(), DeliveryOutcome::Held);
                     tracing::debug!(connector = self.plugin.name(), inbox_id = item.id, error = %error, "delivery held");
-                    outcome = Pass::Backoff(delay);
+                    batch.outcome = Pass::Backoff(delay);
                     break;
                 }
                 Handled::Retry(error, delay) => {
@@ -273,21 +346,31 @@ impl Worker {
                         .delivery(self.plugin.name(), DeliveryOutcome::Retried);
                     tracing::warn!(connector = self.plugin.name(), inbox_id = item.id, attempts = item.attempts + 1, error = %error, "delivery will be retried");
                     self.store.record_attempt(item.id, error).await?;
-                    outcome = Pass::Backoff(delay);
+                    batch.outcome = Pass::Backoff(delay);
                     // Later deliveries may depend on this one (an order before
                     // its refund): keep the order and retry from here.
                     break;
                 }
             }
         }
-        let handled: Vec<(i64, String)> = completions
+        Ok(batch)
+    }
+
+    /// Commits a handled batch; its staged state is then forgotten.
+    async fn commit(&self, batch: Batch) -> Result<(), crate::store::StoreError> {
+        let number = batch.number;
+        let handled: Vec<(i64, String)> = batch
+            .completions
             .iter()
             .map(|c| (c.inbox_id, c.topic.clone()))
             .collect();
-        let results = self.store.complete(completions).await;
-        self.state.clear();
+        let results = self.store.complete(batch.completions).await;
+        self.state.forget_through(number);
         let connector = self.plugin.name();
-        for ((inbox_id, topic), result) in handled.into_iter().zip(results?) {
+        let results = results.inspect_err(|error| {
+            tracing::error!(connector, error = %error, "committing a batch failed");
+        })?;
+        for ((inbox_id, topic), result) in handled.into_iter().zip(results) {
             match result {
                 CompletionResult::Applied(applied) => {
                     self.metrics.delivery(connector, DeliveryOutcome::Applied);
@@ -315,10 +398,10 @@ impl Worker {
                 }
             }
         }
-        Ok(outcome)
+        Ok(())
     }
 
-    async fn handle(&self, item: &StoredDelivery) -> Handled {
+    async fn handle(&self, batch: u64, item: &StoredDelivery) -> Handled {
         let d = &item.delivery;
         let request = WebhookRequest {
             method: d.method.clone(),
@@ -352,7 +435,7 @@ impl Worker {
                 );
             }
         };
-        self.state.stage(&output.state);
+        self.state.stage(batch, &output.state);
         Handled::Complete(Completion {
             inbox_id: item.id,
             topic: d.topic.clone(),

@@ -532,10 +532,12 @@ pub trait Store: Send + Sync {
         inbox_id: i64,
     ) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError>;
 
-    /// Deliveries of one connector still waiting to be processed, oldest first.
+    /// Deliveries of one connector still waiting to be processed, oldest
+    /// first, from those with an inbox id above `after` (0 for all).
     async fn pending_deliveries(
         &self,
         connector: &str,
+        after: i64,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError>;
 

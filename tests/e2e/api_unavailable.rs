@@ -56,6 +56,7 @@ impl Store for BrokenStore {
     async fn pending_deliveries(
         &self,
         _: &str,
+        _: i64,
         _: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError> {
         Err(broken())

@@ -137,7 +137,7 @@ async fn a_dead_letter_replayed_after_a_fix_is_applied_once() {
     fixed.version = "with-chf".to_owned();
     fixed.exchange_rates = BTreeMap::from([("CHF".to_owned(), "1.05".parse().unwrap())]);
     let fixed = Arc::new(fixed);
-    let pending = store.pending_deliveries("shop", 10).await.unwrap();
+    let pending = store.pending_deliveries("shop", 0, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     let result = store
         .complete(vec![fixture::completion(pending[0].id, events, &fixed)])

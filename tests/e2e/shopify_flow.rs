@@ -42,9 +42,16 @@ struct Shop {
     emulator: ShopifyEmulator,
     daemon: Daemon,
     webhooks: WebhookSender,
+    /// The daemon's directory when the test chose its `[server]` keys.
+    _dir: Option<tempfile::TempDir>,
 }
 
 async fn shop() -> Shop {
+    shop_with("").await
+}
+
+/// [`shop`] with more `[server]` keys.
+async fn shop_with(server_keys: &str) -> Shop {
     let plugin = official_plugin("shopify");
     let emulator = ShopifyEmulator::start(ACCESS_TOKEN).await.unwrap();
     emulator.put_company(samples::company());
@@ -62,12 +69,21 @@ async fn shop() -> Shop {
         extra_toml: String::new(),
         secrets: Vec::new(),
     };
-    let daemon = Daemon::start(&setup).await.unwrap();
+    let (daemon, dir) = if server_keys.is_empty() {
+        (Daemon::start(&setup).await.unwrap(), None)
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Daemon::start_with_server_keys(dir.path(), &setup, server_keys)
+            .await
+            .unwrap();
+        (daemon, Some(dir))
+    };
     let webhooks = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);
     Shop {
         emulator,
         daemon,
         webhooks,
+        _dir: dir,
     }
 }
 
@@ -203,6 +219,50 @@ async fn b2b_order_earns_once_across_create_paid_retry_and_second_subscription()
     // Read once for the created order, then cached for the paid ones.
     assert_eq!(shop.emulator.company_reads(COMPANY_ID), 1);
     assert_eq!(shop.emulator.refused_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_in_small_batches_reads_the_company_once_and_earns_each_order_once() {
+    // Batches of three: each is handled while the one before it commits,
+    // and sees that batch's cached company before it is committed.
+    let shop = shop_with("inbox_batch_max = 3").await;
+    let orders: u64 = 60;
+    for wave in 0..orders / 10 {
+        let sends: Vec<_> = (0..10)
+            .map(|i| {
+                let n = wave * 10 + i;
+                let mut order = samples::b2b_order();
+                order.id = ORDER_ID + 1 + n;
+                let paid = samples::paid(order, "2026-03-05T16:40:12+01:00");
+                let webhooks = shop.webhooks.clone();
+                tokio::spawn(async move {
+                    webhooks
+                        .send("orders/paid", &format!("wh-burst-{n}"), &paid.body())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for send in sends {
+            let answer = send.await.unwrap();
+            assert_eq!(answer.outcome(), Some("stored"), "{answer:?}");
+        }
+    }
+    let state = shop
+        .wait_until("every order of the burst applied", |s| {
+            u64::try_from(company_entries(s).len()).unwrap() == orders
+        })
+        .await;
+    let account = company_account(&state).unwrap();
+    assert_eq!(account.balance, 2088 * i64::try_from(orders).unwrap());
+    let mut references: Vec<String> = company_entries(&state)
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    references.dedup();
+    assert_eq!(references.len(), 60, "{references:?}");
+    assert!(state.dead_letters.is_empty(), "{:#?}", state.dead_letters);
+    assert_eq!(shop.emulator.company_reads(COMPANY_ID), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

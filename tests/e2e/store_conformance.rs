@@ -101,7 +101,7 @@ async fn a_delivery_id_is_stored_once_and_kept_exactly() {
             Appended::Duplicate(first),
             "{name}"
         );
-        let pending = store.pending_deliveries("shop", 10).await.unwrap();
+        let pending = store.pending_deliveries("shop", 0, 10).await.unwrap();
         assert_eq!(pending.len(), 1, "{name}");
         assert_eq!(
             pending[0].delivery,
@@ -110,11 +110,18 @@ async fn a_delivery_id_is_stored_once_and_kept_exactly() {
         );
         assert!(
             store
-                .pending_deliveries("other", 10)
+                .pending_deliveries("other", 0, 10)
                 .await
                 .unwrap()
                 .is_empty(),
             "{name}"
+        );
+        let second = stored(&*store, "d2").await;
+        let later = store.pending_deliveries("shop", first, 10).await.unwrap();
+        assert_eq!(
+            later.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [second],
+            "{name}: only the deliveries after the one named"
         );
     }
 }
@@ -138,7 +145,7 @@ async fn concurrent_appends_are_all_durable_in_order() {
         for task in tasks {
             assert!(matches!(task.await.unwrap(), Appended::Stored(_)), "{name}");
         }
-        let pending = store.pending_deliveries("shop", 1000).await.unwrap();
+        let pending = store.pending_deliveries("shop", 0, 1000).await.unwrap();
         assert_eq!(pending.len(), 200, "{name}");
         assert!(
             pending.windows(2).all(|w| w[0].id < w[1].id),
@@ -167,7 +174,7 @@ async fn a_completion_applies_events_state_and_done_mark_together() {
         );
         assert!(
             store
-                .pending_deliveries("shop", 10)
+                .pending_deliveries("shop", 0, 10)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -260,7 +267,7 @@ async fn an_event_the_core_refuses_dead_letters_the_delivery_and_applies_nothing
         );
         assert!(
             store
-                .pending_deliveries("shop", 10)
+                .pending_deliveries("shop", 0, 10)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -288,7 +295,7 @@ async fn dead_letters_and_attempts_keep_the_error() {
             )
             .await
             .unwrap();
-        let pending = store.pending_deliveries("shop", 10).await.unwrap();
+        let pending = store.pending_deliveries("shop", 0, 10).await.unwrap();
         assert_eq!(
             (pending.len(), pending[0].id, pending[0].attempts),
             (1, retried, 1),
@@ -380,7 +387,7 @@ async fn data_survives_reopening_the_store() {
         let store = open(dir.path());
         assert_eq!(store.accounts().await.unwrap()[0].balance, 10, "{name}");
         assert_eq!(
-            store.pending_deliveries("shop", 10).await.unwrap().len(),
+            store.pending_deliveries("shop", 0, 10).await.unwrap().len(),
             1,
             "{name}"
         );

@@ -699,10 +699,11 @@ impl Store for SqliteStore {
     async fn pending_deliveries(
         &self,
         connector: &str,
+        after: i64,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError> {
         let connector = connector.to_owned();
-        self.read(move |c| read::pending(c, &connector, limit))
+        self.read(move |c| read::pending(c, &connector, after, limit))
             .await
     }
 

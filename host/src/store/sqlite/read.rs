@@ -110,16 +110,17 @@ pub(crate) fn pending_count(
 pub(crate) fn pending(
     conn: &Connection,
     connector: &str,
+    after: i64,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT id, attempts, {DELIVERY_COLUMNS} FROM inbox WHERE connector = ?1 AND status = 'pending' ORDER BY id LIMIT ?2"
+            "SELECT id, attempts, {DELIVERY_COLUMNS} FROM inbox WHERE connector = ?1 AND status = 'pending' AND id > ?3 ORDER BY id LIMIT ?2"
         ))
         .map_err(db_error)?;
     let rows = stmt
         .query_map(
-            params![connector, i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![connector, i64::try_from(limit).unwrap_or(i64::MAX), after],
             |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
