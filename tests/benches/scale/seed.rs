@@ -472,6 +472,8 @@ enum Row {
         account: AccountId,
         placed_at: Option<i64>,
         record: String,
+        /// What it counts for in the program currency.
+        qualifying: String,
     },
     Entry {
         account: AccountId,
@@ -736,11 +738,13 @@ fn store(conn: &Connection, program: &Program, url: &str, row: Row) -> anyhow::R
             account,
             placed_at,
             record,
+            qualifying,
         } => {
             conn.prepare_cached(
-                "INSERT INTO purchases (source, external_id, account_id, placed_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO purchases (source, external_id, account_id, placed_at, record, qualifying)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![source, external_id, account, placed_at, record])?;
+            .execute(params![source, external_id, account, placed_at, record, qualifying])?;
         }
         Row::Entry {
             account,
@@ -943,6 +947,7 @@ impl Applier<'_> {
             account,
             placed_at: outcome.record.placed_at,
             record: serde_json::to_string(&outcome.record)?,
+            qualifying: outcome.record.qualifying_amount().to_string(),
         });
         for entry in outcome.entries {
             ensure!(

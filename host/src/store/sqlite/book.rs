@@ -17,6 +17,41 @@ use crate::store::apply::{
 };
 use crate::store::sqlite::{cached_execute, cached_row, db_error};
 
+/// What a purchase counts for, as [`spend_row`] reads it: the record is
+/// only read where the `qualifying` column is not filled yet.
+pub(crate) const SPEND_COLUMNS: &str =
+    "placed_at, qualifying, CASE WHEN qualifying IS NULL THEN record END";
+
+/// A purchase's `placed_at`, `qualifying` and (only without it) record.
+pub(crate) type SpendRow = (Option<i64>, Option<String>, Option<String>);
+
+/// Reads [`SPEND_COLUMNS`] from `row`, from column 0.
+pub(crate) fn spend_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpendRow> {
+    spend_row_at(row, 0)
+}
+
+/// Reads [`SPEND_COLUMNS`] from `row`, from column `at`.
+pub(crate) fn spend_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SpendRow> {
+    Ok((row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
+}
+
+/// What a purchase counts for: `None` for one not placed yet (only its
+/// refunds are known).
+pub(crate) fn spend_item(
+    (placed_at, qualifying, record): SpendRow,
+) -> Result<Option<SpendItem>, String> {
+    let amount = match (qualifying, record) {
+        (Some(qualifying), _) => qualifying
+            .parse::<Decimal>()
+            .map_err(|e| format!("qualifying amount `{qualifying}`: {e}"))?,
+        (None, Some(json)) => serde_json::from_str::<PurchaseRecord>(&json)
+            .map_err(|e| e.to_string())?
+            .qualifying_amount(),
+        (None, None) => return Err("neither a qualifying amount nor a record".to_owned()),
+    };
+    Ok(placed_at.map(|placed_at| SpendItem { placed_at, amount }))
+}
+
 pub(crate) struct SqlBook<'c> {
     conn: &'c Connection,
     now: i64,
@@ -326,13 +361,23 @@ impl Book for SqlBook<'_> {
         account: Option<AccountId>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        cached_execute(self.conn,
-                "INSERT INTO purchases (source, external_id, account_id, placed_at, record) VALUES (?1, ?2, ?3, ?4, ?5)
+        cached_execute(
+            self.conn,
+            "INSERT INTO purchases (source, external_id, account_id, placed_at, record, qualifying)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (source, external_id) DO UPDATE SET account_id = excluded.account_id,
-                     placed_at = excluded.placed_at, record = excluded.record",
-                params![record.source, record.id, account, record.placed_at, json],
-            )
-            .map_err(db_error)?;
+                     placed_at = excluded.placed_at, record = excluded.record,
+                     qualifying = excluded.qualifying",
+            params![
+                record.source,
+                record.id,
+                account,
+                record.placed_at,
+                json,
+                record.qualifying_amount().to_string()
+            ],
+        )
+        .map_err(db_error)?;
         Ok(())
     }
 
@@ -343,23 +388,19 @@ impl Book for SqlBook<'_> {
     ) -> Result<Vec<SpendItem>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT record FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at",
-            )
+            .prepare_cached(&format!(
+                "SELECT {SPEND_COLUMNS} FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at"
+            ))
             .map_err(db_error)?;
         let rows = stmt
-            .query_map(params![account, since], |row| row.get::<_, String>(0))
+            .query_map(params![account, since], spend_row)
             .map_err(db_error)?;
         let mut items = Vec::new();
         for row in rows {
-            let json = row.map_err(db_error)?;
-            let record: PurchaseRecord = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?;
-            if let Some(placed_at) = record.placed_at {
-                items.push(SpendItem {
-                    placed_at,
-                    amount: record.qualifying_amount(),
-                });
+            if let Some(item) = spend_item(row.map_err(db_error)?)
+                .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?
+            {
+                items.push(item);
             }
         }
         Ok(items)
@@ -785,5 +826,43 @@ impl Book for SqlBook<'_> {
             )
             .map_err(db_error)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::{Money, PurchaseStatus};
+
+    #[test]
+    fn spend_is_read_from_the_column_or_else_from_the_record() {
+        let mut record = PurchaseRecord::new("erp", "SO-1");
+        record.status = Some(PurchaseStatus::Paid);
+        record.placed_at = Some(1_000);
+        record.net_amount = Some(Money {
+            amount: Decimal::new(10_000, 2),
+            currency: "USD".to_owned(),
+        });
+        record.rate = Some(Decimal::new(9, 1));
+        let json = serde_json::to_string(&record).unwrap();
+        let expected = SpendItem {
+            placed_at: 1_000,
+            amount: Decimal::new(9_000, 2),
+        };
+        // A row written before the column: its record is read.
+        assert_eq!(
+            spend_item((Some(1_000), None, Some(json))),
+            Ok(Some(expected.clone()))
+        );
+        // A row written since: the column is enough.
+        let qualifying = record.qualifying_amount().to_string();
+        assert_eq!(
+            spend_item((Some(1_000), Some(qualifying), None)),
+            Ok(Some(expected))
+        );
+        // Only refunds known: not placed, counts for nothing.
+        assert_eq!(spend_item((None, Some("0".to_owned()), None)), Ok(None));
+        assert!(spend_item((Some(1_000), Some("twelve".to_owned()), None)).is_err());
+        assert!(spend_item((Some(1_000), None, None)).is_err());
     }
 }

@@ -10,11 +10,10 @@ use rust_decimal::Decimal;
 use crate::core::accounts::AccountId;
 use crate::core::profiles::{self, AccountRecords, ProgramScores, Scored};
 use crate::core::program::Program;
-use crate::core::purchases::PurchaseRecord;
 use crate::core::scoring::NpsResponse;
 use crate::core::segments::{ContactProfile, Profile};
-use crate::core::tiers::SpendItem;
 use crate::store::StoreError;
+use crate::store::sqlite::book::{SPEND_COLUMNS, spend_item, spend_row_at};
 use crate::store::sqlite::db_error;
 
 /// Annual revenue in the program currency, when its currency has a rate.
@@ -106,26 +105,22 @@ pub(crate) fn records(
     }
     {
         let mut stmt = conn
-            .prepare("SELECT account_id, record FROM purchases WHERE account_id IS NOT NULL")
+            .prepare(&format!(
+                "SELECT account_id, {SPEND_COLUMNS} FROM purchases WHERE account_id IS NOT NULL"
+            ))
             .map_err(db_error)?;
         let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, spend_row_at(row, 1)?)))
             .map_err(db_error)?;
         for row in rows {
-            let (id, json) = row.map_err(db_error)?;
+            let (id, spend) = row.map_err(db_error)?;
             let Some(account) = accounts.get_mut(&id) else {
                 continue;
             };
-            let record: PurchaseRecord = serde_json::from_str(&json)
+            let item = spend_item(spend)
                 .map_err(|e| StoreError::Corrupt(format!("purchase of account {id}: {e}")))?;
-            let amount = record.qualifying_amount();
-            if let (Some(placed_at), true) = (record.placed_at, amount > Decimal::ZERO) {
-                account
-                    .profile
-                    .purchases
-                    .push(SpendItem { placed_at, amount });
+            if let Some(item) = item.filter(|item| item.amount > Decimal::ZERO) {
+                account.profile.purchases.push(item);
             }
         }
     }

@@ -473,6 +473,13 @@ CREATE TABLE statements (
 DROP INDEX ledger_account;
 CREATE INDEX ledger_account ON ledger (account_id, id, points);
 "#,
+    r#"
+-- What a purchase counts for in the program currency (a decimal string),
+-- kept beside its record so that tiers and segments read spend without
+-- parsing every record. NULL on rows written before it: their record is
+-- read instead until the purchase is next written.
+ALTER TABLE purchases ADD COLUMN qualifying TEXT;
+"#,
 ];
 
 /// Brings the schema up to date.
