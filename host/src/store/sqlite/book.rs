@@ -852,7 +852,7 @@ mod tests {
         // A row written before the column: its record is read.
         assert_eq!(
             spend_item((Some(1_000), None, Some(json))),
-            Ok(Some(expected.clone()))
+            Ok(Some(expected))
         );
         // A row written since: the column is enough.
         let qualifying = record.qualifying_amount().to_string();
