@@ -36,7 +36,8 @@ const HELD_RECHECK: Duration = Duration::from_secs(5);
 /// handler notes each delivery it stores. A stored delivery whose id is
 /// past the count's is not in it and is added; the others are. The figure
 /// is therefore exact as of the count, plus what was stored since, and
-/// exceeds the truth only by the batch in hand: an idle worker has just
+/// exceeds the truth only by the batch in hand: a worker counts again
+/// after its last commit before it goes idle, so an idle worker has just
 /// counted none.
 #[derive(Debug)]
 pub struct Backlog {
@@ -239,6 +240,7 @@ impl Worker {
                 return;
             }
             number += 1;
+            let pipelined = committing.is_some();
             let handled = match committing.take() {
                 Some(previous) => {
                     let after = previous.last_id;
@@ -263,6 +265,20 @@ impl Worker {
                     Pass::Busy => {
                         committing = Some(batch);
                         continue;
+                    }
+                    Pass::Idle if pipelined => {
+                        // The count was taken while the previous batch
+                        // committed and may still hold it: count again, so
+                        // the backlog does not refuse deliveries for a
+                        // whole idle wait over work already done.
+                        match self.recount().await {
+                            Ok(0) => Duration::from_secs(5),
+                            Ok(_) => continue,
+                            Err(error) => {
+                                tracing::error!(connector, error = %error, "counting the inbox failed");
+                                Duration::from_secs(1)
+                            }
+                        }
                     }
                     Pass::Idle => Duration::from_secs(5),
                     Pass::Backoff(delay) => {
@@ -297,9 +313,7 @@ impl Worker {
             completions: Vec::new(),
             outcome: Pass::Idle,
         };
-        let count = self.store.pending_count(self.plugin.name()).await?;
-        self.backlog.counted(count);
-        if count.pending == 0 {
+        if self.recount().await? == 0 {
             return Ok(batch);
         }
         // While the connector is paused one delivery is enough to learn
@@ -354,6 +368,14 @@ impl Worker {
             }
         }
         Ok(batch)
+    }
+
+    /// Counts the connector's pending deliveries for the backlog; returns
+    /// the count.
+    async fn recount(&self) -> Result<u64, crate::store::StoreError> {
+        let count = self.store.pending_count(self.plugin.name()).await?;
+        self.backlog.counted(count);
+        Ok(count.pending)
     }
 
     /// Commits a handled batch; its staged state is then forgotten.
