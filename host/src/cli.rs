@@ -17,10 +17,13 @@ use loyaltyd::runtime::{
 };
 use sha2::{Digest, Sha256};
 
+use scaffold::SdkSource;
+
 mod backfill;
 mod growth;
 mod insight;
 mod payouts;
+mod scaffold;
 
 /// Self-hosted B2B loyalty engine.
 #[derive(Debug, Parser)]
@@ -177,6 +180,24 @@ enum PluginsCommand {
         /// The component file (`.wasm`).
         file: PathBuf,
     },
+    /// Create a connector crate that builds, with tests and a README: the
+    /// start of a connector for a system not supported yet.
+    New {
+        /// The connector's name: lower-case letters, digits and `-`
+        /// (`dynamics-crm`). It names the crate, the component file and the
+        /// `[connectors.NAME]` section.
+        name: String,
+        /// The folder to create. Default: `./NAME`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Take the SDK from this folder (the `sdk` folder of a checkout of
+        /// this repository) instead of from its git repository.
+        #[arg(long, value_name = "PATH", conflicts_with = "sdk_git")]
+        sdk: Option<PathBuf>,
+        /// Take the SDK from this git repository.
+        #[arg(long, value_name = "URL", default_value = env!("CARGO_PKG_REPOSITORY"))]
+        sdk_git: String,
+    },
     /// Load the connectors of a configuration and list each one's component
     /// file, SHA-256 and contract version.
     List {
@@ -193,6 +214,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::Inspect { file },
         } => inspect(file),
+        Command::Plugins {
+            command:
+                PluginsCommand::New {
+                    name,
+                    dir,
+                    sdk,
+                    sdk_git,
+                },
+        } => new_plugin(
+            &name,
+            dir,
+            sdk.map_or(SdkSource::Git(sdk_git), SdkSource::Path),
+        ),
         Command::Plugins {
             command: PluginsCommand::List { config },
         } => list_plugins(&config),
@@ -382,6 +416,24 @@ fn inspect(file: PathBuf) -> anyhow::Result<ExitCode> {
             setting.name, setting.description
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_plugin(name: &str, dir: Option<PathBuf>, sdk: SdkSource) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let files = scaffold::create(name, &dir, &sdk)?;
+    for file in &files {
+        println!("created {}", file.display());
+    }
+    println!();
+    println!("next:");
+    println!("  cd {}", dir.display());
+    println!("  cargo test");
+    println!("  cargo build --release --target wasm32-wasip2");
+    println!(
+        "  loyaltyd plugins inspect target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
