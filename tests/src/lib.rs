@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo_book;
 pub mod hubspot;
 pub mod landscape;
+pub mod pipedrive;
 pub mod salesforce;
 pub mod sap;
 pub mod shopify;
