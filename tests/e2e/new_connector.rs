@@ -1,6 +1,8 @@
-//! `loyaltyd plugins new` end to end: the created crate passes its own
-//! tests, builds as a component, is described by `plugins inspect`, and
-//! turns a signed delivery into points in the real daemon.
+//! The connector guide (`docs/connectors.md`) end to end: its shell blocks
+//! run as written create a crate with `loyaltyd plugins new` that passes
+//! its own tests, builds as a component, is described by `plugins inspect`
+//! and digested for pinning; loaded with the guide's configuration, the
+//! component turns a signed delivery into points in the real daemon.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,12 +10,13 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, random_token};
 use loyalty_e2e::{ensure_wasm_target, loyaltyd_binary, repo_root};
 use loyalty_sdk::testing::sign_base64_hmac_sha256;
+use sha2::Digest as _;
 
 const SECRET: &str = "a-webhook-secret";
 /// The order of the created crate's own test, with another id.
@@ -40,54 +43,98 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Runs cargo in the created crate, sharing one target folder across runs
-/// so that the SDK and its dependencies compile once.
-fn cargo(dir: &Path, args: &[&str]) -> Output {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    Command::new(cargo)
-        .current_dir(dir)
-        .args(args)
-        .env("CARGO_TARGET_DIR", target_dir())
-        // Flags meant for this test's build must not leak into the crate's.
+/// The fenced blocks of `docs/connectors.md` tagged `tag`, in order.
+fn guide_blocks(tag: &str) -> Vec<String> {
+    let guide = std::fs::read_to_string(repo_root().join("docs/connectors.md")).unwrap();
+    let fence = format!("```{tag}");
+    let mut blocks = Vec::new();
+    let mut open: Option<String> = None;
+    for line in guide.lines() {
+        match open.as_mut() {
+            None if line == fence => open = Some(String::new()),
+            None => {}
+            Some(_) if line == "```" => blocks.extend(open.take()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    assert!(
+        open.is_none(),
+        "a ```{tag} block of the guide is not closed"
+    );
+    blocks
+}
+
+/// The guide's shell blocks as one script. After the block that creates
+/// the crate, the script copies in the official connectors' lock file: it
+/// pins the SDK's dependencies to the versions the repository is tested
+/// with (cargo drops what the crate does not use), so the walkthrough does
+/// not depend on what crates.io published today.
+fn walkthrough(lock: &Path) -> String {
+    let blocks = guide_blocks("sh");
+    let created = blocks
+        .iter()
+        .position(|b| b.contains("loyaltyd plugins new"))
+        .expect("the guide creates a crate with `loyaltyd plugins new`");
+    let mut script = String::from("set -euo pipefail\n");
+    for (n, block) in blocks.iter().enumerate() {
+        script.push_str(block);
+        if n == created {
+            let quoted = lock.to_str().unwrap().replace('\'', "'\\''");
+            script.push_str(&format!("cp '{quoted}' Cargo.lock\n"));
+        }
+    }
+    script
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guide_walkthrough_builds_a_connector_that_earns_points() {
+    ensure_wasm_target().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // The guide runs beside a checkout's `sdk` folder.
+    std::os::unix::fs::symlink(repo_root().join("sdk"), work.path().join("sdk")).unwrap();
+    let bin = loyaltyd_binary();
+    let path = std::env::join_paths(std::iter::once(bin.parent().unwrap().to_owned()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let script = walkthrough(&repo_root().join("plugins/Cargo.lock"));
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(work.path())
+        .env("PATH", path)
+        // Settings meant for this test's build must not leak into the crate's.
+        .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_MAKEFLAGS")
         .output()
-        .unwrap()
-}
-
-fn target_dir() -> PathBuf {
-    repo_root().join("target/new-connector")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_connector_builds_passes_its_tests_and_earns_points() {
-    ensure_wasm_target().unwrap();
-    let work = tempfile::tempdir().unwrap();
+        .unwrap();
+    let report = text(&ran);
+    assert!(ran.status.success(), "{script}\n{report}");
     let dir = work.path().join("acme-orders");
-    let dir_arg = dir.to_str().unwrap();
-    let sdk = repo_root().join("sdk");
-
-    let created = loyaltyd(&[
-        "plugins",
-        "new",
-        "acme-orders",
-        "--dir",
-        dir_arg,
-        "--sdk",
-        sdk.to_str().unwrap(),
-    ]);
-    assert!(created.status.success(), "{}", text(&created));
-    let said = String::from_utf8_lossy(&created.stdout);
     for file in ["Cargo.toml", "src/lib.rs", "tests/webhooks.rs", "README.md"] {
-        assert!(dir.join(file).is_file(), "{file} missing\n{said}");
+        assert!(dir.join(file).is_file(), "{file} missing\n{report}");
     }
+    assert!(report.contains("test result: ok. 4 passed"), "{report}");
+    assert!(report.contains("loyalty:connector@0.1.0"), "{report}");
+    assert!(report.contains("acme-orders 0.1.0"), "{report}");
+    assert!(report.contains("secrets:     webhook"), "{report}");
+    let wasm = dir.join("target/wasm32-wasip2/release/acme_orders.wasm");
+    let bytes = std::fs::read(&wasm).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
     assert!(
-        said.contains("cargo build --release --target wasm32-wasip2"),
-        "{said}"
+        report.contains(&format!(
+            "{digest}  target/wasm32-wasip2/release/acme_orders.wasm"
+        )),
+        "{report}"
     );
 
     // Nothing is overwritten, and a bad name is explained.
+    let dir_arg = dir.to_str().unwrap();
     let again = loyaltyd(&["plugins", "new", "acme-orders", "--dir", dir_arg]);
     assert!(!again.status.success());
     assert!(text(&again).contains("not empty"), "{}", text(&again));
@@ -95,39 +142,33 @@ async fn a_new_connector_builds_passes_its_tests_and_earns_points() {
     assert!(!bad.status.success());
     assert!(text(&bad).contains("lower-case"), "{}", text(&bad));
 
-    // The official connectors' lock file pins the SDK's dependencies to
-    // versions this machine has built before; cargo drops what is unused.
-    std::fs::copy(
-        repo_root().join("plugins/Cargo.lock"),
-        dir.join("Cargo.lock"),
-    )
-    .unwrap();
-    let tested = cargo(&dir, &["test"]);
-    assert!(tested.status.success(), "{}", text(&tested));
-    let report = text(&tested);
-    assert!(report.contains("test result: ok. 4 passed"), "{report}");
-
-    let built = cargo(&dir, &["build", "--release", "--target", "wasm32-wasip2"]);
-    assert!(built.status.success(), "{}", text(&built));
-    let wasm = target_dir().join("wasm32-wasip2/release/acme_orders.wasm");
-    let inspected = loyaltyd(&["plugins", "inspect", wasm.to_str().unwrap()]);
-    assert!(inspected.status.success(), "{}", text(&inspected));
-    let described = String::from_utf8_lossy(&inspected.stdout);
-    assert!(described.contains("loyalty:connector@0.1.0"), "{described}");
-    assert!(described.contains("acme-orders 0.1.0"), "{described}");
-    assert!(described.contains("secrets:     webhook"), "{described}");
-
-    // Loaded by the daemon as its README says, it earns points.
-    let toml_path = serde_json::Value::from(wasm.to_str().unwrap()).to_string();
+    // Loaded with the guide's configuration, pinned, it earns points.
+    let toml = guide_blocks("toml")
+        .into_iter()
+        .next()
+        .expect("the guide shows the connector's configuration");
+    let plugin = serde_json::Value::from(wasm.to_str().unwrap()).to_string();
+    let extra_toml: String = toml
+        .lines()
+        .map(|line| {
+            if line.starts_with("plugin = ") {
+                format!("plugin = {plugin}\n")
+            } else if line.starts_with("# sha256 = ") {
+                // Pinned to the digest the walkthrough printed.
+                format!("sha256 = \"{digest}\"\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    assert!(extra_toml.contains(&plugin), "{toml}");
+    assert!(extra_toml.contains(&digest), "{toml}");
     let setup = Setup {
         admin_token: random_token().unwrap(),
         program: ProgramRules::default(),
         shopify: None,
-        extra_toml: format!(
-            "[connectors.acme-orders]\nplugin = {toml_path}\n\n\
-             [connectors.acme-orders.secrets.webhook]\nfile = \"secrets/acme_webhook\"\n"
-        ),
-        secrets: vec![("acme_webhook".to_owned(), SECRET.to_owned())],
+        extra_toml,
+        secrets: vec![("acme_orders_webhook".to_owned(), SECRET.to_owned())],
     };
     let daemon = Daemon::start(&setup).await.unwrap();
     let http = reqwest::Client::new();

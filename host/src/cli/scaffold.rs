@@ -20,7 +20,11 @@ impl SdkSource {
         let quoted = |text: &str| toml::Value::from(text).to_string();
         Ok(match self {
             Self::Path(path) => {
-                let path = std::path::absolute(path)
+                // Canonical, not just absolute: through a symbolic link,
+                // cargo would look for the SDK's workspace (whose package
+                // fields it inherits) above the link instead of above the
+                // folder.
+                let path = std::fs::canonicalize(path)
                     .with_context(|| format!("resolving {}", path.display()))?;
                 if !path.join("Cargo.toml").is_file() {
                     bail!(
@@ -163,6 +167,21 @@ mod tests {
             again.is_err_and(|e| e.to_string().contains("not empty")),
             "a second run must not overwrite"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_sdk_is_named_by_its_real_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("checkout/sdk");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("Cargo.toml"), "").unwrap();
+        let link = dir.path().join("sdk");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let dependency = SdkSource::Path(link).dependency().unwrap();
+        let real = std::fs::canonicalize(&real).unwrap();
+        let quoted = toml::Value::from(real.to_str().unwrap()).to_string();
+        assert_eq!(dependency, format!("{{ path = {quoted} }}"));
     }
 
     #[test]
