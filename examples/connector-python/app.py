@@ -39,7 +39,8 @@ class Plugin(exports.Plugin):
         return plugin.PluginInfo(
             name=NAME,
             version=VERSION,
-            hosts=[DEFAULT_BASE_URL, "https://*.pipedrive.com"],
+            # `{base_url}`: the origin of whatever the setting names.
+            hosts=[DEFAULT_BASE_URL, "https://*.pipedrive.com", "{base_url}"],
             credentials=[CREDENTIAL],
             secrets=[],
             settings=[

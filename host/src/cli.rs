@@ -37,7 +37,9 @@ pub struct Args {
 enum Command {
     /// Check a configuration file: report every problem in it, one per line
     /// (`FILE:LINE:COL: KEY: MESSAGE`), and exit with status 1 if there is
-    /// any.
+    /// any. A valid file's connectors are then loaded and each line after
+    /// the `ok` names a difference between what a component declares and
+    /// what the file grants it.
     Validate {
         /// The configuration file.
         #[arg(long, short)]
@@ -297,7 +299,63 @@ fn validate(file: &Path) -> ExitCode {
         file.display(),
         config.program.version
     );
+    for line in capability_report(&config) {
+        println!("{line}");
+    }
     ExitCode::SUCCESS
+}
+
+/// For each connector, where what its component declares and what the
+/// configuration grants differ; a component that does not load is said to
+/// be unchecked. Nothing for a configuration without connectors.
+fn capability_report(config: &Config) -> Vec<String> {
+    if config.connectors.is_empty() {
+        return Vec::new();
+    }
+    // Without the compile cache: checking writes nothing.
+    let options = RuntimeOptions {
+        cache_dir: None,
+        ..config.runtime_options()
+    };
+    let checked = Runtime::new(options).and_then(|runtime| {
+        let calls = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok((runtime, calls))
+    });
+    let (runtime, calls) = match checked {
+        Ok(parts) => parts,
+        Err(error) => return vec![format!("connectors not checked: {error:#}")],
+    };
+    let mut lines = Vec::new();
+    for (name, connector) in &config.connectors {
+        let plugin = match runtime.load(PluginSpec {
+            name: name.clone(),
+            wasm: connector.plugin.clone(),
+            limits: connector.limits.clone(),
+            grants: connector.grants.clone(),
+            state: Arc::new(MemoryState::default()),
+        }) {
+            Ok(plugin) => plugin,
+            Err(error) => {
+                lines.push(format!(
+                    "connector {name}: capabilities not checked: {error}"
+                ));
+                continue;
+            }
+        };
+        match calls.block_on(plugin.capability_mismatches()) {
+            Ok(found) => lines.extend(
+                found
+                    .into_iter()
+                    .map(|mismatch| format!("connector {name}: {mismatch}")),
+            ),
+            Err(error) => lines.push(format!(
+                "connector {name}: capabilities not checked: describe failed: {error}"
+            )),
+        }
+    }
+    lines
 }
 
 fn list_plugins(file: &Path) -> anyhow::Result<ExitCode> {

@@ -210,6 +210,16 @@ impl Daemon {
                 contract = plugin.contract_version().as_str(),
                 "connector loaded"
             );
+            match plugin.capability_mismatches().await {
+                Ok(found) => {
+                    for mismatch in found {
+                        tracing::warn!(connector = name.as_str(), mismatch, "capabilities differ");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(connector = name.as_str(), error = %error, "describe failed");
+                }
+            }
             let wake = Arc::new(Notify::new());
             let backlog = Arc::new(Backlog::new(config.server.inbox_backlog_max));
             let worker = Worker {

@@ -27,7 +27,7 @@ pub use breaker::{CircuitState, CircuitStatus};
 pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
 pub use error::{CallError, LimitExceeded, LoadError};
 pub use grants::{
-    Credential, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
+    Credential, Declared, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
 };
 pub use limits::Limits;
 pub use plugin::{CallObserver, Output, Plugin, PluginSpec};

@@ -161,10 +161,22 @@ fn valid_configs_pass() {
     }
     let output = loyaltyd(&["validate", "--config", "tests/ui/valid/full.toml"]);
     let version = load_fixture("tests/ui/valid/full.toml").program.version;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut lines = stdout.lines();
     assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        format!("tests/ui/valid/full.toml: ok (4 connectors, program version {version})\n")
+        lines.next(),
+        Some(
+            format!("tests/ui/valid/full.toml: ok (4 connectors, program version {version})")
+                .as_str()
+        )
     );
+    // The fixtures' components are empty files: said, not hidden.
+    let unchecked: Vec<_> = lines.collect();
+    assert_eq!(unchecked.len(), 4, "{stdout}");
+    for line in unchecked {
+        assert!(line.starts_with("connector "), "{line}");
+        assert!(line.contains(": capabilities not checked: "), "{line}");
+    }
 }
 
 /// The environment the fixtures' secrets are read from, as a lookup.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, random_token};
-use loyalty_e2e::{loyaltyd_binary, test_component};
+use loyalty_e2e::{declared_hosts, loyaltyd_binary, test_component};
 use loyaltyd::runtime::wit::latest::loyalty::connector::types::{Event, Header, WebhookRequest};
 use loyaltyd::runtime::{Grants, Limits, MemoryState, PluginSpec, Runtime, RuntimeOptions};
 use serde_json::Value;
@@ -583,6 +583,7 @@ async fn slow_server() -> (String, tokio::task::JoinHandle<()>) {
 fn spec(wasm: PathBuf, origin: &str, state: Arc<MemoryState>) -> PluginSpec {
     let mut grants = Grants {
         allowed_hosts: vec![origin.parse().unwrap()],
+        settings: declared_hosts(&[origin.to_owned()]),
         ..Grants::default()
     };
     grants.secrets.insert(

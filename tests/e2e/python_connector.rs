@@ -360,7 +360,7 @@ fn plugins_inspect_reads_the_python_component() {
     assert_eq!(field("secrets:"), "-");
     assert_eq!(
         field("hosts:"),
-        "https://api.pipedrive.com, https://*.pipedrive.com"
+        "https://api.pipedrive.com, https://*.pipedrive.com, {base_url}"
     );
     assert!(
         field("setting:").starts_with("base_url (optional): "),

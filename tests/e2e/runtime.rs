@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use loyalty_e2e::test_component;
+use loyalty_e2e::{declared_hosts, test_component};
 use loyaltyd::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
 use loyaltyd::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Event, Header, WebhookRequest,
@@ -533,6 +533,7 @@ fn fetch(url: &str, credential: Option<&str>, follow_redirects: bool) -> Webhook
 fn outbound_plugin(runtime: &Runtime, allowed: &[String], credential_hosts: &[String]) -> Plugin {
     let mut grants = Grants {
         allowed_hosts: allowed.iter().map(|h| h.parse().unwrap()).collect(),
+        settings: declared_hosts(allowed),
         ..Grants::default()
     };
     grants.credentials.insert(
@@ -607,6 +608,72 @@ async fn a_redirect_to_a_forbidden_host_is_refused() {
     // A guest that follows it by hand is checked like any other request.
     denied_message(plugin.handle_webhook(&fetch(&redirect, None, true)).await);
     assert!(forbidden.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_uses_only_what_the_connector_declares_and_the_operator_grants() {
+    let (declared, undeclared) = (Recorder::start().await, Recorder::start().await);
+    let runtime = runtime();
+    // Both hosts allowed, but the connector declares only the first (its
+    // `{host1}` is set to it) and never the credential `spare`.
+    let mut grants = Grants {
+        allowed_hosts: vec![
+            declared.origin().parse().unwrap(),
+            undeclared.origin().parse().unwrap(),
+        ],
+        settings: declared_hosts(&[declared.origin()]),
+        ..Grants::default()
+    };
+    grants.credentials.insert(
+        "spare".to_owned(),
+        Credential::new(
+            Secret::new("spare-token"),
+            Injection::Bearer,
+            vec![declared.origin().parse().unwrap()],
+        ),
+    );
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits::default(),
+        grants,
+        MemoryState::default(),
+    );
+
+    let ok = plugin
+        .handle_webhook(&fetch(&declared.url("/ok"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(reported(&ok.value), "200 hello from /ok");
+    let message = denied_message(
+        plugin
+            .handle_webhook(&fetch(&undeclared.url("/no"), None, false))
+            .await,
+    );
+    assert!(
+        message.contains("not among the hosts the connector declares")
+            && message.contains(&declared.origin()),
+        "{message}"
+    );
+    let message = denied_message(
+        plugin
+            .handle_webhook(&fetch(&declared.url("/spare"), Some("spare"), false))
+            .await,
+    );
+    assert!(
+        message.contains("credential `spare` is not among the credentials"),
+        "{message}"
+    );
+    assert!(undeclared.requests().is_empty());
+    assert_eq!(declared.requests().len(), 1);
+
+    let found = plugin.capability_mismatches().await.unwrap();
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found[0].contains(&format!("allowed_hosts grants `{}", undeclared.origin())));
+    assert!(found[1].contains("[connectors.hostile.credentials.spare] is configured"));
+    assert!(found[2].contains(
+        "declares credential `api`, but [connectors.hostile.credentials.api] is not configured"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -810,6 +877,7 @@ impl Vendor {
 fn vendor_plugin(runtime: &Runtime, origin: &str, credential: Credential) -> Plugin {
     let mut grants = Grants {
         allowed_hosts: vec![origin.parse().unwrap()],
+        settings: declared_hosts(&[origin.to_owned()]),
         ..Grants::default()
     };
     grants.credentials.insert("api".to_owned(), credential);

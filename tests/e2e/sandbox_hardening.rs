@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, random_token};
 use loyalty_e2e::shopify::ShopifyEmulator;
 use loyalty_e2e::shopify::samples::{self, API_VERSION, SHOP_DOMAIN};
-use loyalty_e2e::{loyaltyd_binary, official_plugin, test_component};
+use loyalty_e2e::{declared_hosts, loyaltyd_binary, official_plugin, test_component};
 use loyaltyd::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Event, WebhookRequest,
 };
@@ -54,9 +54,12 @@ fn load(runtime: &Runtime, limits: Limits, grants: Grants) -> Result<Plugin, Loa
     })
 }
 
+/// Allows the hosts, which the hostile connector declares through its
+/// settings `host1` to `host3`.
 fn grants(allowed: &[String]) -> Grants {
     Grants {
         allowed_hosts: allowed.iter().map(|h| h.parse().unwrap()).collect(),
+        settings: declared_hosts(allowed),
         ..Grants::default()
     }
 }
@@ -436,6 +439,68 @@ fn pinned_echo(sha256: &str) -> Setup {
         ),
         secrets: Vec::new(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_and_the_daemon_name_what_is_granted_but_not_declared() {
+    let s = |text: &str| Value::from(text).to_string();
+    let shop = s("https://demo.myshopify.com");
+    let setup = Setup {
+        admin_token: random_token().unwrap(),
+        program: ProgramRules::default(),
+        shopify: None,
+        extra_toml: format!(
+            "[connectors.shopify]\n\
+             plugin = {plugin}\n\
+             allowed_hosts = [{shop}, \"https://evil.example\"]\n\
+             settings = {{ shop_domain = \"demo.myshopify.com\", api_version = {version} }}\n\n\
+             [connectors.shopify.secrets.webhook]\n\
+             file = \"secrets/shopify_webhook\"\n\n\
+             [connectors.shopify.credentials.admin]\n\
+             file = \"secrets/shopify_admin_token\"\n\
+             inject = \"header\"\n\
+             header = \"X-Shopify-Access-Token\"\n\
+             hosts = [{shop}]\n\n\
+             [connectors.shopify.credentials.spare]\n\
+             file = \"secrets/shopify_admin_token\"\n\
+             hosts = [\"https://evil.example\"]\n",
+            plugin = s(&official_plugin("shopify").to_string_lossy()),
+            version = s(API_VERSION),
+        ),
+        secrets: vec![
+            (
+                "shopify_webhook".to_owned(),
+                SHOPIFY_WEBHOOK_SECRET.to_owned(),
+            ),
+            (
+                "shopify_admin_token".to_owned(),
+                SHOPIFY_ACCESS_TOKEN.to_owned(),
+            ),
+        ],
+    };
+    let daemon = Daemon::start(&setup).await.unwrap();
+    let output = Command::new(loyaltyd_binary())
+        .args(["validate", "--config"])
+        .arg(daemon.config_path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    let lines: Vec<_> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "connector shopify: [connectors.shopify] allowed_hosts grants `https://evil.example:443`, which the connector does not declare (it declares: https://*.myshopify.com:443): its requests there are refused",
+            "connector shopify: [connectors.shopify.credentials.spare] is configured, but the connector does not declare credential `spare`: it is never sent",
+            "connector shopify: [connectors.shopify.credentials.spare] hosts binds `https://evil.example:443`, which the connector does not declare: the credential is never sent there",
+        ],
+        "{stdout}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("capabilities differ") && log.contains("credential `spare`"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,18 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The settings through which the hostile test connector declares the
+/// hosts it calls (`{host1}` to `{host3}` in its `describe`): one per
+/// allowed origin.
+pub fn declared_hosts(allowed: &[String]) -> std::collections::BTreeMap<String, String> {
+    assert!(allowed.len() <= 3, "the hostile connector declares 3 hosts");
+    allowed
+        .iter()
+        .enumerate()
+        .map(|(n, origin)| (format!("host{}", n + 1), origin.clone()))
+        .collect()
+}
+
 /// Builds the test components (`tests/components`) once per process and
 /// returns the path of the named one (`echo`, `hostile`).
 pub fn test_component(name: &str) -> PathBuf {

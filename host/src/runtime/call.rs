@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::runtime::engine::Clock;
 use crate::runtime::error::LimitExceeded;
-use crate::runtime::grants::Grants;
+use crate::runtime::grants::{Declared, Grants};
 use crate::runtime::limits::Limits;
 use crate::runtime::state::{StateRead, StateWrites};
 use crate::runtime::wit::latest::loyalty::connector::host::{
@@ -22,6 +22,9 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) limits: Limits,
     pub(crate) grants: Grants,
+    /// What the component declares in `describe`, read before its first
+    /// other call; calls use only what is declared and granted.
+    pub(crate) declared: std::sync::OnceLock<Declared>,
     pub(crate) http: reqwest::Client,
     pub(crate) state: Arc<dyn StateRead>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -168,6 +171,16 @@ impl CallState {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, String> {
+        let declared = self
+            .shared
+            .declared
+            .get()
+            .is_some_and(|d| d.secrets.contains(secret));
+        if !declared {
+            return Err(format!(
+                "secret `{secret}` is not among the secrets the connector declares in describe"
+            ));
+        }
         let key = self.shared.grants.secrets.get(secret).ok_or_else(|| {
             format!(
                 "unknown secret `{secret}` (add it to [connectors.{}.secrets])",

@@ -2,7 +2,7 @@
 //! hosts, webhook secrets and settings. Secret values live only here, on the
 //! host side of the sandbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -100,6 +100,22 @@ impl fmt::Display for HostPattern {
 }
 
 impl HostPattern {
+    /// Whether every destination `other` matches also matches this.
+    pub fn covers(&self, other: &Self) -> bool {
+        if self.scheme != other.scheme || self.port != other.port {
+            return false;
+        }
+        if self.wildcard {
+            other
+                .host
+                .strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.ends_with('.'))
+                || (other.wildcard && other.host == self.host)
+        } else {
+            !other.wildcard && other.host == self.host
+        }
+    }
+
     /// Whether a URL's scheme, host and port fall under this pattern.
     pub fn matches(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else {
@@ -236,6 +252,135 @@ impl Grants {
     }
 }
 
+/// What a connector declares in `describe` that it uses: the hosts it
+/// calls, the credentials it names and the secrets it checks against. A
+/// call uses only what is both declared and granted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// Destinations the connector calls.
+    pub hosts: Vec<HostPattern>,
+    /// Credentials it names on requests.
+    pub credentials: BTreeSet<String>,
+    /// Secrets it passes to `verify-hmac`.
+    pub secrets: BTreeSet<String>,
+}
+
+impl Declared {
+    /// Reads `describe`'s lists. A host entry `{SETTING}` stands for the
+    /// origin of the URL the operator put in that setting (a vendor address
+    /// the operator chooses: an on-premise gateway, an instance URL) and
+    /// stands for nothing while the setting is not set. Also returns what
+    /// could not be read, entries that then grant nothing.
+    pub fn resolve(
+        hosts: &[String],
+        credentials: &[String],
+        secrets: &[String],
+        settings: &BTreeMap<String, String>,
+    ) -> (Self, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut patterns = Vec::new();
+        for entry in hosts {
+            match entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+                Some(setting) => match settings.get(setting) {
+                    None => {}
+                    Some(value) => match origin(value) {
+                        Some(pattern) => patterns.push(pattern),
+                        None => problems.push(format!(
+                            "declared host `{entry}`: setting `{setting}` is `{value}`, not an http(s) URL"
+                        )),
+                    },
+                },
+                None => match entry.parse::<HostPattern>() {
+                    Ok(pattern) => patterns.push(pattern),
+                    Err(error) => problems.push(format!("declared host: {error}")),
+                },
+            }
+        }
+        let declared = Self {
+            hosts: patterns,
+            credentials: credentials.iter().cloned().collect(),
+            secrets: secrets.iter().cloned().collect(),
+        };
+        (declared, problems)
+    }
+
+    /// Whether the connector declares the URL's destination.
+    pub fn allows(&self, url: &Url) -> bool {
+        self.hosts.iter().any(|p| p.matches(url))
+    }
+
+    /// The declared hosts, for messages: `-` for none.
+    pub fn host_list(&self) -> String {
+        if self.hosts.is_empty() {
+            return "-".to_owned();
+        }
+        let hosts: Vec<String> = self.hosts.iter().map(ToString::to_string).collect();
+        hosts.join(", ")
+    }
+
+    /// Where what the operator grants and what the connector declares
+    /// differ, each as a sentence naming the configuration key to change.
+    /// Hosts granted but not declared are refused at run time; credentials
+    /// and secrets the connector names but the operator does not configure
+    /// fail the calls that need them.
+    pub fn mismatches(&self, connector: &str, grants: &Grants) -> Vec<String> {
+        let section = format!("[connectors.{connector}]");
+        let mut found = Vec::new();
+        for granted in &grants.allowed_hosts {
+            if !self.hosts.iter().any(|d| d.covers(granted)) {
+                found.push(format!(
+                    "{section} allowed_hosts grants `{granted}`, which the connector does not declare (it declares: {}): its requests there are refused",
+                    self.host_list()
+                ));
+            }
+        }
+        for (name, credential) in &grants.credentials {
+            if !self.credentials.contains(name) {
+                found.push(format!(
+                    "[connectors.{connector}.credentials.{name}] is configured, but the connector does not declare credential `{name}`: it is never sent"
+                ));
+            }
+            for bound in &credential.hosts {
+                if !self.hosts.iter().any(|d| d.covers(bound)) {
+                    found.push(format!(
+                        "[connectors.{connector}.credentials.{name}] hosts binds `{bound}`, which the connector does not declare: the credential is never sent there"
+                    ));
+                }
+            }
+        }
+        for name in &self.credentials {
+            if !grants.credentials.contains_key(name) {
+                found.push(format!(
+                    "the connector declares credential `{name}`, but [connectors.{connector}.credentials.{name}] is not configured: requests naming it are refused"
+                ));
+            }
+        }
+        for name in grants.secrets.keys() {
+            if !self.secrets.contains(name) {
+                found.push(format!(
+                    "[connectors.{connector}.secrets.{name}] is configured, but the connector does not declare secret `{name}`: it is never used"
+                ));
+            }
+        }
+        for name in &self.secrets {
+            if !grants.secrets.contains_key(name) {
+                found.push(format!(
+                    "the connector declares secret `{name}`, but [connectors.{connector}.secrets.{name}] is not configured: the checks that need it fail"
+                ));
+            }
+        }
+        found
+    }
+}
+
+/// `scheme://host:port` of an http(s) URL, as a pattern.
+fn origin(value: &str) -> Option<HostPattern> {
+    let url = Url::parse(value.trim()).ok()?;
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    format!("{}://{host}:{port}", url.scheme()).parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +440,101 @@ mod tests {
             let err = bad.parse::<HostPattern>().unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_pattern_covers_itself_its_subdomains_and_nothing_wider() {
+        let wide = pattern("https://*.myshopify.com");
+        assert!(wide.covers(&pattern("https://demo.myshopify.com")));
+        assert!(wide.covers(&pattern("https://*.eu.myshopify.com")));
+        assert!(wide.covers(&wide));
+        assert!(!wide.covers(&pattern("https://myshopify.com")));
+        assert!(!wide.covers(&pattern("http://demo.myshopify.com")));
+        let exact = pattern("https://demo.myshopify.com");
+        assert!(exact.covers(&exact));
+        assert!(!exact.covers(&wide));
+        assert!(!exact.covers(&pattern("https://demo.myshopify.com:8443")));
+    }
+
+    #[test]
+    fn a_setting_entry_declares_the_origin_of_its_url() {
+        let settings = BTreeMap::from([
+            (
+                "base_url".to_owned(),
+                "http://127.0.0.1:8089/sap/opu".to_owned(),
+            ),
+            ("broken".to_owned(), "not a url".to_owned()),
+        ]);
+        let (declared, problems) = Declared::resolve(
+            &strings(&[
+                "https://*.s4hana.cloud.sap",
+                "{base_url}",
+                "{unset}",
+                "{broken}",
+                "ftp://x",
+            ]),
+            &strings(&["api"]),
+            &[],
+            &settings,
+        );
+        assert!(declared.allows(&url("http://127.0.0.1:8089/sap/opu/odata")));
+        assert!(!declared.allows(&url("http://127.0.0.1:8090/")));
+        assert!(declared.allows(&url("https://my1.s4hana.cloud.sap/")));
+        assert_eq!(declared.hosts.len(), 2, "{declared:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("`broken`"), "{problems:?}");
+        assert!(problems[1].contains("ftp://x"), "{problems:?}");
+    }
+
+    #[test]
+    fn mismatches_name_each_difference_and_its_key() {
+        let (declared, _) = Declared::resolve(
+            &strings(&["https://*.myshopify.com"]),
+            &strings(&["admin"]),
+            &strings(&["webhook"]),
+            &BTreeMap::new(),
+        );
+        let mut grants = Grants {
+            allowed_hosts: vec![
+                pattern("https://demo.myshopify.com"),
+                pattern("https://evil.example"),
+            ],
+            ..Grants::default()
+        };
+        grants.credentials.insert(
+            "token".to_owned(),
+            Credential::new(
+                Secret::new("t"),
+                Injection::Bearer,
+                vec![pattern("https://demo.myshopify.com")],
+            ),
+        );
+        grants
+            .secrets
+            .insert("webhook".to_owned(), Secret::new("s"));
+        let found = declared.mismatches("shopify", &grants);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].contains("allowed_hosts grants `https://evil.example:443`"));
+        assert!(found[1].contains("[connectors.shopify.credentials.token]"));
+        assert!(found[2].contains("declares credential `admin`"));
+        grants.allowed_hosts.pop();
+        grants.credentials.clear();
+        grants.credentials.insert(
+            "admin".to_owned(),
+            Credential::new(
+                Secret::new("t"),
+                Injection::Bearer,
+                vec![pattern("https://demo.myshopify.com")],
+            ),
+        );
+        assert_eq!(
+            declared.mismatches("shopify", &grants),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -71,6 +71,23 @@ pub(crate) async fn send(
             "connector `{connector}`: host `{destination}` is not in allowed_hosts (add it to [connectors.{connector}].allowed_hosts)"
         )));
     }
+    // Set before every call but `describe`, which must not call the host.
+    let Some(declared) = shared.declared.get() else {
+        return Err(HttpError::Denied(format!(
+            "connector `{connector}`: no request before `describe` has answered (describe must not call the host)"
+        )));
+    };
+    if !declared.allows(&url) {
+        tracing::warn!(
+            connector,
+            destination,
+            "outbound request denied: host not declared by the connector"
+        );
+        return Err(HttpError::Denied(format!(
+            "connector `{connector}`: host `{destination}` is not among the hosts the connector declares in describe ({}); a host the operator chooses is declared as `{{SETTING}}`",
+            declared.host_list()
+        )));
+    }
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| HttpError::InvalidRequest(format!("invalid method `{}`", request.method)))?;
     let mut headers = HeaderMap::new();
@@ -92,6 +109,11 @@ pub(crate) async fn send(
     let credential = match &request.credential {
         None => None,
         Some(name) => {
+            if !declared.credentials.contains(name) {
+                return Err(HttpError::Denied(format!(
+                    "connector `{connector}`: credential `{name}` is not among the credentials the connector declares in describe"
+                )));
+            }
             let credential = shared.grants.credentials.get(name).ok_or_else(|| {
                 HttpError::Denied(format!(
                     "connector `{connector}`: unknown credential `{name}` (add it to [connectors.{connector}.credentials])"

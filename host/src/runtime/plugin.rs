@@ -16,7 +16,7 @@ use crate::runtime::cache::CompileCache;
 use crate::runtime::call::{CallState, Shared, truncate};
 use crate::runtime::engine::{Clock, EPOCH_TICK};
 use crate::runtime::error::{CallError, LimitExceeded, LoadError};
-use crate::runtime::grants::Grants;
+use crate::runtime::grants::{Declared, Grants};
 use crate::runtime::limits::Limits;
 use crate::runtime::outbound;
 use crate::runtime::state::{StateRead, StateWrites};
@@ -196,6 +196,7 @@ impl Loader<'_> {
                 name: spec.name,
                 limits: spec.limits,
                 grants: spec.grants,
+                declared: std::sync::OnceLock::new(),
                 http,
                 state: spec.state,
                 clock: self.clock.clone(),
@@ -297,6 +298,16 @@ impl Plugin {
     /// because its circuit is open.
     pub fn is_paused(&self, operation: &'static str) -> bool {
         self.inner().breaker.is_open(Instant::now(), operation)
+    }
+
+    /// Where the operator's grants and what the component declares differ
+    /// (see [`Declared::mismatches`]), and what in its declaration could
+    /// not be read. Calls `describe` if no call did yet.
+    pub async fn capability_mismatches(&self) -> Result<Vec<String>, CallError> {
+        let inner = self.inner();
+        let (declared, mut problems) = inner.resolve().await?;
+        problems.extend(declared.mismatches(self.name(), &inner.shared.grants));
+        Ok(problems)
     }
 
     /// Asks the connector to describe itself.
@@ -407,8 +418,11 @@ impl Plugin {
                 retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 failures: inner.breaker.failures(operation),
             }),
-            Admission::Pass | Admission::Trial => match inner.call(request).await {
-                Ok(out) => finish(out.value, out.state),
+            Admission::Pass | Admission::Trial => match inner.declared(operation).await {
+                Ok(()) => match inner.call(request).await {
+                    Ok(out) => finish(out.value, out.state),
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             },
         };
@@ -495,6 +509,39 @@ impl Plugin {
 }
 
 impl Inner {
+    /// What the component declares, read with `describe` before the first
+    /// call of another operation and kept for this load.
+    async fn declared(&self, operation: &'static str) -> Result<(), CallError> {
+        if operation == "describe" || self.shared.declared.get().is_some() {
+            return Ok(());
+        }
+        let (declared, problems) = self.resolve().await?;
+        for problem in problems {
+            tracing::warn!(connector = self.shared.name, problem, "describe");
+        }
+        self.shared.declared.get_or_init(|| declared);
+        Ok(())
+    }
+
+    /// Calls `describe` and resolves its lists against the settings.
+    async fn resolve(&self) -> Result<(Declared, Vec<String>), CallError> {
+        let info = match self.call(Request::Describe).await?.value {
+            Response::Describe(info) => info,
+            other => {
+                return Err(CallError::Instantiate {
+                    connector: self.shared.name.clone(),
+                    message: format!("unexpected response {other:?}"),
+                });
+            }
+        };
+        Ok(Declared::resolve(
+            &info.hosts,
+            &info.credentials,
+            &info.secrets,
+            &self.shared.grants.settings,
+        ))
+    }
+
     /// Makes one call in a fresh instance. Waits for a free instance slot
     /// first; the instance is dropped when the call ends, whatever happened.
     async fn call(&self, request: Request<'_>) -> Result<Output<Response>, CallError> {

@@ -36,8 +36,9 @@ pub mod webhook;
 
 use loyalty_sdk::prelude::*;
 
-/// Outbound destinations: the HubSpot API.
-pub const HOSTS: &str = "https://api.hubapi.com";
+/// Outbound destinations: the HubSpot API, or where the setting
+/// `api_base_url` puts it.
+pub const HOSTS: [&str; 2] = ["https://api.hubapi.com", "{api_base_url}"];
 
 /// The HubSpot connector.
 pub struct HubSpot;
@@ -45,7 +46,7 @@ pub struct HubSpot;
 impl Connector for HubSpot {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("hubspot", env!("CARGO_PKG_VERSION"));
-        info.hosts.push(HOSTS.to_owned());
+        info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
         info.credentials.push(api::CREDENTIAL.to_owned());
         info.secrets.push(webhook::SECRET.to_owned());
         info.settings = settings::declared();

@@ -30,10 +30,12 @@ pub mod timestamp;
 
 use loyalty_sdk::prelude::*;
 
-/// Outbound destinations: every org's My Domain, sandboxes included.
-pub const HOSTS: [&str; 2] = [
+/// Outbound destinations: every org's My Domain, sandboxes included, and
+/// the org the setting `instance_url` names.
+pub const HOSTS: [&str; 3] = [
     "https://*.my.salesforce.com",
     "https://*.sandbox.my.salesforce.com",
+    "{instance_url}",
 ];
 
 /// The Salesforce connector.

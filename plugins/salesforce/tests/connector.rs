@@ -90,6 +90,8 @@ mod describe {
             info.hosts
                 .contains(&"https://*.my.salesforce.com".to_owned())
         );
+        // The org the operator names is declared through its setting.
+        assert!(info.hosts.contains(&"{instance_url}".to_owned()));
         let required: Vec<&str> = info
             .settings
             .iter()

@@ -24,11 +24,12 @@ pub mod time;
 
 use loyalty_sdk::prelude::*;
 
-/// Outbound destinations of S/4HANA Cloud. On-premise systems are reached
-/// through the operator's `allowed_hosts`.
-pub const HOSTS: [&str; 2] = [
+/// Outbound destinations: S/4HANA Cloud, and whatever system the setting
+/// `base_url` names (an on-premise gateway).
+pub const HOSTS: [&str; 3] = [
     "https://*.s4hana.ondemand.com",
     "https://*.s4hana.cloud.sap",
+    "{base_url}",
 ];
 
 /// The SAP S/4HANA connector.

@@ -26,8 +26,9 @@ use loyalty_sdk::prelude::*;
 
 use crate::webhook::Topic;
 
-/// Outbound destinations: every shop's Admin API.
-pub const HOSTS: &str = "https://*.myshopify.com";
+/// Outbound destinations: every shop's Admin API, or where the setting
+/// `admin_base_url` puts it.
+pub const HOSTS: [&str; 2] = ["https://*.myshopify.com", "{admin_base_url}"];
 
 /// The Shopify connector.
 pub struct Shopify;
@@ -35,7 +36,7 @@ pub struct Shopify;
 impl Connector for Shopify {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("shopify", env!("CARGO_PKG_VERSION"));
-        info.hosts.push(HOSTS.to_owned());
+        info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
         info.credentials.push(company::CREDENTIAL.to_owned());
         info.secrets.push(webhook::SECRET.to_owned());
         info.settings = settings::declared();

@@ -142,7 +142,7 @@ mod describe {
         assert_eq!(info.name, "shopify");
         assert_eq!(info.secrets, ["webhook"]);
         assert_eq!(info.credentials, ["admin"]);
-        assert_eq!(info.hosts, ["https://*.myshopify.com"]);
+        assert_eq!(info.hosts, ["https://*.myshopify.com", "{admin_base_url}"]);
         let settings: Vec<(&str, bool)> = info
             .settings
             .iter()

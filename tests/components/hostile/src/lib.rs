@@ -53,8 +53,13 @@ fn report(name: String) -> Vec<Event> {
 }
 
 impl Connector for Hostile {
+    /// Calls the hosts its tests put in the settings `host1` to `host3`,
+    /// with the credential `api`.
     fn describe() -> PluginInfo {
-        PluginInfo::named("hostile", env!("CARGO_PKG_VERSION"))
+        let mut info = PluginInfo::named("hostile", env!("CARGO_PKG_VERSION"));
+        info.hosts = (1..=3).map(|n| format!("{{host{n}}}")).collect();
+        info.credentials.push("api".to_owned());
+        info
     }
 
     /// Accepts every delivery (it names itself in `x-delivery-id`), so
