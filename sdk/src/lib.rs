@@ -56,6 +56,9 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",
         default_bindings_module: "::loyalty_sdk::bindings",
+        // The events a test produced compare with a JSON file
+        // (`testing::assert_events`).
+        additional_derives: [serde::Serialize],
     });
 }
 

@@ -26,6 +26,10 @@ use std::rc::Rc;
 
 use hmac::{Hmac, Mac};
 
+mod cassette;
+
+pub use cassette::{Cassette, Exchange, RecordedRequest, RecordedResponse, assert_events};
+
 use crate::types::{
     HmacAlgorithm, HttpError, IncomingResponse, LogLevel, OutgoingRequest, TimestampMs,
 };
@@ -40,6 +44,7 @@ struct Inner {
     logs: Vec<(LogLevel, String)>,
     requests: Vec<OutgoingRequest>,
     responder: Option<Responder>,
+    replay: Option<cassette::Replay>,
     now: TimestampMs,
 }
 
@@ -128,6 +133,24 @@ impl TestHost {
         self
     }
 
+    /// Answers outbound requests from a cassette of recorded vendor
+    /// exchanges (see [`Cassette`]) instead of a responder.
+    pub fn replay(self, cassette: Cassette) -> Self {
+        self.inner.borrow_mut().replay = Some(cassette::Replay::new(cassette));
+        self
+    }
+
+    /// `METHOD path` of each exchange of the replayed cassette that no
+    /// request has asked for yet.
+    pub fn unplayed(&self) -> Vec<String> {
+        self.inner
+            .borrow()
+            .replay
+            .as_ref()
+            .map(cassette::Replay::unplayed)
+            .unwrap_or_default()
+    }
+
     /// Runs connector code with this host installed for the current thread.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         let previous = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
@@ -181,6 +204,9 @@ impl TestHost {
         let mut responder = {
             let mut inner = self.inner.borrow_mut();
             inner.requests.push(request.clone());
+            if let Some(replay) = inner.replay.as_mut() {
+                return replay.answer(request);
+            }
             inner.responder.take()
         };
         let result = match responder.as_mut() {

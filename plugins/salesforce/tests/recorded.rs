@@ -1,0 +1,106 @@
+//! Recorded Salesforce REST exchanges replayed on the native test host: two
+//! pages of closed opportunities with their products, the second continuing
+//! after the last record of the first, and a reward that becomes a Task for
+//! the account's owner. The opportunities' events compare with
+//! `cassettes/opportunities.events.json`, and every recorded exchange must
+//! be asked for.
+
+use loyalty_sdk::prelude::*;
+use loyalty_sdk::testing::{Cassette, TestHost, assert_events};
+use salesforce::Salesforce;
+
+const CASSETTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassettes");
+
+/// A host for the recorded org, answering from cassette `name`.
+fn org(name: &str) -> TestHost {
+    let cassette = Cassette::load(format!("{CASSETTES}/{name}.json"))
+        .unwrap_or_else(|error| panic!("{error}"));
+    TestHost::new()
+        .setting("instance_url", "https://nordlicht.my.salesforce.com")
+        .setting("currency", "EUR")
+        .setting("referral_code_field", "Referral_Code__c")
+        .replay(cassette)
+}
+
+/// What the connector sent, one `METHOD url body` line per request, for
+/// failure messages: what a cassette is missing.
+fn sent(host: &TestHost) -> String {
+    host.requests()
+        .iter()
+        .map(|r| {
+            let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default());
+            format!("{} {} {body}\n", r.method, r.url)
+        })
+        .collect()
+}
+
+fn poll(host: &TestHost, cursor: &str) -> PollPage {
+    host.run(|| {
+        Salesforce::poll(PollRequest {
+            cursor: Some(cursor.to_owned()),
+            page_size: 2,
+            since: None,
+        })
+    })
+    .unwrap_or_else(|error| panic!("{error:?}; sent:\n{}", sent(host)))
+}
+
+#[test]
+fn two_pages_of_closed_opportunities_become_purchases_with_their_lines() {
+    let host = org("opportunities");
+    let committed = r#"{"stage":"Opportunity","marks":{"Account":"2026-03-02T00:00:00.000Z","Contact":"2026-03-02T00:00:00.000Z","Opportunity":"2026-03-01T00:00:00.000Z"}}"#;
+
+    let first = poll(&host, committed);
+    assert!(first.more, "a full page may have more behind it");
+    assert_eq!(
+        first.next_cursor.as_deref(),
+        Some(
+            r#"{"stage":"Opportunity","marks":{"Account":"2026-03-02T00:00:00.000Z","Contact":"2026-03-02T00:00:00.000Z","Opportunity":"2026-03-06T11:45:00.000Z"},"after":{"modstamp":"2026-03-06T11:45:00.000Z","id":"006Nd00000F9aB7IAJ"}}"#
+        )
+    );
+
+    let second = poll(&host, first.next_cursor.as_deref().unwrap_or_default());
+    assert!(second.more, "contracts come next");
+    assert_eq!(
+        second.next_cursor.as_deref(),
+        Some(
+            r#"{"stage":"Contract","marks":{"Account":"2026-03-02T00:00:00.000Z","Contact":"2026-03-02T00:00:00.000Z","Opportunity":"2026-03-09T08:30:12.000Z"}}"#
+        )
+    );
+
+    let events: Vec<Event> = first.events.into_iter().chain(second.events).collect();
+    assert_events(&events, format!("{CASSETTES}/opportunities.events.json"));
+    assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
+}
+
+#[test]
+fn a_reward_becomes_one_task_for_the_account_owner() {
+    let host = org("reward");
+    let request = || RewardRequest {
+        idempotency_key: "redemption-58".to_owned(),
+        redemption_id: "58".to_owned(),
+        account_id: "001Nd00000Kq4RtIAJ".to_owned(),
+        contact_id: Some("003Nd00000Jm2XyIAJ".to_owned()),
+        kind: RewardKind::Service,
+        reward_id: "schulungstag".to_owned(),
+        name: "Schulungstag Akkuwerkzeuge".to_owned(),
+        offer: None,
+        attributes: vec![Attribute {
+            name: "Standort".to_owned(),
+            value: "Kiel".to_owned(),
+        }],
+    };
+
+    let fulfilment = host
+        .run(|| Salesforce::fulfil_reward(request()))
+        .unwrap_or_else(|error| panic!("{error:?}; sent:\n{}", sent(&host)));
+
+    assert_eq!(fulfilment.external_id, "00TNd00000LpQ3aIAF");
+    assert_eq!(fulfilment.status, FulfilmentStatus::Pending);
+    assert_eq!(fulfilment.code, None);
+    assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
+
+    // A retry answers from state: any request would find the cassette spent.
+    let again = host.run(|| Salesforce::fulfil_reward(request())).unwrap();
+    assert_eq!(again.external_id, fulfilment.external_id);
+}
