@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use scaffold::SdkSource;
 
 mod backfill;
+mod conformance;
 mod growth;
 mod insight;
 mod payouts;
@@ -207,6 +208,41 @@ enum PluginsCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Sync a built component against a cassette of recorded vendor
+    /// exchanges, in the sandbox, and print its events or compare them with
+    /// an events file; exit 1 if they differ or an exchange went unasked.
+    Replay {
+        /// The component file.
+        wasm: PathBuf,
+        /// The cassette (the conformance kit's JSON file).
+        #[arg(long)]
+        cassette: PathBuf,
+        /// A setting, `KEY=VALUE`; may be repeated. Settings the component
+        /// declares as hosts (`{SETTING}`) point at the cassette server.
+        #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = key_value)]
+        settings: Vec<(String, String)>,
+        /// The cursor of the first page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Records per page asked for.
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        /// Pages to read at most; reading stops earlier when a page says
+        /// there is no more.
+        #[arg(long, default_value_t = 10)]
+        pages: u32,
+        /// The events file to compare with (the one `assert_events` reads).
+        #[arg(long)]
+        expect: Option<PathBuf>,
+    },
+}
+
+/// `KEY=VALUE` of `--setting`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -232,6 +268,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::List { config },
         } => list_plugins(&config),
+        Command::Plugins {
+            command:
+                PluginsCommand::Replay {
+                    wasm,
+                    cassette,
+                    settings,
+                    cursor,
+                    page_size,
+                    pages,
+                    expect,
+                },
+        } => conformance::run(conformance::Options {
+            wasm,
+            cassette,
+            settings,
+            cursor,
+            page_size,
+            pages,
+            expect,
+        }),
         Command::Ledger {
             command: LedgerCommand::Verify { config },
         } => verify_ledger(&config),

@@ -28,7 +28,7 @@ use hmac::{Hmac, Mac};
 
 mod cassette;
 
-pub use cassette::{Cassette, Exchange, RecordedRequest, RecordedResponse, assert_events};
+pub use cassette::{Cassette, Exchange, RecordedRequest, RecordedResponse, Replay, assert_events};
 
 use crate::types::{
     HmacAlgorithm, HttpError, IncomingResponse, LogLevel, OutgoingRequest, TimestampMs,
@@ -44,7 +44,7 @@ struct Inner {
     logs: Vec<(LogLevel, String)>,
     requests: Vec<OutgoingRequest>,
     responder: Option<Responder>,
-    replay: Option<cassette::Replay>,
+    replay: Option<Replay>,
     now: TimestampMs,
 }
 
@@ -136,7 +136,7 @@ impl TestHost {
     /// Answers outbound requests from a cassette of recorded vendor
     /// exchanges (see [`Cassette`]) instead of a responder.
     pub fn replay(self, cassette: Cassette) -> Self {
-        self.inner.borrow_mut().replay = Some(cassette::Replay::new(cassette));
+        self.inner.borrow_mut().replay = Some(Replay::new(cassette));
         self
     }
 
@@ -147,7 +147,7 @@ impl TestHost {
             .borrow()
             .replay
             .as_ref()
-            .map(cassette::Replay::unplayed)
+            .map(Replay::unplayed)
             .unwrap_or_default()
     }
 

@@ -126,24 +126,26 @@ impl Cassette {
     }
 }
 
-/// A cassette being replayed: which exchanges have answered.
+/// A cassette being replayed: which exchanges have answered. The test
+/// host uses it natively; `loyaltyd plugins replay` serves it over HTTP to
+/// a built component.
 #[derive(Debug)]
-pub(super) struct Replay {
+pub struct Replay {
     cassette: Cassette,
     played: Vec<bool>,
 }
 
 impl Replay {
-    pub(super) fn new(cassette: Cassette) -> Self {
+    /// Starts replaying `cassette`: no exchange has answered yet.
+    pub fn new(cassette: Cassette) -> Self {
         let played = vec![false; cassette.exchanges.len()];
         Self { cassette, played }
     }
 
-    /// The answer of the first unplayed exchange matching `request`.
-    pub(super) fn answer(
-        &mut self,
-        request: &OutgoingRequest,
-    ) -> Result<IncomingResponse, HttpError> {
+    /// The answer of the first unplayed exchange matching `request` (its
+    /// URL's scheme and host are not compared). A request matching none is
+    /// denied, naming what the cassette holds.
+    pub fn answer(&mut self, request: &OutgoingRequest) -> Result<IncomingResponse, HttpError> {
         let found = self
             .cassette
             .exchanges
@@ -203,7 +205,7 @@ impl Replay {
     }
 
     /// `METHOD path` of every exchange that has not answered.
-    pub(super) fn unplayed(&self) -> Vec<String> {
+    pub fn unplayed(&self) -> Vec<String> {
         self.cassette
             .exchanges
             .iter()

@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
     world: "connector",
     imports: { default: async | trappable },
     exports: { default: async },
+    // Events print as JSON the way the SDK writes them
+    // (`loyaltyd plugins replay`).
+    additional_derives: [serde::Serialize],
 });
 
 use loyalty::connector::host::{
