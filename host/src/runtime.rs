@@ -28,6 +28,7 @@ pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
 pub use error::{CallError, LimitExceeded, LoadError};
 pub use grants::{
     Credential, Declared, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
+    host_setting,
 };
 pub use limits::Limits;
 pub use plugin::{CallObserver, Output, Plugin, PluginSpec};

@@ -22,7 +22,7 @@ use loyalty_sdk::types::{HttpError, OutgoingRequest};
 use loyaltyd::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
 use loyaltyd::runtime::{
     Credential, Grants, HostPattern, Injection, Limits, MemoryState, Plugin, PluginSpec, Runtime,
-    RuntimeOptions, Secret,
+    RuntimeOptions, Secret, host_setting,
 };
 use serde_json::Value;
 
@@ -185,7 +185,7 @@ async fn load(
         ..Grants::default()
     };
     for entry in &info.hosts {
-        if let Some(setting) = entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+        if let Some(setting) = host_setting(entry) {
             grants
                 .settings
                 .insert(setting.to_owned(), origin.to_owned());

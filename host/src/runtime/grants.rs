@@ -280,7 +280,7 @@ impl Declared {
         let mut problems = Vec::new();
         let mut patterns = Vec::new();
         for entry in hosts {
-            match entry.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+            match host_setting(entry) {
                 Some(setting) => match settings.get(setting) {
                     None => {}
                     Some(value) => match origin(value) {
@@ -371,6 +371,11 @@ impl Declared {
         }
         found
     }
+}
+
+/// The setting a declared host entry `{SETTING}` names, if it is one.
+pub fn host_setting(entry: &str) -> Option<&str> {
+    entry.strip_prefix('{').and_then(|e| e.strip_suffix('}'))
 }
 
 /// `scheme://host:port` of an http(s) URL, as a pattern.
