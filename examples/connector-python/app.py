@@ -39,8 +39,9 @@ class Plugin(exports.Plugin):
         return plugin.PluginInfo(
             name=NAME,
             version=VERSION,
-            # `{base_url}`: the origin of whatever the setting names.
-            hosts=[DEFAULT_BASE_URL, "https://*.pipedrive.com", "{base_url}"],
+            hosts=[DEFAULT_BASE_URL, "https://*.pipedrive.com"],
+            # The origin of whatever the setting names.
+            host_settings=["base_url"],
             credentials=[CREDENTIAL],
             secrets=[],
             settings=[

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Pipedrive connector into a component of world `connector`,
-# against the contract in wit/since_v0.1.0 of this repository.
+# against the contract in wit/since_v0.2.0 of this repository.
 #
 #   examples/connector-python/build.sh [OUTPUT]
 #
@@ -14,5 +14,5 @@ case "$componentize" in
   */*) componentize="$(realpath -m "$componentize")" ;;
 esac
 cd "$here"
-"$componentize" -q -d ../../wit/since_v0.1.0 -w connector \
+"$componentize" -q -d ../../wit/since_v0.2.0 -w connector \
   componentize app -o "$output"

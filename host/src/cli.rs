@@ -208,33 +208,114 @@ enum PluginsCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Sync a built component against a cassette of recorded vendor
-    /// exchanges, in the sandbox, and print its events or compare them with
-    /// an events file; exit 1 if they differ or an exchange went unasked.
+    /// Run a built component against a cassette of recorded vendor
+    /// exchanges, in the sandbox: sync pages (the default), or handle a
+    /// webhook, push a campaign batch or fulfil a reward read from a JSON
+    /// file. Print the result or compare it with a file; exit 1 if they
+    /// differ or an exchange went unasked.
     Replay {
         /// The component file.
         wasm: PathBuf,
         /// The cassette (the conformance kit's JSON file).
         #[arg(long)]
         cassette: PathBuf,
-        /// A setting, `KEY=VALUE`; may be repeated. Settings the component
-        /// declares as hosts (`{SETTING}`) point at the cassette server.
+        /// A setting, `KEY=VALUE`; may be repeated. The host settings the
+        /// component declares point at the cassette server.
         #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = key_value)]
         settings: Vec<(String, String)>,
-        /// The cursor of the first page.
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Records per page asked for.
-        #[arg(long, default_value_t = 100)]
-        page_size: u32,
-        /// Pages to read at most; reading stops earlier when a page says
-        /// there is no more.
-        #[arg(long, default_value_t = 10)]
-        pages: u32,
-        /// The events file to compare with (the one `assert_events` reads).
+        /// A secret's value, `NAME=VALUE`, for a webhook signed with it;
+        /// may be repeated. Other declared secrets are `replay-NAME`.
+        #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
+        secrets: Vec<(String, String)>,
+        #[command(flatten)]
+        operation: OperationArgs,
+        /// What the connector's clock reads (`host::now`) for the whole
+        /// run: a date or an RFC 3339 time. The default is the SDK's
+        /// `TestHost`'s; a recorded cassette's is printed by `record`.
+        #[arg(long, value_name = "TIME", default_value = "2026-01-01T00:00:00Z", value_parser = instant)]
+        now: i64,
+        /// The file to compare the result with (for events, the one
+        /// `assert_events` reads).
         #[arg(long)]
         expect: Option<PathBuf>,
     },
+    /// Run a connector of a configuration against its real vendor, as the
+    /// daemon would (its grants, settings, credentials and secrets), and
+    /// write what it sent and received as a cassette for `plugins replay`
+    /// and the SDK's `TestHost::replay`: credentials by name only. A
+    /// campaign or reward recorded this way is really pushed or fulfilled.
+    Record {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The connector, by its name in the configuration.
+        #[arg(long)]
+        connector: String,
+        /// Where to write the cassette.
+        #[arg(long)]
+        cassette: PathBuf,
+        #[command(flatten)]
+        operation: OperationArgs,
+        /// Where to write the result (events, campaign report or
+        /// fulfilment), the file `--expect` and `assert_json` compare with.
+        #[arg(long, value_name = "FILE")]
+        result: Option<PathBuf>,
+        /// What the connector's clock reads for the whole run, a date or
+        /// an RFC 3339 time; by default the time the recording starts.
+        #[arg(long, value_name = "TIME", value_parser = instant)]
+        now: Option<i64>,
+    },
+}
+
+/// The call `plugins replay` and `plugins record` make.
+#[derive(Debug, clap::Args)]
+struct OperationArgs {
+    /// The cursor of the first page.
+    #[arg(long, conflicts_with_all = ["webhook", "campaign", "reward"])]
+    cursor: Option<String>,
+    /// Records per page asked for.
+    #[arg(long, default_value_t = 100, conflicts_with_all = ["webhook", "campaign", "reward"])]
+    page_size: u32,
+    /// Pages to read at most; reading stops earlier when a page says there
+    /// is no more.
+    #[arg(long, default_value_t = 10, conflicts_with_all = ["webhook", "campaign", "reward"])]
+    pages: u32,
+    /// Verify and handle this webhook (`{"headers": [{"name": ..,
+    /// "value": ..}], "body": "as sent"}`, or `"json"`) instead of
+    /// syncing; the result is its events.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["campaign", "reward"])]
+    webhook: Option<PathBuf>,
+    /// Push this campaign batch (a `campaign-delivery` as JSON); the result
+    /// is the campaign report.
+    #[arg(long, value_name = "FILE", conflicts_with = "reward")]
+    campaign: Option<PathBuf>,
+    /// Fulfil this redemption (a `reward-request` as JSON); the result is
+    /// the fulfilment.
+    #[arg(long, value_name = "FILE")]
+    reward: Option<PathBuf>,
+}
+
+impl OperationArgs {
+    fn operation(self) -> conformance::Operation {
+        match (self.webhook, self.campaign, self.reward) {
+            (Some(file), _, _) => conformance::Operation::Webhook(file),
+            (_, Some(file), _) => conformance::Operation::Campaign(file),
+            (_, _, Some(file)) => conformance::Operation::Reward(file),
+            _ => conformance::Operation::Poll {
+                cursor: self.cursor,
+                page_size: self.page_size,
+                pages: self.pages,
+            },
+        }
+    }
+}
+
+/// `--now`: `2026-01-01` (midnight UTC) or an RFC 3339 time, as
+/// milliseconds since the epoch.
+fn instant(text: &str) -> Result<i64, String> {
+    loyaltyd::api::referrals::parse_instant(text).ok_or_else(|| {
+        format!("`{text}`: expected a date (2026-01-01) or an RFC 3339 time (2026-01-01T00:00:00Z)")
+    })
 }
 
 /// `KEY=VALUE` of `--setting`.
@@ -274,19 +355,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     wasm,
                     cassette,
                     settings,
-                    cursor,
-                    page_size,
-                    pages,
+                    secrets,
+                    operation,
+                    now,
                     expect,
                 },
-        } => conformance::run(conformance::Options {
+        } => conformance::replay(conformance::ReplayOptions {
             wasm,
             cassette,
             settings,
-            cursor,
-            page_size,
-            pages,
+            secrets,
+            operation: operation.operation(),
+            now,
             expect,
+        }),
+        Command::Plugins {
+            command:
+                PluginsCommand::Record {
+                    config,
+                    connector,
+                    cassette,
+                    operation,
+                    result,
+                    now,
+                },
+        } => conformance::record(&conformance::RecordOptions {
+            config,
+            connector,
+            cassette,
+            operation: operation.operation(),
+            result,
+            now,
         }),
         Command::Ledger {
             command: LedgerCommand::Verify { config },
@@ -516,7 +615,14 @@ fn inspect(file: PathBuf) -> anyhow::Result<ExitCode> {
         plugin.contract_version()
     );
     println!("connector:   {} {}", info.name, info.version);
-    println!("hosts:       {}", list(&info.hosts));
+    // A host setting prints as `{setting}`: the origin of its URL.
+    let hosts: Vec<String> = info
+        .hosts
+        .iter()
+        .cloned()
+        .chain(info.host_settings.iter().map(|s| format!("{{{s}}}")))
+        .collect();
+    println!("hosts:       {}", list(&hosts));
     println!("credentials: {}", list(&info.credentials));
     println!("secrets:     {}", list(&info.secrets));
     for setting in &info.settings {

@@ -20,6 +20,7 @@ mod grants;
 mod limits;
 mod outbound;
 mod plugin;
+mod recording;
 mod state;
 pub mod wit;
 
@@ -28,8 +29,8 @@ pub use engine::{Clock, FixedClock, Runtime, RuntimeOptions, SystemClock};
 pub use error::{CallError, LimitExceeded, LoadError};
 pub use grants::{
     Credential, Declared, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
-    host_setting,
 };
 pub use limits::Limits;
 pub use plugin::{CallObserver, Output, Plugin, PluginSpec};
+pub use recording::{RecordedExchange, Recording};
 pub use state::{MemoryState, StateRead, StateWrites};

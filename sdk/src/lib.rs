@@ -51,14 +51,14 @@ pub use connector::Connector;
 /// Bindings generated from the WIT package `loyalty:connector`.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         world: "connector",
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",
         default_bindings_module: "::loyalty_sdk::bindings",
-        // The events a test produced compare with a JSON file
-        // (`testing::assert_events`).
-        additional_derives: [serde::Serialize],
+        // A test's requests and results are JSON files
+        // (`testing::load_json`, `testing::assert_json`).
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 
@@ -96,6 +96,7 @@ impl types::PluginInfo {
             name: name.to_owned(),
             version: version.to_owned(),
             hosts: Vec::new(),
+            host_settings: Vec::new(),
             credentials: Vec::new(),
             secrets: Vec::new(),
             settings: Vec::new(),

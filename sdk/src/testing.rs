@@ -27,8 +27,13 @@ use std::rc::Rc;
 use hmac::{Hmac, Mac};
 
 mod cassette;
+mod webhook;
 
-pub use cassette::{Cassette, Exchange, RecordedRequest, RecordedResponse, Replay, assert_events};
+pub use cassette::{
+    Cassette, Exchange, RecordedRequest, RecordedResponse, Replay, assert_events, assert_json,
+    load_json,
+};
+pub use webhook::{load_webhook, parse_webhook};
 
 use crate::types::{
     HmacAlgorithm, HttpError, IncomingResponse, LogLevel, OutgoingRequest, TimestampMs,

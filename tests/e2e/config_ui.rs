@@ -625,7 +625,7 @@ secrets.webhook = {{ env = "LOYALTY_UI_SHOPIFY_WEBHOOK" }}
             "echo",
             echo.to_str().unwrap(),
             sha256.as_str(),
-            "loyalty:connector@0.1.0"
+            "loyalty:connector@0.2.0"
         ],
         "{stdout}"
     );

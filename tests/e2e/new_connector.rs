@@ -120,7 +120,7 @@ async fn the_guide_walkthrough_builds_a_connector_that_earns_points() {
         assert!(dir.join(file).is_file(), "{file} missing\n{report}");
     }
     assert!(report.contains("test result: ok. 4 passed"), "{report}");
-    assert!(report.contains("loyalty:connector@0.1.0"), "{report}");
+    assert!(report.contains("loyalty:connector@0.2.0"), "{report}");
     assert!(report.contains("acme-orders 0.1.0"), "{report}");
     assert!(report.contains("secrets:     webhook"), "{report}");
     let wasm = dir.join("target/wasm32-wasip2/release/acme_orders.wasm");

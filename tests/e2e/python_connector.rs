@@ -354,7 +354,7 @@ fn plugins_inspect_reads_the_python_component() {
             .map(str::trim)
             .unwrap_or_else(|| panic!("no `{name}` in\n{stdout}"))
     };
-    assert_eq!(field("contract:"), "loyalty:connector@0.1.0");
+    assert_eq!(field("contract:"), "loyalty:connector@0.2.0");
     assert_eq!(field("connector:"), "pipedrive-py 0.1.0");
     assert_eq!(field("credentials:"), "api");
     assert_eq!(field("secrets:"), "-");

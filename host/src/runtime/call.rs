@@ -12,6 +12,7 @@ use crate::runtime::engine::Clock;
 use crate::runtime::error::LimitExceeded;
 use crate::runtime::grants::{Declared, Grants};
 use crate::runtime::limits::Limits;
+use crate::runtime::recording::Recording;
 use crate::runtime::state::{StateRead, StateWrites};
 use crate::runtime::wit::latest::loyalty::connector::host::{
     HmacAlgorithm, HttpError, IncomingResponse, LogLevel, OutgoingRequest,
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     /// What the component declares in `describe`, read before its first
     /// other call; calls use only what is declared and granted.
     pub(crate) declared: std::sync::OnceLock<Declared>,
+    /// Where the connector's exchanges are recorded, once recording is on.
+    pub(crate) recording: std::sync::OnceLock<Arc<Recording>>,
     pub(crate) http: reqwest::Client,
     pub(crate) state: Arc<dyn StateRead>,
     pub(crate) clock: Arc<dyn Clock>,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::runtime::wit::latest::exports::loyalty::connector::plugin::PluginInfo;
+
 /// A secret value. Its `Debug` output is redacted so it cannot leak into logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
@@ -266,40 +268,34 @@ pub struct Declared {
 }
 
 impl Declared {
-    /// Reads `describe`'s lists. A host entry `{SETTING}` stands for the
+    /// Reads `describe`'s lists. Each of its `host-settings` stands for the
     /// origin of the URL the operator put in that setting (a vendor address
-    /// the operator chooses: an on-premise gateway, an instance URL) and
-    /// stands for nothing while the setting is not set. Also returns what
-    /// could not be read, entries that then grant nothing.
-    pub fn resolve(
-        hosts: &[String],
-        credentials: &[String],
-        secrets: &[String],
-        settings: &BTreeMap<String, String>,
-    ) -> (Self, Vec<String>) {
+    /// the operator chooses: an on-premise gateway, an instance URL), and
+    /// for nothing while the setting is not set. Also returns what could not
+    /// be read, entries that then grant nothing.
+    pub fn resolve(info: &PluginInfo, settings: &BTreeMap<String, String>) -> (Self, Vec<String>) {
         let mut problems = Vec::new();
         let mut patterns = Vec::new();
-        for entry in hosts {
-            match host_setting(entry) {
-                Some(setting) => match settings.get(setting) {
-                    None => {}
-                    Some(value) => match origin(value) {
-                        Some(pattern) => patterns.push(pattern),
-                        None => problems.push(format!(
-                            "declared host `{entry}`: setting `{setting}` is `{value}`, not an http(s) URL"
-                        )),
-                    },
-                },
-                None => match entry.parse::<HostPattern>() {
-                    Ok(pattern) => patterns.push(pattern),
-                    Err(error) => problems.push(format!("declared host: {error}")),
-                },
+        for entry in &info.hosts {
+            match entry.parse::<HostPattern>() {
+                Ok(pattern) => patterns.push(pattern),
+                Err(error) => problems.push(format!("declared host: {error}")),
+            }
+        }
+        for setting in &info.host_settings {
+            if let Some(value) = settings.get(setting) {
+                match origin(value) {
+                    Some(pattern) => patterns.push(pattern),
+                    None => problems.push(format!(
+                        "declared host setting `{setting}` is `{value}`, not an http(s) URL"
+                    )),
+                }
             }
         }
         let declared = Self {
             hosts: patterns,
-            credentials: credentials.iter().cloned().collect(),
-            secrets: secrets.iter().cloned().collect(),
+            credentials: info.credentials.iter().cloned().collect(),
+            secrets: info.secrets.iter().cloned().collect(),
         };
         (declared, problems)
     }
@@ -371,11 +367,6 @@ impl Declared {
         }
         found
     }
-}
-
-/// The setting a declared host entry `{SETTING}` names, if it is one.
-pub fn host_setting(entry: &str) -> Option<&str> {
-    entry.strip_prefix('{').and_then(|e| e.strip_suffix('}'))
 }
 
 /// `scheme://host:port` of an http(s) URL, as a pattern.
@@ -465,8 +456,20 @@ mod tests {
         assert!(!exact.covers(&pattern("https://demo.myshopify.com:8443")));
     }
 
+    fn info(hosts: &[&str], host_settings: &[&str], credentials: &[&str]) -> PluginInfo {
+        PluginInfo {
+            name: "test".to_owned(),
+            version: "1.0.0".to_owned(),
+            hosts: strings(hosts),
+            host_settings: strings(host_settings),
+            credentials: strings(credentials),
+            secrets: Vec::new(),
+            settings: Vec::new(),
+        }
+    }
+
     #[test]
-    fn a_setting_entry_declares_the_origin_of_its_url() {
+    fn a_host_setting_declares_the_origin_of_its_url() {
         let settings = BTreeMap::from([
             (
                 "base_url".to_owned(),
@@ -475,15 +478,11 @@ mod tests {
             ("broken".to_owned(), "not a url".to_owned()),
         ]);
         let (declared, problems) = Declared::resolve(
-            &strings(&[
-                "https://*.s4hana.cloud.sap",
-                "{base_url}",
-                "{unset}",
-                "{broken}",
-                "ftp://x",
-            ]),
-            &strings(&["api"]),
-            &[],
+            &info(
+                &["https://*.s4hana.cloud.sap", "ftp://x"],
+                &["base_url", "unset", "broken"],
+                &["api"],
+            ),
             &settings,
         );
         assert!(declared.allows(&url("http://127.0.0.1:8089/sap/opu/odata")));
@@ -491,18 +490,15 @@ mod tests {
         assert!(declared.allows(&url("https://my1.s4hana.cloud.sap/")));
         assert_eq!(declared.hosts.len(), 2, "{declared:?}");
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("`broken`"), "{problems:?}");
-        assert!(problems[1].contains("ftp://x"), "{problems:?}");
+        assert!(problems[0].contains("ftp://x"), "{problems:?}");
+        assert!(problems[1].contains("`broken`"), "{problems:?}");
     }
 
     #[test]
     fn mismatches_name_each_difference_and_its_key() {
-        let (declared, _) = Declared::resolve(
-            &strings(&["https://*.myshopify.com"]),
-            &strings(&["admin"]),
-            &strings(&["webhook"]),
-            &BTreeMap::new(),
-        );
+        let mut shopify = info(&["https://*.myshopify.com"], &[], &["admin"]);
+        shopify.secrets = strings(&["webhook"]);
+        let (declared, _) = Declared::resolve(&shopify, &BTreeMap::new());
         let mut grants = Grants {
             allowed_hosts: vec![
                 pattern("https://demo.myshopify.com"),

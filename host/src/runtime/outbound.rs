@@ -140,7 +140,7 @@ pub(crate) async fn send(
         body: request.body,
         destination,
     };
-    match credential {
+    let answer = match credential {
         None => exchange.send(state, None).await,
         Some((name, credential)) => {
             let mut auth = Auth {
@@ -151,7 +151,17 @@ pub(crate) async fn send(
             };
             exchange.send_with(state, &mut auth).await
         }
+    };
+    if let (Some(recording), Ok(answer)) = (shared.recording.get(), &answer) {
+        recording.push(
+            exchange.method.as_str(),
+            &exchange.url,
+            request.credential.as_deref(),
+            exchange.body.as_deref(),
+            answer,
+        );
     }
+    answer
 }
 
 /// One guest request, ready to be sent (again, after renewing a token).

@@ -19,6 +19,7 @@ use crate::runtime::error::{CallError, LimitExceeded, LoadError};
 use crate::runtime::grants::{Declared, Grants};
 use crate::runtime::limits::Limits;
 use crate::runtime::outbound;
+use crate::runtime::recording::Recording;
 use crate::runtime::state::{StateRead, StateWrites};
 use crate::runtime::wit::latest::exports::loyalty::connector::plugin::PluginInfo;
 use crate::runtime::wit::latest::exports::loyalty::connector::sink::{
@@ -197,6 +198,7 @@ impl Loader<'_> {
                 limits: spec.limits,
                 grants: spec.grants,
                 declared: std::sync::OnceLock::new(),
+                recording: std::sync::OnceLock::new(),
                 http,
                 state: spec.state,
                 clock: self.clock.clone(),
@@ -287,6 +289,17 @@ impl Plugin {
     /// Its committed durable state, to load a replacement with.
     pub fn state(&self) -> Arc<dyn StateRead> {
         self.inner().shared.state.clone()
+    }
+
+    /// Turns on recording of the connector's outbound exchanges (for
+    /// `loyaltyd plugins record`) and returns where they go. Recording
+    /// stays on for this load of the component.
+    pub fn record(&self) -> Arc<Recording> {
+        self.inner()
+            .shared
+            .recording
+            .get_or_init(|| Arc::new(Recording::default()))
+            .clone()
     }
 
     /// Its circuit breaker's state.
@@ -534,12 +547,7 @@ impl Inner {
                 });
             }
         };
-        Ok(Declared::resolve(
-            &info.hosts,
-            &info.credentials,
-            &info.secrets,
-            &self.shared.grants.settings,
-        ))
+        Ok(Declared::resolve(&info, &self.shared.grants.settings))
     }
 
     /// Makes one call in a fresh instance. Waits for a free instance slot

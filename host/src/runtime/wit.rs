@@ -16,12 +16,13 @@ use latest::exports::loyalty::connector::source::{PollPage, PollRequest};
 use latest::loyalty::connector::types::{Delivery, Error, Event, WebhookRequest};
 
 pub mod since_v0_1_0;
+pub mod since_v0_2_0;
 
 /// The newest contract version; the host's own code uses its types.
-pub use since_v0_1_0 as latest;
+pub use since_v0_2_0 as latest;
 
 /// Contract versions this host runs, newest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
 /// A call into a connector.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +65,7 @@ pub(crate) enum Response {
 
 /// A linked connector of some supported version.
 pub(crate) enum Bindings {
+    V0_2_0(since_v0_2_0::ConnectorPre<CallState>),
     V0_1_0(since_v0_1_0::ConnectorPre<CallState>),
 }
 
@@ -77,6 +79,11 @@ impl Bindings {
         let mut linker = Linker::<CallState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         match version {
+            "0.2.0" => {
+                since_v0_2_0::add_to_linker(&mut linker)?;
+                let pre = linker.instantiate_pre(component)?;
+                Ok(Self::V0_2_0(since_v0_2_0::ConnectorPre::new(pre)?))
+            }
             "0.1.0" => {
                 since_v0_1_0::add_to_linker(&mut linker)?;
                 let pre = linker.instantiate_pre(component)?;
@@ -95,6 +102,7 @@ impl Bindings {
         request: Request<'_>,
     ) -> wasmtime::Result<Response> {
         match self {
+            Self::V0_2_0(pre) => since_v0_2_0::call(pre, store, request).await,
             Self::V0_1_0(pre) => since_v0_1_0::call(pre, store, request).await,
         }
     }

@@ -37,8 +37,11 @@ pub mod webhook;
 use loyalty_sdk::prelude::*;
 
 /// Outbound destinations: the HubSpot API, or where the setting
-/// `api_base_url` puts it.
-pub const HOSTS: [&str; 2] = ["https://api.hubapi.com", "{api_base_url}"];
+/// [`HOST_SETTING`] puts it.
+pub const HOSTS: [&str; 1] = ["https://api.hubapi.com"];
+
+/// The setting whose URL is also a destination.
+pub const HOST_SETTING: &str = "api_base_url";
 
 /// The HubSpot connector.
 pub struct HubSpot;
@@ -47,6 +50,7 @@ impl Connector for HubSpot {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("hubspot", env!("CARGO_PKG_VERSION"));
         info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        info.host_settings.push(HOST_SETTING.to_owned());
         info.credentials.push(api::CREDENTIAL.to_owned());
         info.secrets.push(webhook::SECRET.to_owned());
         info.settings = settings::declared();

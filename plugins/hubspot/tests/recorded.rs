@@ -7,7 +7,7 @@
 
 use hubspot::HubSpot;
 use loyalty_sdk::prelude::*;
-use loyalty_sdk::testing::{Cassette, TestHost, assert_events};
+use loyalty_sdk::testing::{Cassette, TestHost, assert_events, assert_json, load_json};
 
 const CASSETTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassettes");
 
@@ -62,31 +62,10 @@ fn two_pages_of_deals_become_purchases_with_their_company_contact_and_lines() {
     assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
 }
 
-fn recipient(account: &str, contact: Option<&str>) -> Recipient {
-    Recipient {
-        account_id: account.to_owned(),
-        contact_id: contact.map(str::to_owned),
-        email: None,
-        fields: Vec::new(),
-    }
-}
-
 #[test]
 fn a_campaign_becomes_a_new_static_list_of_its_contacts() {
     let host = portal("campaign");
-    let delivery = CampaignDelivery {
-        idempotency_key: "fruehjahr-2026:hubspot:0".to_owned(),
-        campaign_id: "fruehjahr-2026".to_owned(),
-        name: "Frühjahrsaktion".to_owned(),
-        subject: Some("10 % auf Akkuwerkzeuge".to_owned()),
-        body: None,
-        offer: None,
-        recipients: vec![
-            recipient("19283746501", Some("98231450117")),
-            recipient("19283746501", Some("98231450342")),
-            recipient("19283746677", None),
-        ],
-    };
+    let delivery: CampaignDelivery = load_json(format!("{CASSETTES}/campaign.request.json"));
 
     let report = host.run(|| HubSpot::push_campaign(delivery)).unwrap();
 
@@ -107,5 +86,6 @@ fn a_campaign_becomes_a_new_static_list_of_its_contacts() {
         host.state("list/fruehjahr-2026").as_deref(),
         Some(&b"1187"[..])
     );
+    assert_json(&report, format!("{CASSETTES}/campaign.report.json"));
     assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
 }

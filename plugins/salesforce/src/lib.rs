@@ -30,13 +30,15 @@ pub mod timestamp;
 
 use loyalty_sdk::prelude::*;
 
-/// Outbound destinations: every org's My Domain, sandboxes included, and
-/// the org the setting `instance_url` names.
-pub const HOSTS: [&str; 3] = [
+/// Outbound destinations besides [`HOST_SETTING`]'s: every org's My
+/// Domain, sandboxes included.
+pub const HOSTS: [&str; 2] = [
     "https://*.my.salesforce.com",
     "https://*.sandbox.my.salesforce.com",
-    "{instance_url}",
 ];
+
+/// The setting whose URL is also a destination: the org's instance.
+pub const HOST_SETTING: &str = "instance_url";
 
 /// The Salesforce connector.
 pub struct Salesforce;
@@ -45,6 +47,7 @@ impl Connector for Salesforce {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("salesforce", env!("CARGO_PKG_VERSION"));
         info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        info.host_settings.push(HOST_SETTING.to_owned());
         info.credentials.push(api::CREDENTIAL.to_owned());
         info.settings = settings::declared();
         info

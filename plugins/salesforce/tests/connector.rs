@@ -91,7 +91,7 @@ mod describe {
                 .contains(&"https://*.my.salesforce.com".to_owned())
         );
         // The org the operator names is declared through its setting.
-        assert!(info.hosts.contains(&"{instance_url}".to_owned()));
+        assert_eq!(info.host_settings, ["instance_url"]);
         let required: Vec<&str> = info
             .settings
             .iter()

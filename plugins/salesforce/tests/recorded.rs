@@ -6,7 +6,7 @@
 //! be asked for.
 
 use loyalty_sdk::prelude::*;
-use loyalty_sdk::testing::{Cassette, TestHost, assert_events};
+use loyalty_sdk::testing::{Cassette, TestHost, assert_events, assert_json, load_json};
 use salesforce::Salesforce;
 
 const CASSETTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassettes");
@@ -64,26 +64,14 @@ fn two_pages_of_closed_opportunities_become_purchases_with_their_lines() {
 #[test]
 fn a_reward_becomes_one_task_for_the_account_owner() {
     let host = org("reward");
-    let request = || RewardRequest {
-        idempotency_key: "redemption-58".to_owned(),
-        redemption_id: "58".to_owned(),
-        account_id: "001Nd00000Kq4RtIAJ".to_owned(),
-        contact_id: Some("003Nd00000Jm2XyIAJ".to_owned()),
-        kind: RewardKind::Service,
-        reward_id: "schulungstag".to_owned(),
-        name: "Schulungstag Akkuwerkzeuge".to_owned(),
-        offer: None,
-        attributes: vec![Attribute {
-            name: "Standort".to_owned(),
-            value: "Kiel".to_owned(),
-        }],
-    };
+    let request = || -> RewardRequest { load_json(format!("{CASSETTES}/reward.request.json")) };
 
     let fulfilment = host.run(|| Salesforce::fulfil_reward(request())).unwrap();
 
     assert_eq!(fulfilment.external_id, "00TNd00000LpQ3aIAF");
     assert_eq!(fulfilment.status, FulfilmentStatus::Pending);
     assert_eq!(fulfilment.code, None);
+    assert_json(&fulfilment, format!("{CASSETTES}/reward.fulfilment.json"));
     assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
 
     // A retry answers from state: any request would find the cassette spent.

@@ -24,13 +24,15 @@ pub mod time;
 
 use loyalty_sdk::prelude::*;
 
-/// Outbound destinations: S/4HANA Cloud, and whatever system the setting
-/// `base_url` names (an on-premise gateway).
-pub const HOSTS: [&str; 3] = [
+/// Outbound destinations besides [`HOST_SETTING`]'s: S/4HANA Cloud.
+pub const HOSTS: [&str; 2] = [
     "https://*.s4hana.ondemand.com",
     "https://*.s4hana.cloud.sap",
-    "{base_url}",
 ];
+
+/// The setting whose URL is also a destination: any gateway, on-premise
+/// included.
+pub const HOST_SETTING: &str = "base_url";
 
 /// The SAP S/4HANA connector.
 pub struct Sap;
@@ -39,6 +41,7 @@ impl Connector for Sap {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("sap", env!("CARGO_PKG_VERSION"));
         info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        info.host_settings.push(HOST_SETTING.to_owned());
         info.credentials.push(settings::CREDENTIAL.to_owned());
         info.settings = settings::declared();
         info

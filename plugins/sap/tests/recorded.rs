@@ -6,7 +6,7 @@
 //! for.
 
 use loyalty_sdk::prelude::*;
-use loyalty_sdk::testing::{Cassette, TestHost, assert_events};
+use loyalty_sdk::testing::{Cassette, TestHost, assert_events, assert_json, load_json};
 use sap::Sap;
 
 const CASSETTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassettes");
@@ -69,28 +69,13 @@ fn a_sync_reads_the_changed_partners_then_the_changed_sales_orders() {
 #[test]
 fn a_discount_reward_is_one_condition_record_for_the_customer() {
     let host = system("reward");
-    let request = || RewardRequest {
-        idempotency_key: "redemption-64".to_owned(),
-        redemption_id: "64".to_owned(),
-        account_id: "17300042".to_owned(),
-        contact_id: None,
-        kind: RewardKind::Discount,
-        reward_id: "rabatt-5".to_owned(),
-        name: "5 % Treuerabatt".to_owned(),
-        offer: Some(Offer {
-            id: "rabatt-5".to_owned(),
-            code: None,
-            percent_off: Some("5".to_owned()),
-            amount_off: None,
-            ends_at: Some(1_782_864_000_000),
-        }),
-        attributes: Vec::new(),
-    };
+    let request = || -> RewardRequest { load_json(format!("{CASSETTES}/reward.request.json")) };
 
     let fulfilment = host.run(|| Sap::fulfil_reward(request())).unwrap();
 
     assert_eq!(fulfilment.external_id, "12057");
     assert_eq!(fulfilment.status, FulfilmentStatus::Fulfilled);
+    assert_json(&fulfilment, format!("{CASSETTES}/reward.fulfilment.json"));
     assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
 
     // A retry answers from state: any request would find the cassette spent.

@@ -27,8 +27,11 @@ use loyalty_sdk::prelude::*;
 use crate::webhook::Topic;
 
 /// Outbound destinations: every shop's Admin API, or where the setting
-/// `admin_base_url` puts it.
-pub const HOSTS: [&str; 2] = ["https://*.myshopify.com", "{admin_base_url}"];
+/// [`HOST_SETTING`] puts it.
+pub const HOSTS: [&str; 1] = ["https://*.myshopify.com"];
+
+/// The setting whose URL is also a destination.
+pub const HOST_SETTING: &str = "admin_base_url";
 
 /// The Shopify connector.
 pub struct Shopify;
@@ -37,6 +40,7 @@ impl Connector for Shopify {
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("shopify", env!("CARGO_PKG_VERSION"));
         info.hosts = HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        info.host_settings.push(HOST_SETTING.to_owned());
         info.credentials.push(company::CREDENTIAL.to_owned());
         info.secrets.push(webhook::SECRET.to_owned());
         info.settings = settings::declared();

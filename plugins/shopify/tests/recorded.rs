@@ -1,12 +1,15 @@
 //! Recorded Admin API exchanges replayed on the native test host: a first
 //! sync that reads a page of customers, then a page with one B2B order and
 //! its company through GraphQL, and a discount reward that becomes a price
-//! rule with its single-use code, once however often it is retried. The
-//! sync's events compare with `cassettes/sync.events.json`, and every
-//! recorded exchange must be asked for.
+//! rule with its single-use code, once however often it is retried, and a
+//! signed `orders/paid` delivery whose company is read through GraphQL.
+//! Events and results compare with the JSON files next to each cassette,
+//! and every recorded exchange must be asked for.
 
 use loyalty_sdk::prelude::*;
-use loyalty_sdk::testing::{Cassette, TestHost, assert_events};
+use loyalty_sdk::testing::{
+    Cassette, TestHost, assert_events, assert_json, load_json, load_webhook,
+};
 use shopify::Shopify;
 
 const CASSETTES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cassettes");
@@ -62,32 +65,14 @@ fn a_first_sync_reads_the_customers_then_a_b2b_order_and_its_company() {
 #[test]
 fn a_discount_reward_becomes_a_price_rule_and_a_single_use_code() {
     let host = shop("reward");
-    let request = || RewardRequest {
-        idempotency_key: "redemption-311".to_owned(),
-        redemption_id: "311".to_owned(),
-        account_id: "4719362341".to_owned(),
-        contact_id: Some("7421853901234".to_owned()),
-        kind: RewardKind::Discount,
-        reward_id: "voucher-40".to_owned(),
-        name: "40 EUR Gutschein".to_owned(),
-        offer: Some(Offer {
-            id: "voucher-40".to_owned(),
-            code: None,
-            percent_off: None,
-            amount_off: Some(Money {
-                amount: "40.00".to_owned(),
-                currency: "EUR".to_owned(),
-            }),
-            ends_at: Some(1_775_001_600_000),
-        }),
-        attributes: Vec::new(),
-    };
+    let request = || -> RewardRequest { load_json(format!("{CASSETTES}/reward.request.json")) };
 
     let fulfilment = host.run(|| Shopify::fulfil_reward(request())).unwrap();
 
     assert_eq!(fulfilment.external_id, "19023847561234");
     assert_eq!(fulfilment.status, FulfilmentStatus::Fulfilled);
     assert_eq!(fulfilment.code.as_deref(), Some("LOYAL-69ZYC3YK"));
+    assert_json(&fulfilment, format!("{CASSETTES}/reward.fulfilment.json"));
     assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
 
     // A retry answers from state: any request would find the cassette spent.
@@ -95,5 +80,31 @@ fn a_discount_reward_becomes_a_price_rule_and_a_single_use_code() {
     assert_eq!(
         (again.external_id, again.code),
         (fulfilment.external_id, fulfilment.code)
+    );
+}
+
+#[test]
+fn a_signed_paid_order_webhook_reads_its_company_and_becomes_four_events() {
+    let host = shop("order-paid").secret("webhook", b"nordlicht-webhook-secret");
+    let request = || load_webhook(format!("{CASSETTES}/order-paid.webhook.json"));
+
+    let delivery = host
+        .run(|| Shopify::verify_webhook(request()))
+        .unwrap_or_else(|error| panic!("verify-webhook failed: {error:?}"));
+    assert_eq!(delivery.id, "3f9b6c1e-2d4a-4e8b-9c7f-5a1d0e2b8c64");
+    assert_eq!(delivery.topic, "orders/paid");
+    let events = host
+        .run(|| Shopify::handle_webhook(request()))
+        .unwrap_or_else(|error| panic!("handle-webhook failed: {error:?}"));
+    assert_events(&events, format!("{CASSETTES}/order-paid.events.json"));
+    assert!(host.unplayed().is_empty(), "{:?}", host.unplayed());
+
+    // One byte more and the signature no longer holds.
+    let mut forged = request();
+    forged.body.push(b' ');
+    let refused = host.run(|| Shopify::verify_webhook(forged));
+    assert!(
+        matches!(refused, Err(Error::Unauthorized(_))),
+        "{refused:?}"
     );
 }

@@ -142,7 +142,8 @@ mod describe {
         assert_eq!(info.name, "shopify");
         assert_eq!(info.secrets, ["webhook"]);
         assert_eq!(info.credentials, ["admin"]);
-        assert_eq!(info.hosts, ["https://*.myshopify.com", "{admin_base_url}"]);
+        assert_eq!(info.hosts, ["https://*.myshopify.com"]);
+        assert_eq!(info.host_settings, ["admin_base_url"]);
         let settings: Vec<(&str, bool)> = info
             .settings
             .iter()

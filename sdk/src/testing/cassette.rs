@@ -27,6 +27,7 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -254,10 +255,21 @@ fn path_and_query(url: &str) -> &str {
 /// written.
 #[track_caller]
 pub fn assert_events(events: &[Event], path: impl AsRef<Path>) {
+    assert_json(events, path);
+}
+
+/// Checks any result (a campaign report, a fulfilment) against the JSON
+/// file at `path`, as [`assert_events`] does events; `BLESS=1` writes it.
+///
+/// # Panics
+/// When they differ, showing both, or when the file cannot be read or
+/// written.
+#[track_caller]
+pub fn assert_json<T: Serialize + ?Sized>(value: &T, path: impl AsRef<Path>) {
     let path = path.as_ref();
-    let actual = match serde_json::to_value(events) {
+    let actual = match serde_json::to_value(value) {
         Ok(value) => value,
-        Err(error) => panic!("events do not serialize: {error}"),
+        Err(error) => panic!("the result does not serialize: {error}"),
     };
     let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
     if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
@@ -266,23 +278,35 @@ pub fn assert_events(events: &[Event], path: impl AsRef<Path>) {
         }
         return;
     }
-    let expected: Value = match std::fs::read(path) {
-        Ok(text) => match serde_json::from_slice(&text) {
-            Ok(value) => value,
-            Err(error) => panic!("{} is not JSON: {error}", path.display()),
-        },
-        Err(error) => panic!(
-            "cannot read {}: {error} (BLESS=1 writes it from the events)",
-            path.display()
-        ),
-    };
+    let expected: Value = load_json(path);
     assert!(
         actual == expected,
-        "the events differ from {} (BLESS=1 rewrites it)\n--- expected\n{}--- actual\n{}",
+        "the result differs from {} (BLESS=1 rewrites it)\n--- expected\n{}--- actual\n{}",
         path.display(),
         pretty(&expected),
         pretty(&actual)
     );
+}
+
+/// Reads a JSON file into `T`: a request a test sends (a `reward-request`,
+/// a `campaign-delivery`), the same file `loyaltyd plugins replay` reads.
+///
+/// # Panics
+/// When the file cannot be read or is not a `T`.
+#[track_caller]
+pub fn load_json<T: DeserializeOwned>(path: impl AsRef<Path>) -> T {
+    let path = path.as_ref();
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(error) => panic!(
+            "cannot read {}: {error} (BLESS=1 writes an expected result)",
+            path.display()
+        ),
+    };
+    match serde_json::from_slice(&text) {
+        Ok(value) => value,
+        Err(error) => panic!("{} does not read: {error}", path.display()),
+    }
 }
 
 #[cfg(test)]
@@ -443,8 +467,33 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         assert!(
-            message.contains("the events differ") && message.contains("Other"),
+            message.contains("the result differs") && message.contains("Other"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_request_file_reads_into_its_type_with_absent_options() {
+        let dir = std::env::temp_dir().join(format!("loyalty-sdk-request-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("reward.request.json");
+        std::fs::write(
+            &file,
+            r#"{"idempotency_key":"r-1","redemption_id":"1","account_id":"A",
+                "kind":"GiftCard","reward_id":"g","name":"Gift","attributes":[]}"#,
+        )
+        .unwrap();
+        let request: crate::types::RewardRequest = load_json(&file);
+        assert_eq!(request.kind, crate::types::RewardKind::GiftCard);
+        assert_eq!(request.contact_id, None);
+        std::fs::write(&file, r#"{"idempotency_key":"r-1"}"#).unwrap();
+        let outcome = std::panic::catch_unwind(|| load_json::<crate::types::RewardRequest>(&file));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let message = outcome.unwrap_err();
+        let message = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("missing field"), "{message}");
     }
 }

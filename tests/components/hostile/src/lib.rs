@@ -57,7 +57,7 @@ impl Connector for Hostile {
     /// with the credential `api`.
     fn describe() -> PluginInfo {
         let mut info = PluginInfo::named("hostile", env!("CARGO_PKG_VERSION"));
-        info.hosts = (1..=3).map(|n| format!("{{host{n}}}")).collect();
+        info.host_settings = (1..=3).map(|n| format!("host{n}")).collect();
         info.credentials.push("api".to_owned());
         info
     }
