@@ -1,8 +1,9 @@
 //! The connector guide (`docs/connectors.md`) end to end: its shell blocks
 //! run as written create a crate with `loyaltyd plugins new` that passes
 //! its own tests, builds as a component, is described by `plugins inspect`
-//! and digested for pinning; loaded with the guide's configuration, the
-//! component turns a signed delivery into points in the real daemon.
+//! and digested for pinning; loaded with the guide's configuration (its
+//! first ```toml block), the component turns the guide's order (its first
+//! ```json block), signed, into points in the real daemon.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,16 +20,6 @@ use loyalty_sdk::testing::sign_base64_hmac_sha256;
 use sha2::Digest as _;
 
 const SECRET: &str = "a-webhook-secret";
-/// The order of the created crate's own test, with another id.
-const ORDER: &str = r#"{
-  "id": "SO-2001",
-  "updated_at": "2026-03-02T09:30:00Z",
-  "status": "paid",
-  "company": { "id": "C-77", "name": "Nordlicht Werkzeuge AG" },
-  "currency": "EUR",
-  "net_total": 1250.40,
-  "total": "1488.98"
-}"#;
 
 fn loyaltyd(args: &[&str]) -> Output {
     Command::new(loyaltyd_binary()).args(args).output().unwrap()
@@ -171,21 +162,26 @@ async fn the_guide_walkthrough_builds_a_connector_that_earns_points() {
         secrets: vec![("acme_orders_webhook".to_owned(), SECRET.to_owned())],
     };
     let daemon = Daemon::start(&setup).await.unwrap();
+    // The order the guide shows, sent as it says.
+    let order = guide_blocks("json")
+        .into_iter()
+        .next()
+        .expect("the guide shows an order");
     let http = reqwest::Client::new();
     let post = |signature: String| {
         http.post(format!("{}/webhooks/acme-orders", daemon.base_url()))
             .header("x-delivery-id", "d-77")
             .header("x-topic", "order.paid")
             .header("x-signature", signature)
-            .body(ORDER)
+            .body(order.clone())
             .send()
     };
-    let forged = post(sign_base64_hmac_sha256(b"not the secret", ORDER.as_bytes()))
+    let forged = post(sign_base64_hmac_sha256(b"not the secret", order.as_bytes()))
         .await
         .unwrap();
     assert_eq!(forged.status().as_u16(), 401);
     for _ in 0..2 {
-        let accepted = post(sign_base64_hmac_sha256(SECRET.as_bytes(), ORDER.as_bytes()))
+        let accepted = post(sign_base64_hmac_sha256(SECRET.as_bytes(), order.as_bytes()))
             .await
             .unwrap();
         assert_eq!(accepted.status().as_u16(), 200);
@@ -193,13 +189,13 @@ async fn the_guide_walkthrough_builds_a_connector_that_earns_points() {
     // Two points per euro of 1,250.40 net, rounded down, once.
     let seen = daemon
         .wait_until("the order earned", |s| {
-            s.balance_of("acme-orders", "C-77") == Some(2500)
+            s.balance_of("acme-orders", "C-42") == Some(2500)
         })
         .await
         .unwrap();
-    let account = seen.account_known_as("acme-orders", "C-77").unwrap();
-    assert_eq!(account.name, "Nordlicht Werkzeuge AG");
-    let ledger = seen.ledger_of("acme-orders", "C-77").unwrap();
+    let account = seen.account_known_as("acme-orders", "C-42").unwrap();
+    assert_eq!(account.name, "Acme Tools GmbH");
+    let ledger = seen.ledger_of("acme-orders", "C-42").unwrap();
     let earned: Vec<_> = ledger
         .entries
         .iter()
