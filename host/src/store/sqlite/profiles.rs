@@ -91,7 +91,7 @@ pub(crate) fn records(
     }
     {
         let mut stmt = conn
-            .prepare("SELECT account_id, SUM(points) FROM ledger GROUP BY account_id")
+            .prepare("SELECT account_id, points FROM account_balances")
             .map_err(db_error)?;
         let rows = stmt
             .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))

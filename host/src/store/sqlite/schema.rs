@@ -480,6 +480,22 @@ CREATE INDEX ledger_account ON ledger (account_id, id, points);
 -- read instead until the purchase is next written.
 ALTER TABLE purchases ADD COLUMN qualifying TEXT;
 "#,
+    r#"
+-- Every account's balance, kept by the ledger's own insert trigger (the
+-- ledger is append-only), so that reading all balances at once (segment
+-- refresh, scores) reads one row per account instead of summing every
+-- ledger entry.
+CREATE TABLE account_balances (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts (id),
+    points INTEGER NOT NULL
+);
+INSERT INTO account_balances (account_id, points)
+    SELECT account_id, SUM(points) FROM ledger GROUP BY account_id;
+CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN
+    INSERT INTO account_balances (account_id, points) VALUES (NEW.account_id, NEW.points)
+        ON CONFLICT (account_id) DO UPDATE SET points = points + excluded.points;
+END;
+"#,
 ];
 
 /// Brings the schema up to date.
@@ -497,4 +513,77 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+
+    fn entry(conn: &Connection, account: i64, points: i64, key: &str) {
+        conn.execute(
+            "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference,
+                                 rule_version, occurred_at, created_at, hash)
+             VALUES (?1, 'earn', ?2, ?3, 'test', 'r', 'v', 0, 0, 'h')",
+            params![account, points, key],
+        )
+        .unwrap();
+    }
+
+    fn balances(conn: &Connection) -> Vec<(i64, i64)> {
+        let mut stmt = conn
+            .prepare("SELECT account_id, points FROM account_balances ORDER BY account_id")
+            .unwrap();
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn balances_follow_the_ledger_from_the_migration_on() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let balances_migration = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("CREATE TABLE account_balances"))
+            .unwrap();
+        // A store from before the balances, with entries.
+        for sql in &MIGRATIONS[..balances_migration] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(balances_migration).unwrap(),
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (id, name, created_at, updated_at)
+             VALUES (1, 'A', 0, 0), (2, 'B', 0, 0), (3, 'C', 0, 0)",
+        )
+        .unwrap();
+        entry(&conn, 1, 100, "a");
+        entry(&conn, 1, -30, "b");
+        entry(&conn, 2, 5, "c");
+
+        migrate(&mut conn).unwrap();
+        assert_eq!(balances(&conn), [(1, 70), (2, 5)]);
+
+        entry(&conn, 2, 10, "d");
+        entry(&conn, 3, 7, "e");
+        entry(&conn, 1, -70, "f");
+        assert_eq!(balances(&conn), [(1, 0), (2, 15), (3, 7)]);
+        // A refused insert (a repeated effect) changes no balance.
+        assert!(
+            conn.execute(
+                "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference,
+                                     rule_version, occurred_at, created_at, hash)
+                 VALUES (3, 'earn', 1000, 'e', 'test', 'r', 'v', 0, 0, 'h')",
+                [],
+            )
+            .is_err()
+        );
+        assert_eq!(balances(&conn), [(1, 0), (2, 15), (3, 7)]);
+    }
 }
