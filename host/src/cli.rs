@@ -429,6 +429,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads the configuration, or prints every problem in it to stderr.
+/// The error for a connector name the configuration in `file` lacks.
+fn unknown_connector(config: &Config, file: &Path, name: &str) -> String {
+    let known: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
+    format!(
+        "no connector `{name}` in {}: the configured ones are {}",
+        file.display(),
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )
+}
+
 fn load_config(file: &Path) -> Option<Config> {
     match config::load(file) {
         Ok(config) => Some(config),
@@ -703,16 +717,7 @@ fn replay(file: &Path, connector: Option<String>, since: Option<&str>) -> anyhow
     if let Some(name) = &connector
         && !config.connectors.contains_key(name)
     {
-        let known: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
-        eprintln!(
-            "no connector `{name}` in {}: the configured ones are {}",
-            file.display(),
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        );
+        eprintln!("{}", unknown_connector(&config, file, name));
         return Ok(ExitCode::FAILURE);
     }
     let since = match since.map(str::parse::<jiff::Timestamp>).transpose() {

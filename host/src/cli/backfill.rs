@@ -40,16 +40,9 @@ fn parse_since(text: &str) -> Result<i64, String> {
 
 pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<ExitCode> {
     let Some(connector) = config.connectors.get(request.connector) else {
-        let known: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
         eprintln!(
-            "no connector `{}` in {}: the configured ones are {}",
-            request.connector,
-            request.file.display(),
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
+            "{}",
+            super::unknown_connector(config, request.file, request.connector)
         );
         return Ok(ExitCode::FAILURE);
     };

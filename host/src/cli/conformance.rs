@@ -220,19 +220,15 @@ pub struct RecordOptions {
 /// grants and writes the cassette, also when the call failed (its last
 /// exchanges show why).
 pub fn record(options: &RecordOptions) -> anyhow::Result<ExitCode> {
-    let config = loyaltyd::config::load(&options.config).map_err(|errors| anyhow!("{errors}"))?;
+    let Some(config) = super::load_config(&options.config) else {
+        return Ok(ExitCode::FAILURE);
+    };
     let Some(connector) = config.connectors.get(&options.connector) else {
-        let names: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
-        return Err(anyhow!(
-            "{}: no connector `{}` (it has: {})",
-            options.config.display(),
-            options.connector,
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        ));
+        eprintln!(
+            "{}",
+            super::unknown_connector(&config, &options.config, &options.connector)
+        );
+        return Ok(ExitCode::FAILURE);
     };
     // A fixed clock, so that the recording replays with the same `--now`.
     let now = options
