@@ -5,6 +5,7 @@
 mod apply;
 pub mod campaigns;
 mod commissions;
+pub(crate) mod db;
 pub mod payouts;
 pub mod portal;
 mod program_ops;

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::accounts::AccountId;
@@ -37,6 +37,7 @@ use crate::core::rewards::RedemptionStatus;
 use crate::runtime::Clock;
 use crate::store::apply::Book;
 use crate::store::apply::{ApplyError, Context, apply_events};
+use crate::store::db::{Db, sqlite_error};
 use crate::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
     AdjustmentRequest, Appended, AuditEntry, BatchFailure, CampaignBatch, ChainCheck,
@@ -74,7 +75,7 @@ type Deferred = Box<dyn FnOnce(&Result<(), String>) + Send>;
 
 /// A write run in its own savepoint: says whether it succeeded (else its
 /// writes are rolled back) and gives the reply to send after the commit.
-type Job = Box<dyn FnOnce(&Connection, &Env) -> (bool, Deferred) + Send>;
+type Job = Box<dyn FnOnce(&dyn Db, &Env) -> (bool, Deferred) + Send>;
 
 enum Op {
     Run(Job),
@@ -134,32 +135,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
-}
-
 /// Statements kept compiled per connection: every statement of the write
 /// paths, so that a busy writer never parses SQL again.
 const STATEMENT_CACHE: usize = 256;
-
-/// `Connection::query_row` through the connection's statement cache.
-pub(crate) fn cached_row<T, P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.prepare_cached(sql)?.query_row(params, f)
-}
-
-/// `Connection::execute` through the connection's statement cache.
-pub(crate) fn cached_execute<P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
-}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -190,9 +168,9 @@ impl SqliteStore {
                 StoreError::Database(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let mut writer = Connection::open(path).map_err(db_error)?;
-        configure(&writer).map_err(db_error)?;
-        schema::migrate(&mut writer).map_err(db_error)?;
+        let mut writer = Connection::open(path).map_err(sqlite_error)?;
+        configure(&writer).map_err(sqlite_error)?;
+        schema::migrate(&mut writer).map_err(sqlite_error)?;
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(1))
@@ -244,10 +222,10 @@ impl SqliteStore {
     /// its result once committed.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection, &Env) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn Db, &Env) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.submit(|reply: oneshot::Sender<Result<T, StoreError>>| {
-            Op::Run(Box::new(move |conn: &Connection, env: &Env| {
+            Op::Run(Box::new(move |conn: &dyn Db, env: &Env| {
                 let result = f(conn, env);
                 let ok = result.is_ok();
                 let deferred = Box::new(move |commit: &Result<(), String>| {
@@ -269,7 +247,7 @@ impl SqliteStore {
 
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || f(&*reader(&readers)?))
@@ -422,7 +400,7 @@ fn run_job(tx: &mut rusqlite::Transaction<'_>, env: &Env, job: Job) -> Deferred 
             return Box::new(|_| ());
         }
     };
-    let (ok, reply) = job(&sp, env);
+    let (ok, reply) = job(&*sp, env);
     if ok && let Err(e) = sp.commit() {
         tracing::error!(error = %e, "cannot release a savepoint");
     }
@@ -448,46 +426,42 @@ fn reply_without_running(op: Op) -> Reply {
 /// Runs `f` in a savepoint: its writes are kept only if it succeeds.
 fn in_savepoint<T>(
     tx: &mut rusqlite::Transaction<'_>,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    f: impl FnOnce(&dyn Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let sp = tx.savepoint().map_err(db_error)?;
-    let result = f(&sp)?;
-    sp.commit().map_err(db_error)?;
+    let sp = tx.savepoint().map_err(sqlite_error)?;
+    let result = f(&*sp)?;
+    sp.commit().map_err(sqlite_error)?;
     Ok(result)
 }
 
-fn append(conn: &Connection, d: &NewDelivery) -> Result<Appended, StoreError> {
+fn append(conn: &dyn Db, d: &NewDelivery) -> Result<Appended, StoreError> {
     let headers =
         serde_json::to_string(&d.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let inserted: Option<i64> = cached_row(
-        conn,
+    let inserted: Option<i64> = conn.row(
         "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id",
-        params![
-            d.connector,
-            d.delivery_id,
-            d.topic,
-            d.method,
-            d.url,
-            headers,
-            d.body,
-            d.received_at
+        &[
+            &d.connector,
+            &d.delivery_id,
+            &d.topic,
+            &d.method,
+            &d.url,
+            &headers,
+            &d.body,
+            &d.received_at,
         ],
         |row| row.get(0),
-    )
-    .optional()
-    .map_err(db_error)?;
+    )?;
     match inserted {
         Some(id) => Ok(Appended::Stored(id)),
-        None => cached_row(
-            conn,
-            "SELECT id FROM inbox WHERE connector = ?1 AND delivery_id = ?2",
-            params![d.connector, d.delivery_id],
-            |row| row.get(0),
-        )
-        .map(Appended::Duplicate)
-        .map_err(db_error),
+        None => conn
+            .one(
+                "SELECT id FROM inbox WHERE connector = ?1 AND delivery_id = ?2",
+                &[&d.connector, &d.delivery_id],
+                |row| row.get(0),
+            )
+            .map(Appended::Duplicate),
     }
 }
 
@@ -497,14 +471,11 @@ fn complete(
     env: &Env,
 ) -> Result<CompletionResult, StoreError> {
     let now = env.now;
-    let row: Option<(String, String)> = cached_row(
-        tx,
+    let row: Option<(String, String)> = (&**tx as &dyn Db).row(
         "SELECT connector, status FROM inbox WHERE id = ?1",
-        [completion.inbox_id],
+        &[&completion.inbox_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-    .map_err(db_error)?;
+    )?;
     let Some((connector, status)) = row else {
         return Err(StoreError::Corrupt(format!(
             "inbox item {} does not exist",
@@ -516,8 +487,8 @@ fn complete(
         // be harmless, but there is nothing to do.
         return Ok(CompletionResult::Applied(Default::default()));
     }
-    let sp = tx.savepoint().map_err(db_error)?;
-    let mut book = book::SqlBook::new(&sp, now);
+    let sp = tx.savepoint().map_err(sqlite_error)?;
+    let mut book = book::SqlBook::new(&*sp, now);
     let cx = Context {
         program: env
             .history
@@ -530,13 +501,13 @@ fn complete(
     };
     match apply_events(&mut book, &cx, &completion.events) {
         Ok(applied) => {
-            write_state(&sp, &connector, &completion.state)?;
-            sp.execute(
+            write_state(&*sp, &connector, &completion.state)?;
+            Db::execute(
+                &*sp,
                 "UPDATE inbox SET status = 'done', processed_at = ?2 WHERE id = ?1",
-                params![completion.inbox_id, now],
-            )
-            .map_err(db_error)?;
-            sp.commit().map_err(db_error)?;
+                &[&completion.inbox_id, &now],
+            )?;
+            sp.commit().map_err(sqlite_error)?;
             Ok(CompletionResult::Applied(applied))
         }
         Err(ApplyError::Store(e)) => Err(e),
@@ -558,31 +529,28 @@ fn complete(
 }
 
 pub(crate) fn write_state(
-    conn: &Connection,
+    conn: &dyn Db,
     connector: &str,
     writes: &crate::runtime::StateWrites,
 ) -> Result<(), StoreError> {
     for (key, value) in writes {
         match value {
-            Some(value) => cached_execute(
-                conn,
+            Some(value) => conn.execute(
                 "INSERT INTO connector_state (connector, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (connector, key) DO UPDATE SET value = excluded.value",
-                params![connector, key, value],
+                &[&connector, key, value],
             ),
-            None => cached_execute(
-                conn,
+            None => conn.execute(
                 "DELETE FROM connector_state WHERE connector = ?1 AND key = ?2",
-                params![connector, key],
+                &[&connector, key],
             ),
-        }
-        .map_err(db_error)?;
+        }?;
     }
     Ok(())
 }
 
 fn adjust(
-    conn: &Connection,
+    conn: &dyn Db,
     request: &AdjustmentRequest,
     now: i64,
 ) -> Result<AdjustOutcome, StoreError> {
@@ -600,14 +568,11 @@ fn adjust(
             )?)));
         }
     }
-    let known: Option<i64> = cached_row(
-        conn,
+    let known: Option<i64> = conn.row(
         "SELECT id FROM accounts WHERE id = ?1",
-        [request.account_id],
+        &[&request.account_id],
         |row| row.get(0),
-    )
-    .optional()
-    .map_err(db_error)?;
+    )?;
     if known.is_none() {
         return Ok(AdjustOutcome::UnknownAccount);
     }
@@ -623,7 +588,9 @@ fn adjust(
             request.entry.effect_key
         )));
     }
-    let ledger_id = conn.last_insert_rowid();
+    let ledger_id = book
+        .last_entry_id()
+        .ok_or_else(|| StoreError::Database("the ledger insert returned no id".to_owned()))?;
     admin::audit(
         conn,
         &request.entry.reference,
@@ -650,36 +617,31 @@ fn adjust(
     )?)))
 }
 
-fn record_attempt(conn: &Connection, inbox_id: i64, error: &str) -> Result<(), StoreError> {
-    cached_execute(
-        conn,
+fn record_attempt(conn: &dyn Db, inbox_id: i64, error: &str) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE inbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-        params![inbox_id, error],
-    )
-    .map_err(db_error)?;
+        &[&inbox_id, &error],
+    )?;
     Ok(())
 }
 
 fn dead_letter(
-    conn: &Connection,
+    conn: &dyn Db,
     inbox_id: i64,
     error: &str,
     plugin_sha256: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    cached_execute(conn,
+    conn.execute(
         "INSERT INTO dead_letters (inbox_id, error, plugin_sha256, failed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (inbox_id) DO UPDATE SET error = excluded.error, plugin_sha256 = excluded.plugin_sha256,
              failed_at = excluded.failed_at",
-        params![inbox_id, error, plugin_sha256, now],
-    )
-    .map_err(db_error)?;
-    cached_execute(
-        conn,
+        &[&inbox_id, &error, &plugin_sha256, &now],
+    )?;
+    conn.execute(
         "UPDATE inbox SET status = 'dead', last_error = ?2, attempts = attempts + 1 WHERE id = ?1",
-        params![inbox_id, error],
-    )
-    .map_err(db_error)?;
+        &[&inbox_id, &error],
+    )?;
     Ok(())
 }
 
@@ -958,17 +920,15 @@ impl Store for SqliteStore {
 
     async fn change_token(&self) -> Result<i64, StoreError> {
         self.read(|c| {
-            cached_row(
-                c,
+            c.one(
                 // Three index lookups, whatever the size of the tables: the
                 // daemon asks every two seconds.
                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger)
                       + (SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status = 'done')
                       + (SELECT COALESCE(MAX(id), 0) FROM audit_log)",
-                [],
+                &[],
                 |row| row.get(0),
             )
-            .map_err(db_error)
         })
         .await
     }
@@ -1263,22 +1223,18 @@ impl Store for SqliteStore {
     }
 
     fn state_get(&self, connector: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        reader(&self.readers)?
-            .query_row(
-                "SELECT value FROM connector_state WHERE connector = ?1 AND key = ?2",
-                params![connector, key],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)
+        (&*reader(&self.readers)? as &dyn Db).row(
+            "SELECT value FROM connector_state WHERE connector = ?1 AND key = ?2",
+            &[&connector, &key],
+            |row| row.get(0),
+        )
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
             return Err(StoreError::Unavailable("the writer has stopped".to_owned()));
         }
-        self.read(|c| cached_row(c, "SELECT 1", [], |_| Ok(())).map_err(db_error))
-            .await
+        self.read(|c| c.one("SELECT 1", &[], |_| Ok(()))).await
     }
 
     async fn metrics_counts(

@@ -2,7 +2,6 @@
 //! recording acceptance of the terms, and the audit log every admin
 //! mutation writes to.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::core::accounts::AccountId;
@@ -11,18 +10,19 @@ use crate::core::membership::MembershipStatus;
 use crate::core::program::Enrollment;
 use crate::store::StoreError;
 use crate::store::apply::{self, Book, Context};
+use crate::store::db::{Db, Row};
 use crate::store::program_ops::{
     AcceptanceOutcome, AuditEntry, Merge, MergeOutcome, MergeRequest, Referral, ReferralOutcome,
     ReferralRequest, TermsAcceptance,
 };
+use crate::store::sqlite::Env;
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::keys;
 use crate::store::sqlite::program::balance;
-use crate::store::sqlite::{Env, db_error};
 
 /// Appends to the audit log.
 pub(crate) fn audit(
-    conn: &Connection,
+    conn: &dyn Db,
     actor: &str,
     action: &str,
     target: &str,
@@ -30,62 +30,42 @@ pub(crate) fn audit(
     after: Option<&Value>,
     now: i64,
 ) -> Result<(), StoreError> {
+    let before = before.map(Value::to_string);
+    let after = after.map(Value::to_string);
     conn.execute(
         "INSERT INTO audit_log (actor, action, target, before, after, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            actor,
-            action,
-            target,
-            before.map(Value::to_string),
-            after.map(Value::to_string),
-            now
-        ],
-    )
-    .map_err(db_error)?;
+        &[&actor, &action, &target, &before, &after, &now],
+    )?;
     Ok(())
 }
 
 /// The audit log, newest first, at most `limit` entries.
-pub(crate) fn audit_log(conn: &Connection, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, actor, action, target, before, after, at FROM audit_log ORDER BY id DESC LIMIT ?1",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([limit], |row| {
-            Ok((
-                AuditEntry {
-                    id: row.get(0)?,
-                    actor: row.get(1)?,
-                    action: row.get(2)?,
-                    target: row.get(3)?,
-                    before: None,
-                    after: None,
-                    at: row.get(6)?,
-                },
-                row.get::<_, Option<String>>(4)?,
-                row.get::<_, Option<String>>(5)?,
-            ))
-        })
-        .map_err(db_error)?;
+pub(crate) fn audit_log(conn: &dyn Db, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
     let parse = |text: Option<String>| -> Result<Option<Value>, StoreError> {
         text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     };
-    rows.map(|row| {
-        let (mut entry, before, after) = row.map_err(db_error)?;
-        entry.before = parse(before)?;
-        entry.after = parse(after)?;
-        Ok(entry)
-    })
-    .collect()
+    conn.rows(
+        "SELECT id, actor, action, target, before, after, at FROM audit_log ORDER BY id DESC LIMIT ?1",
+        &[&i64::from(limit)],
+        |row| {
+            Ok(AuditEntry {
+                id: row.get(0)?,
+                actor: row.get(1)?,
+                action: row.get(2)?,
+                target: row.get(3)?,
+                before: parse(row.get(4)?)?,
+                after: parse(row.get(5)?)?,
+                at: row.get(6)?,
+            })
+        },
+    )
 }
 
-fn merge_row(conn: &Connection, id: i64) -> Result<Merge, StoreError> {
-    conn.query_row(
+fn merge_row(conn: &dyn Db, id: i64) -> Result<Merge, StoreError> {
+    conn.one(
         "SELECT id, from_account, into_account, points_moved, actor, reason, at FROM account_merges WHERE id = ?1",
-        [id],
+        &[&id],
         |row| {
             Ok(Merge {
                 id: row.get(0)?,
@@ -98,7 +78,6 @@ fn merge_row(conn: &Connection, id: i64) -> Result<Merge, StoreError> {
             })
         },
     )
-    .map_err(db_error)
 }
 
 /// Merges `from` into `into`: references, claims, contacts, purchases,
@@ -106,7 +85,7 @@ fn merge_row(conn: &Connection, id: i64) -> Result<Merge, StoreError> {
 /// it, and its balance moves by a pair of transfer entries, so both hash
 /// chains hold and the total is unchanged.
 pub(crate) fn merge(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     request: &MergeRequest,
 ) -> Result<MergeOutcome, StoreError> {
@@ -128,14 +107,11 @@ pub(crate) fn merge(
         ));
     }
     for account in [request.into, request.from] {
-        let merged: Option<Option<i64>> = conn
-            .query_row(
-                "SELECT merged_into FROM accounts WHERE id = ?1",
-                [account],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)?;
+        let merged: Option<Option<i64>> = conn.row(
+            "SELECT merged_into FROM accounts WHERE id = ?1",
+            &[&account],
+            |row| row.get(0),
+        )?;
         match merged {
             None => return Ok(MergeOutcome::UnknownAccount(account)),
             Some(Some(target)) => {
@@ -158,19 +134,23 @@ pub(crate) fn merge(
     ] {
         conn.execute(
             &format!("UPDATE {table} SET account_id = ?2 WHERE account_id = ?1"),
-            params![from, into],
-        )
-        .map_err(db_error)?;
+            &[&from, &into],
+        )?;
     }
     let points = balance(conn, from)?;
-    let id: i64 = conn
-        .query_row(
-            "INSERT INTO account_merges (from_account, into_account, points_moved, actor, reason, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-            params![from, into, points, request.actor, request.reason, env.now],
-            |row| row.get(0),
-        )
-        .map_err(db_error)?;
+    let id: i64 = conn.one(
+        "INSERT INTO account_merges (from_account, into_account, points_moved, actor, reason, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        &[
+            &from,
+            &into,
+            &points,
+            &request.actor,
+            &request.reason,
+            &env.now,
+        ],
+        |row| row.get(0),
+    )?;
     let mut book = SqlBook::new(conn, env.now);
     let transfer = |points: i64, direction: &str, other: AccountId| NewEntry {
         kind: EntryKind::Transfer,
@@ -202,9 +182,8 @@ pub(crate) fn merge(
     }
     conn.execute(
         "UPDATE accounts SET merged_into = ?2, membership = 'closed', updated_at = ?3 WHERE id = ?1",
-        params![from, into, env.now],
-    )
-    .map_err(db_error)?;
+        &[&from, &into, &env.now],
+    )?;
     keys::remember(
         conn,
         &request.idempotency_key,
@@ -238,7 +217,7 @@ pub(crate) fn merge(
 /// Records an account's acceptance of the terms in force; in an invite-only
 /// program, an invited account's acceptance enrolls it.
 pub(crate) fn accept_terms(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     request: &TermsAcceptance,
 ) -> Result<AcceptanceOutcome, StoreError> {
@@ -250,29 +229,25 @@ pub(crate) fn accept_terms(
     if current.as_deref() != Some(request.version.as_str()) {
         return Ok(AcceptanceOutcome::NotCurrent { current });
     }
-    let membership: Option<Option<String>> = conn
-        .query_row(
-            "SELECT membership FROM accounts WHERE id = ?1",
-            [request.account_id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let membership: Option<Option<String>> = conn.row(
+        "SELECT membership FROM accounts WHERE id = ?1",
+        &[&request.account_id],
+        |row| row.get(0),
+    )?;
     let Some(membership) = membership else {
         return Ok(AcceptanceOutcome::UnknownAccount);
     };
     conn.execute(
         "INSERT INTO terms_acceptances (account_id, version, contact, actor, accepted_at)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (account_id, version, contact) DO NOTHING",
-        params![
-            request.account_id,
-            request.version,
-            request.contact,
-            request.actor,
-            env.now
+        &[
+            &request.account_id,
+            &request.version,
+            &request.contact,
+            &request.actor,
+            &env.now,
         ],
-    )
-    .map_err(db_error)?;
+    )?;
     let invited = membership.as_deref() == Some(MembershipStatus::Invited.as_str());
     let enrolled = invited && program.membership.enrollment == Enrollment::InviteOnly;
     if enrolled {
@@ -296,28 +271,21 @@ pub(crate) fn accept_terms(
 }
 
 /// The terms versions an account accepted, newest first, with who accepted.
-pub(crate) fn accepted_terms(
-    conn: &Connection,
-    account: AccountId,
-) -> Result<Vec<Value>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT version, contact, accepted_at FROM terms_acceptances WHERE account_id = ?1 ORDER BY id DESC",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| {
+pub(crate) fn accepted_terms(conn: &dyn Db, account: AccountId) -> Result<Vec<Value>, StoreError> {
+    conn.rows(
+        "SELECT version, contact, accepted_at FROM terms_acceptances WHERE account_id = ?1 ORDER BY id DESC",
+        &[&account],
+        |row| {
             Ok(serde_json::json!({
-                "version": row.get::<_, String>(0)?,
-                "contact": row.get::<_, String>(1)?,
-                "accepted_at": row.get::<_, i64>(2)?,
+                "version": row.get::<String>(0)?,
+                "contact": row.get::<String>(1)?,
+                "accepted_at": row.get::<i64>(2)?,
             }))
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
-fn referral_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Referral> {
+fn referral_row(row: &dyn Row) -> Result<Referral, StoreError> {
     Ok(Referral {
         id: row.get(0)?,
         referrer: row.get(1)?,
@@ -334,7 +302,7 @@ const REFERRAL_COLUMNS: &str = "id, referrer, referred, source, created_at, qual
 /// Records that `referrer` referred `referred`; qualifies it at once when
 /// the referred account has earned already.
 pub(crate) fn record_referral(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     request: &ReferralRequest,
 ) -> Result<ReferralOutcome, StoreError> {
@@ -342,44 +310,35 @@ pub(crate) fn record_referral(
         return Ok(ReferralOutcome::SelfReferral);
     }
     for account in [request.referrer, request.referred] {
-        let known: Option<i64> = conn
-            .query_row("SELECT id FROM accounts WHERE id = ?1", [account], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(db_error)?;
+        let known: Option<i64> = conn.row(
+            "SELECT id FROM accounts WHERE id = ?1",
+            &[&account],
+            |row| row.get(0),
+        )?;
         if known.is_none() {
             return Ok(ReferralOutcome::UnknownAccount(account));
         }
     }
-    let existing = conn
-        .query_row(
-            &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referred = ?1"),
-            [request.referred],
-            referral_row,
-        )
-        .optional()
-        .map_err(db_error)?;
+    let existing = conn.row(
+        &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referred = ?1"),
+        &[&request.referred],
+        referral_row,
+    )?;
     if let Some(existing) = existing {
         return Ok(ReferralOutcome::AlreadyReferred(existing));
     }
-    let id: i64 = conn
-        .query_row(
-            "INSERT INTO referrals (referrer, referred, source, actor, created_at) VALUES (?1, ?2, 'admin', ?3, ?4)
-             RETURNING id",
-            params![request.referrer, request.referred, request.actor, env.now],
-            |row| row.get(0),
-        )
-        .map_err(db_error)?;
-    let first_earn: Option<(String, String)> = conn
-        .query_row(
-            "SELECT source, reference FROM ledger WHERE account_id = ?1 AND kind = 'earn'
-             ORDER BY occurred_at, id LIMIT 1",
-            [request.referred],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let id: i64 = conn.one(
+        "INSERT INTO referrals (referrer, referred, source, actor, created_at) VALUES (?1, ?2, 'admin', ?3, ?4)
+         RETURNING id",
+        &[&request.referrer, &request.referred, &request.actor, &env.now],
+        |row| row.get(0),
+    )?;
+    let first_earn: Option<(String, String)> = conn.row(
+        "SELECT source, reference FROM ledger WHERE account_id = ?1 AND kind = 'earn'
+         ORDER BY occurred_at, id LIMIT 1",
+        &[&request.referred],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     if let Some((source, purchase)) = first_earn {
         let cx = Context {
             program: &request.program,
@@ -401,13 +360,11 @@ pub(crate) fn record_referral(
             )?;
         }
     }
-    let referral = conn
-        .query_row(
-            &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = ?1"),
-            [id],
-            referral_row,
-        )
-        .map_err(db_error)?;
+    let referral = conn.one(
+        &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = ?1"),
+        &[&id],
+        referral_row,
+    )?;
     audit(
         conn,
         &request.actor,
@@ -421,58 +378,53 @@ pub(crate) fn record_referral(
 }
 
 /// The referrals an account made, newest first.
-pub(crate) fn referrals(
-    conn: &Connection,
-    referrer: AccountId,
-) -> Result<Vec<Referral>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ?1 ORDER BY id DESC"
-        ))
-        .map_err(db_error)?;
-    let rows = stmt.query_map([referrer], referral_row).map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+pub(crate) fn referrals(conn: &dyn Db, referrer: AccountId) -> Result<Vec<Referral>, StoreError> {
+    conn.rows(
+        &format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ?1 ORDER BY id DESC"),
+        &[&referrer],
+        referral_row,
+    )
+}
+
+fn dead_letter_row(row: &dyn Row) -> Result<(i64, String, String), StoreError> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 /// Puts dead letters back into the inbox as pending. Their dead-letter
 /// records stay (a repeated failure overwrites them) and the replay is
 /// audited with the ids and the errors they had.
 pub(crate) fn replay_dead_letters(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     connectors: &[String],
     since: Option<i64>,
     actor: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT i.id, i.connector, d.error FROM inbox i JOIN dead_letters d ON d.inbox_id = i.id
-             WHERE i.status = 'dead' AND i.method <> 'POLL' AND i.connector = ?1
-               AND (?2 IS NULL OR d.failed_at >= ?2)
-             ORDER BY i.id",
-        )
-        .map_err(db_error)?;
+    // One statement per case: PostgreSQL rejects `?2 IS NULL OR d.failed_at
+    // >= ?2`, as it cannot determine the type of the first `?2`.
+    let since_filter = if since.is_some() {
+        "AND d.failed_at >= ?2"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT i.id, i.connector, d.error FROM inbox i JOIN dead_letters d ON d.inbox_id = i.id
+         WHERE i.status = 'dead' AND i.method <> 'POLL' AND i.connector = ?1 {since_filter}
+         ORDER BY i.id"
+    );
     let mut rows = Vec::new();
     for connector in connectors {
-        let found = stmt
-            .query_map(params![connector, since], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(db_error)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_error)?;
+        let found = match &since {
+            Some(since) => conn.rows(&sql, &[connector, since], dead_letter_row)?,
+            None => conn.rows(&sql, &[connector], dead_letter_row)?,
+        };
         rows.extend(found);
     }
     for (id, _, _) in &rows {
         conn.execute(
             "UPDATE inbox SET status = 'pending', attempts = 0 WHERE id = ?1",
-            [id],
-        )
-        .map_err(db_error)?;
+            &[id],
+        )?;
     }
     if !rows.is_empty() {
         audit(

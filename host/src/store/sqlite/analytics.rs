@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use crate::core::accounts::AccountId;
@@ -17,20 +16,20 @@ use crate::core::membership::MembershipStatus;
 use crate::core::program::Program;
 use crate::core::rewards::RedemptionStatus;
 use crate::store::StoreError;
-use crate::store::sqlite::{db_error, profiles};
+use crate::store::db::{Db, Row};
+use crate::store::sqlite::profiles;
 
 /// Rows of one query, each handed to `each`.
 fn rows<T>(
-    conn: &Connection,
+    conn: &dyn Db,
     sql: &str,
-    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    mut map: impl FnMut(&dyn Row) -> Result<T, StoreError>,
     mut each: impl FnMut(T) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(sql).map_err(db_error)?;
-    for row in stmt.query_map([], map).map_err(db_error)? {
-        each(row.map_err(db_error)?)?;
-    }
-    Ok(())
+    conn.query(sql, &[], &mut |row| {
+        each(map(row)?)?;
+        Ok(true)
+    })
 }
 
 fn corrupt(what: &str, id: AccountId, value: &str) -> StoreError {
@@ -38,7 +37,7 @@ fn corrupt(what: &str, id: AccountId, value: &str) -> StoreError {
 }
 
 /// The whole book as of `now`.
-pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Book, StoreError> {
+pub(crate) fn book(conn: &dyn Db, program: &Program, now: i64) -> Result<Book, StoreError> {
     let (scored, _) = profiles::scored(conn, program, now)?;
     let rules = &program.membership.eligibility;
     let mut accounts: BTreeMap<AccountId, AccountHistory> = scored
@@ -58,7 +57,7 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
     rows(
         conn,
         "SELECT id, created_at FROM accounts WHERE merged_into IS NULL",
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        |row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?)),
         |(id, at)| {
             if let Some(account) = accounts.get_mut(&id) {
                 account.known_since = at;
@@ -71,9 +70,9 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
         "SELECT account_id, to_status, at FROM membership_history ORDER BY id",
         |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, i64>(2)?,
+                row.get::<i64>(0)?,
+                row.get::<Option<String>>(1)?,
+                row.get::<i64>(2)?,
             ))
         },
         |(id, status, at)| {
@@ -93,10 +92,10 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
         "SELECT account_id, kind, points, occurred_at FROM ledger",
         |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
+                row.get::<i64>(0)?,
+                row.get::<String>(1)?,
+                row.get::<i64>(2)?,
+                row.get::<i64>(3)?,
             ))
         },
         |(id, kind, points, at)| {
@@ -113,11 +112,11 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
         "SELECT account_id, reward_id, points, status, updated_at FROM redemptions",
         |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
+                row.get::<i64>(0)?,
+                row.get::<String>(1)?,
+                row.get::<i64>(2)?,
+                row.get::<String>(3)?,
+                row.get::<i64>(4)?,
             ))
         },
         |(id, reward, points, status, at)| {
@@ -139,9 +138,9 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
         "SELECT account_id, to_tier, at FROM tier_history ORDER BY id",
         |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, Option<String>>(1)?,
-                row.get::<_, i64>(2)?,
+                row.get::<i64>(0)?,
+                row.get::<Option<String>>(1)?,
+                row.get::<i64>(2)?,
             ))
         },
         |(id, tier, at)| {
@@ -173,15 +172,12 @@ pub(crate) fn book(conn: &Connection, program: &Program, now: i64) -> Result<Boo
         "SELECT amount, currency, occurred_at FROM commissions",
         |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
+                row.get::<Decimal>(0)?,
+                row.get::<String>(1)?,
+                row.get::<i64>(2)?,
             ))
         },
         |(amount, currency, at)| {
-            let amount: Decimal = amount
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("commission amount `{amount}`: {e}")))?;
             // Commissions are paid in the program currency; a row in another
             // currency (a program whose currency changed) converts when it can.
             if let Ok(rate) = program.rate(&currency) {

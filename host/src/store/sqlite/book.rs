@@ -1,6 +1,5 @@
-//! [`Book`] over a SQLite transaction.
+//! [`Book`] over a store connection (a SQLite transaction).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 
 use crate::core::commissions::Due;
@@ -15,7 +14,7 @@ use crate::store::StoreError;
 use crate::store::apply::{
     AccountKeys, AccountState, Book, EngagementRow, NewCommission, ReferralState,
 };
-use crate::store::sqlite::{cached_execute, cached_row, db_error};
+use crate::store::db::{Db, Money, Row};
 
 /// What a purchase counts for, as [`spend_row`] reads it: the record is
 /// only read where the `qualifying` column is not filled yet.
@@ -23,15 +22,15 @@ pub(crate) const SPEND_COLUMNS: &str =
     "placed_at, qualifying, CASE WHEN qualifying IS NULL THEN record END";
 
 /// A purchase's `placed_at`, `qualifying` and (only without it) record.
-pub(crate) type SpendRow = (Option<i64>, Option<String>, Option<String>);
+pub(crate) type SpendRow = (Option<i64>, Option<Decimal>, Option<String>);
 
 /// Reads [`SPEND_COLUMNS`] from `row`, from column 0.
-pub(crate) fn spend_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpendRow> {
+pub(crate) fn spend_row(row: &dyn Row) -> Result<SpendRow, StoreError> {
     spend_row_at(row, 0)
 }
 
 /// Reads [`SPEND_COLUMNS`] from `row`, from column `at`.
-pub(crate) fn spend_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SpendRow> {
+pub(crate) fn spend_row_at(row: &dyn Row, at: usize) -> Result<SpendRow, StoreError> {
     Ok((row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
 }
 
@@ -41,9 +40,7 @@ pub(crate) fn spend_item(
     (placed_at, qualifying, record): SpendRow,
 ) -> Result<Option<SpendItem>, String> {
     let amount = match (qualifying, record) {
-        (Some(qualifying), _) => qualifying
-            .parse::<Decimal>()
-            .map_err(|e| format!("qualifying amount `{qualifying}`: {e}"))?,
+        (Some(qualifying), _) => qualifying,
         (None, Some(json)) => serde_json::from_str::<PurchaseRecord>(&json)
             .map_err(|e| e.to_string())?
             .qualifying_amount(),
@@ -53,13 +50,24 @@ pub(crate) fn spend_item(
 }
 
 pub(crate) struct SqlBook<'c> {
-    conn: &'c Connection,
+    conn: &'c dyn Db,
     now: i64,
+    last_entry: Option<i64>,
 }
 
 impl<'c> SqlBook<'c> {
-    pub(crate) fn new(conn: &'c Connection, now: i64) -> Self {
-        Self { conn, now }
+    pub(crate) fn new(conn: &'c dyn Db, now: i64) -> Self {
+        Self {
+            conn,
+            now,
+            last_entry: None,
+        }
+    }
+
+    /// The id of the ledger entry the last [`Book::append_entry`] inserted;
+    /// `None` before any call and after one that found its effect key.
+    pub(crate) fn last_entry_id(&self) -> Option<i64> {
+        self.last_entry
     }
 }
 
@@ -73,15 +81,13 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(AccountId, u64)>, StoreError> {
-        cached_row(
-            self.conn,
-            "SELECT account_id, version FROM account_refs WHERE source = ?1 AND external_id = ?2",
-            params![source, id],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-        )
-        .optional()
-        .map_err(db_error)
-        .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
+        self.conn
+            .row(
+                "SELECT account_id, version FROM account_refs WHERE source = ?1 AND external_id = ?2",
+                &[&source, &id],
+                |row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?)),
+            )
+            .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
     }
 
     fn account_by_claim(
@@ -89,14 +95,11 @@ impl Book for SqlBook<'_> {
         system: &str,
         id: &str,
     ) -> Result<Option<AccountId>, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.row(
             "SELECT account_id FROM account_claims WHERE system = ?1 AND external_id = ?2",
-            params![system, id],
+            &[&system, &id],
             |row| row.get(0),
         )
-        .optional()
-        .map_err(db_error)
     }
 
     fn accounts_by_keys(
@@ -107,18 +110,11 @@ impl Book for SqlBook<'_> {
             let Some(key) = key else {
                 return Ok(Vec::new());
             };
-            let mut stmt = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT id FROM accounts WHERE {column} = ?1 ORDER BY id"
-                ))
-                .map_err(db_error)?;
-            let ids = stmt
-                .query_map([key], |row| row.get(0))
-                .map_err(db_error)?
-                .collect::<Result<Vec<AccountId>, _>>()
-                .map_err(db_error)?;
-            Ok(ids)
+            self.conn.rows(
+                &format!("SELECT id FROM accounts WHERE {column} = ?1 ORDER BY id"),
+                &[key],
+                |row| row.get(0),
+            )
         };
         Ok((
             find("tax_key", &keys.tax_key)?,
@@ -135,27 +131,26 @@ impl Book for SqlBook<'_> {
         membership: Option<MembershipStatus>,
     ) -> Result<AccountId, StoreError> {
         let d = &account.data;
-        let account_id: i64 = cached_row(self.conn,
+        let account_id: i64 = self.conn.one(
                 "INSERT INTO accounts (name, domain, tax_id, industry, employees, country, tax_key, domain_key,
                      membership, created_at, updated_at, annual_revenue, annual_revenue_currency)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12) RETURNING id",
-                params![
-                    d.name,
-                    d.domain,
-                    d.tax_id,
-                    d.industry,
-                    d.employees,
-                    d.country,
-                    keys.tax_key,
-                    keys.domain_key,
-                    membership.map(MembershipStatus::as_str),
-                    self.now,
-                    d.annual_revenue.as_ref().map(|m| m.amount.to_string()),
-                    d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
+                &[
+                    &d.name,
+                    &d.domain,
+                    &d.tax_id,
+                    &d.industry,
+                    &d.employees.map(i64::from),
+                    &d.country,
+                    &keys.tax_key,
+                    &keys.domain_key,
+                    &membership.map(MembershipStatus::as_str),
+                    &self.now,
+                    &d.annual_revenue.as_ref().map(|m| Money(m.amount)),
+                    &d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
                 ],
                 |row| row.get(0),
-            )
-            .map_err(db_error)?;
+            )?;
         self.add_ref(account_id, source, id, account.version)?;
         Ok(account_id)
     }
@@ -167,22 +162,19 @@ impl Book for SqlBook<'_> {
         id: &str,
         version_: u64,
     ) -> Result<(), StoreError> {
-        cached_execute(self.conn,
+        self.conn.execute(
                 "INSERT INTO account_refs (source, external_id, account_id, version) VALUES (?1, ?2, ?3, ?4)",
-                params![source, id, account, version(version_)],
-            )
-            .map_err(db_error)?;
+                &[&source, &id, &account, &version(version_)],
+            )?;
         Ok(())
     }
 
     fn add_claim(&mut self, system: &str, id: &str, account: AccountId) -> Result<(), StoreError> {
-        cached_execute(
-            self.conn,
+        self.conn.execute(
             "INSERT INTO account_claims (system, external_id, account_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (system, external_id) DO NOTHING",
-            params![system, id, account],
-        )
-        .map_err(db_error)?;
+            &[&system, &id, &account],
+        )?;
         Ok(())
     }
 
@@ -195,7 +187,7 @@ impl Book for SqlBook<'_> {
         keys: &AccountKeys,
     ) -> Result<(), StoreError> {
         let d = &data.data;
-        cached_execute(self.conn,
+        self.conn.execute(
                 "UPDATE accounts SET name = ?2, domain = COALESCE(?3, domain), tax_id = COALESCE(?4, tax_id),
                      industry = COALESCE(?5, industry), employees = COALESCE(?6, employees),
                      country = COALESCE(?7, country), tax_key = COALESCE(?8, tax_key),
@@ -203,39 +195,34 @@ impl Book for SqlBook<'_> {
                      annual_revenue = COALESCE(?11, annual_revenue),
                      annual_revenue_currency = COALESCE(?12, annual_revenue_currency)
                  WHERE id = ?1",
-                params![
-                    account,
-                    d.name,
-                    d.domain,
-                    d.tax_id,
-                    d.industry,
-                    d.employees,
-                    d.country,
-                    keys.tax_key,
-                    keys.domain_key,
-                    self.now,
-                    d.annual_revenue.as_ref().map(|m| m.amount.to_string()),
-                    d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
+                &[
+                    &account,
+                    &d.name,
+                    &d.domain,
+                    &d.tax_id,
+                    &d.industry,
+                    &d.employees.map(i64::from),
+                    &d.country,
+                    &keys.tax_key,
+                    &keys.domain_key,
+                    &self.now,
+                    &d.annual_revenue.as_ref().map(|m| Money(m.amount)),
+                    &d.annual_revenue.as_ref().map(|m| m.currency.as_str()),
                 ],
-            )
-            .map_err(db_error)?;
-        cached_execute(
-            self.conn,
+            )?;
+        self.conn.execute(
             "UPDATE account_refs SET version = ?3 WHERE source = ?1 AND external_id = ?2",
-            params![source, id, version(data.version)],
-        )
-        .map_err(db_error)?;
+            &[&source, &id, &version(data.version)],
+        )?;
         Ok(())
     }
 
     fn account_state(&mut self, account: AccountId) -> Result<AccountState, StoreError> {
-        let (membership, tags): (Option<String>, String) = cached_row(
-            self.conn,
+        let (membership, tags): (Option<String>, String) = self.conn.one(
             "SELECT membership, tags FROM accounts WHERE id = ?1",
-            [account],
+            &[&account],
             |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .map_err(db_error)?;
+        )?;
         let membership = membership
             .map(|m| {
                 MembershipStatus::parse(&m).ok_or_else(|| {
@@ -245,10 +232,9 @@ impl Book for SqlBook<'_> {
             .transpose()?;
         let tags = serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("account {account}: tags: {e}")))?;
-        let tier = cached_row(
-            self.conn,
+        let tier = self.conn.row(
             "SELECT tier, since, below_since FROM tier_states WHERE account_id = ?1",
-            [account],
+            &[&account],
             |row| {
                 Ok(TierState {
                     tier: row.get(0)?,
@@ -256,9 +242,7 @@ impl Book for SqlBook<'_> {
                     below_since: row.get(2)?,
                 })
             },
-        )
-        .optional()
-        .map_err(db_error)?;
+        )?;
         Ok(AccountState {
             membership,
             tags,
@@ -271,12 +255,14 @@ impl Book for SqlBook<'_> {
         account: AccountId,
         membership: Option<MembershipStatus>,
     ) -> Result<(), StoreError> {
-        cached_execute(
-            self.conn,
+        self.conn.execute(
             "UPDATE accounts SET membership = ?2, updated_at = ?3 WHERE id = ?1",
-            params![account, membership.map(MembershipStatus::as_str), self.now],
-        )
-        .map_err(db_error)?;
+            &[
+                &account,
+                &membership.map(MembershipStatus::as_str),
+                &self.now,
+            ],
+        )?;
         Ok(())
     }
 
@@ -285,14 +271,13 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(i64, Versioned<ContactData>)>, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.row(
             "SELECT id, account_id, email, first_name, last_name, role, version FROM contacts
                  WHERE source = ?1 AND external_id = ?2",
-            params![source, id],
+            &[&source, &id],
             |row| {
                 Ok((
-                    row.get::<_, i64>(0)?,
+                    row.get::<i64>(0)?,
                     Versioned {
                         data: ContactData {
                             account: row.get(1)?,
@@ -301,13 +286,11 @@ impl Book for SqlBook<'_> {
                             last_name: row.get(4)?,
                             role: row.get(5)?,
                         },
-                        version: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+                        version: u64::try_from(row.get::<i64>(6)?).unwrap_or(0),
                     },
                 ))
             },
         )
-        .optional()
-        .map_err(db_error)
     }
 
     fn save_contact(
@@ -319,18 +302,17 @@ impl Book for SqlBook<'_> {
     ) -> Result<(), StoreError> {
         let d = &contact.data;
         match existing {
-            Some(row) => cached_execute(self.conn,
+            Some(row) => self.conn.execute(
                 "UPDATE contacts SET account_id = ?2, email = ?3, first_name = ?4, last_name = ?5, role = ?6, version = ?7
                  WHERE id = ?1",
-                params![row, d.account, d.email, d.first_name, d.last_name, d.role, version(contact.version)],
+                &[&row, &d.account, &d.email, &d.first_name, &d.last_name, &d.role, &version(contact.version)],
             ),
-            None => cached_execute(self.conn,
+            None => self.conn.execute(
                 "INSERT INTO contacts (source, external_id, account_id, email, first_name, last_name, role, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![source, id, d.account, d.email, d.first_name, d.last_name, d.role, version(contact.version)],
+                &[&source, &id, &d.account, &d.email, &d.first_name, &d.last_name, &d.role, &version(contact.version)],
             ),
-        }
-        .map_err(db_error)?;
+        }?;
         Ok(())
     }
 
@@ -339,14 +321,11 @@ impl Book for SqlBook<'_> {
         source: &str,
         id: &str,
     ) -> Result<Option<(PurchaseRecord, Option<AccountId>)>, StoreError> {
-        let row: Option<(String, Option<i64>)> = cached_row(
-            self.conn,
+        let row: Option<(String, Option<i64>)> = self.conn.row(
             "SELECT record, account_id FROM purchases WHERE source = ?1 AND external_id = ?2",
-            params![source, id],
+            &[&source, &id],
             |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
+        )?;
         row.map(|(json, account)| {
             serde_json::from_str(&json)
                 .map(|record| (record, account))
@@ -361,23 +340,21 @@ impl Book for SqlBook<'_> {
         account: Option<AccountId>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        cached_execute(
-            self.conn,
+        self.conn.execute(
             "INSERT INTO purchases (source, external_id, account_id, placed_at, record, qualifying)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (source, external_id) DO UPDATE SET account_id = excluded.account_id,
                      placed_at = excluded.placed_at, record = excluded.record,
                      qualifying = excluded.qualifying",
-            params![
-                record.source,
-                record.id,
-                account,
-                record.placed_at,
-                json,
-                record.qualifying_amount().to_string()
+            &[
+                &record.source,
+                &record.id,
+                &account,
+                &record.placed_at,
+                &json,
+                &Money(record.qualifying_amount()),
             ],
-        )
-        .map_err(db_error)?;
+        )?;
         Ok(())
     }
 
@@ -386,23 +363,21 @@ impl Book for SqlBook<'_> {
         account: AccountId,
         since: i64,
     ) -> Result<Vec<SpendItem>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {SPEND_COLUMNS} FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at"
-            ))
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(params![account, since], spend_row)
-            .map_err(db_error)?;
         let mut items = Vec::new();
-        for row in rows {
-            if let Some(item) = spend_item(row.map_err(db_error)?)
-                .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?
-            {
-                items.push(item);
-            }
-        }
+        self.conn.query(
+            &format!(
+                "SELECT {SPEND_COLUMNS} FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at"
+            ),
+            &[&account, &since],
+            &mut |row| {
+                if let Some(item) = spend_item(spend_row(row)?).map_err(|e| {
+                    StoreError::Corrupt(format!("purchase of account {account}: {e}"))
+                })? {
+                    items.push(item);
+                }
+                Ok(true)
+            },
+        )?;
         Ok(items)
     }
 
@@ -412,13 +387,12 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<i64, StoreError> {
-        cached_row(self.conn,
+        self.conn.one(
                 "SELECT COALESCE(SUM(points), 0) FROM ledger
                  WHERE account_id = ?1 AND kind = 'earn' AND occurred_at >= ?2 AND occurred_at < ?3",
-                params![account, from, to],
+                &[&account, &from, &to],
                 |row| row.get(0),
             )
-            .map_err(db_error)
     }
 
     fn save_tier(
@@ -427,42 +401,37 @@ impl Book for SqlBook<'_> {
         state: &TierState,
         change: Option<&TierChange>,
     ) -> Result<(), StoreError> {
-        cached_execute(self.conn,
+        self.conn.execute(
                 "INSERT INTO tier_states (account_id, tier, since, below_since) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account_id) DO UPDATE SET tier = excluded.tier, since = excluded.since,
                      below_since = excluded.below_since",
-                params![account, state.tier, state.since, state.below_since],
-            )
-            .map_err(db_error)?;
+                &[&account, &state.tier, &state.since, &state.below_since],
+            )?;
         if let Some(change) = change {
-            cached_execute(
-                self.conn,
+            self.conn.execute(
                 "INSERT INTO tier_history (account_id, from_tier, to_tier, kind, spend, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    account,
-                    change.from,
-                    change.to,
-                    change.kind.as_str(),
-                    change.spend.to_string(),
-                    change.at
+                &[
+                    &account,
+                    &change.from,
+                    &change.to,
+                    &change.kind.as_str(),
+                    &Money(change.spend),
+                    &change.at,
                 ],
-            )
-            .map_err(db_error)?;
+            )?;
         }
         Ok(())
     }
 
     fn engagement_exists(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
-        cached_row(
-            self.conn,
-            "SELECT 1 FROM engagements WHERE source = ?1 AND external_id = ?2",
-            params![source, id],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(db_error)
-        .map(|found| found.is_some())
+        self.conn
+            .row(
+                "SELECT 1 FROM engagements WHERE source = ?1 AND external_id = ?2",
+                &[&source, &id],
+                |_| Ok(()),
+            )
+            .map(|found| found.is_some())
     }
 
     fn rewarded_engagements(
@@ -472,14 +441,12 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.one(
             "SELECT COUNT(*) FROM engagements WHERE account_id = ?1 AND kind = ?2 AND points > 0
                      AND occurred_at >= ?3 AND occurred_at < ?4",
-            params![account, kind, from, to],
+            &[&account, &kind, &from, &to],
             |row| row.get(0),
         )
-        .map_err(db_error)
     }
 
     fn save_engagement(
@@ -488,37 +455,34 @@ impl Book for SqlBook<'_> {
         event: &Engagement,
         row: &EngagementRow<'_>,
     ) -> Result<(), StoreError> {
-        cached_execute(self.conn,
+        self.conn.execute(
                 "INSERT INTO engagements (source, external_id, account_id, contact_id, kind, name, score,
                      occurred_at, points, comment)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    source,
-                    event.source_id,
-                    row.account,
-                    row.contact,
-                    row.kind,
-                    row.name,
-                    row.score,
-                    event.occurred_at,
-                    row.points,
-                    event.comment
+                &[
+                    &source,
+                    &event.source_id,
+                    &row.account,
+                    &row.contact,
+                    &row.kind,
+                    &row.name,
+                    &row.score.map(i64::from),
+                    &event.occurred_at,
+                    &row.points,
+                    &event.comment,
                 ],
-            )
-            .map_err(db_error)?;
+            )?;
         Ok(())
     }
 
     fn contract(&mut self, source: &str, id: &str) -> Result<Option<(AccountId, u64)>, StoreError> {
-        cached_row(
-            self.conn,
-            "SELECT account_id, version FROM contracts WHERE source = ?1 AND external_id = ?2",
-            params![source, id],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-        )
-        .optional()
-        .map_err(db_error)
-        .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
+        self.conn
+            .row(
+                "SELECT account_id, version FROM contracts WHERE source = ?1 AND external_id = ?2",
+                &[&source, &id],
+                |row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?)),
+            )
+            .map(|found| found.map(|(account, v)| (account, u64::try_from(v).unwrap_or(0))))
     }
 
     fn save_contract(
@@ -529,43 +493,35 @@ impl Book for SqlBook<'_> {
     ) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(contract).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        cached_execute(self.conn,
+        self.conn.execute(
                 "INSERT INTO contracts (source, external_id, account_id, version, record) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (source, external_id) DO UPDATE SET version = excluded.version, record = excluded.record",
-                params![source, contract.source_id, account, version(contract.version), json],
-            )
-            .map_err(db_error)?;
+                &[&source, &contract.source_id, &account, &version(contract.version), &json],
+            )?;
         Ok(())
     }
 
     fn contracts_of(&mut self, account: AccountId) -> Result<Vec<Contract>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT record FROM contracts WHERE account_id = ?1")
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([account], |row| row.get::<_, String>(0))
-            .map_err(db_error)?;
-        rows.map(|row| {
-            let json = row.map_err(db_error)?;
-            serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("contract of account {account}: {e}")))
-        })
-        .collect()
+        self.conn.rows(
+            "SELECT record FROM contracts WHERE account_id = ?1",
+            &[&account],
+            |row| {
+                let json = row.get::<String>(0)?;
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("contract of account {account}: {e}")))
+            },
+        )
     }
 
     fn pending_referral(
         &mut self,
         referred: AccountId,
     ) -> Result<Option<(i64, AccountId)>, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.row(
             "SELECT id, referrer FROM referrals WHERE referred = ?1 AND qualified_at IS NULL",
-            [referred],
+            &[&referred],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()
-        .map_err(db_error)
     }
 
     fn qualify_referral(
@@ -575,20 +531,17 @@ impl Book for SqlBook<'_> {
         points: i64,
         qualified_by: Option<&str>,
     ) -> Result<(), StoreError> {
-        cached_execute(
-            self.conn,
+        self.conn.execute(
             "UPDATE referrals SET qualified_at = ?2, points = ?3, qualified_by = ?4 WHERE id = ?1",
-            params![id, at, points, qualified_by],
-        )
-        .map_err(db_error)?;
+            &[&id, &at, &points, &qualified_by],
+        )?;
         Ok(())
     }
 
     fn referral_of(&mut self, referred: AccountId) -> Result<Option<ReferralState>, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.row(
             "SELECT id, referrer, qualified_at, qualified_by FROM referrals WHERE referred = ?1",
-            [referred],
+            &[&referred],
             |row| {
                 Ok(ReferralState {
                     id: row.get(0)?,
@@ -598,8 +551,6 @@ impl Book for SqlBook<'_> {
                 })
             },
         )
-        .optional()
-        .map_err(db_error)
     }
 
     fn referral_code_owner(&mut self, code: &str) -> Result<Option<AccountId>, StoreError> {
@@ -613,14 +564,12 @@ impl Book for SqlBook<'_> {
         source: &str,
         actor: &str,
     ) -> Result<i64, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.one(
             "INSERT INTO referrals (referrer, referred, source, actor, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-            params![referrer, referred, source, actor, self.now],
+            &[&referrer, &referred, &source, &actor, &self.now],
             |row| row.get(0),
         )
-        .map_err(db_error)
     }
 
     fn qualified_between(
@@ -629,37 +578,27 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.one(
             "SELECT COUNT(*) FROM referrals WHERE referrer = ?1
                      AND qualified_at >= ?2 AND qualified_at < ?3",
-            params![referrer, from, to],
+            &[&referrer, &from, &to],
             |row| row.get(0),
         )
-        .map_err(db_error)
     }
 
     fn accrued(&mut self, rule: &str, referral: i64, basis: &str) -> Result<Due, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT amount, points FROM commissions WHERE rule = ?1 AND referral_id = ?2 AND basis = ?3",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(params![rule, referral, basis], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(db_error)?;
         let mut due = Due::ZERO;
-        for row in rows {
-            let (amount, points) = row.map_err(db_error)?;
-            let amount: Decimal = amount.parse().map_err(|e| {
-                StoreError::Corrupt(format!("commission amount `{amount}` of rule {rule}: {e}"))
-            })?;
-            due.amount = due.amount.saturating_add(amount);
-            due.points = due.points.saturating_add(points);
-        }
+        self.conn.query(
+            "SELECT amount, points FROM commissions WHERE rule = ?1 AND referral_id = ?2 AND basis = ?3",
+            &[&rule, &referral, &basis],
+            &mut |row| {
+                let amount: Decimal = row.get(0)?;
+                let points: i64 = row.get(1)?;
+                due.amount = due.amount.saturating_add(amount);
+                due.points = due.points.saturating_add(points);
+                Ok(true)
+            },
+        )?;
         Ok(due)
     }
 
@@ -669,12 +608,11 @@ impl Book for SqlBook<'_> {
         referrer: AccountId,
         basis: &str,
     ) -> Result<bool, StoreError> {
-        cached_row(self.conn,
+        self.conn.one(
                 "SELECT EXISTS (SELECT 1 FROM commissions WHERE rule = ?1 AND referrer = ?2 AND basis = ?3)",
-                params![rule, referrer, basis],
+                &[&rule, &referrer, &basis],
                 |row| row.get(0),
             )
-            .map_err(db_error)
     }
 
     fn campaign_multiplier(
@@ -682,57 +620,50 @@ impl Book for SqlBook<'_> {
         account: AccountId,
         at: i64,
     ) -> Result<Option<(String, Decimal)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT c.id, c.offer FROM campaigns c
+        let mut best: Option<(String, Decimal)> = None;
+        self.conn.query(
+            "SELECT c.id, c.offer FROM campaigns c
                  JOIN campaign_members m ON m.campaign = c.id
                  WHERE m.account_id = ?1 AND m.grp = 'target' AND c.started_at <= ?2
                    AND c.offer LIKE '%\"multiplier\"%'",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(params![account, at], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(db_error)?;
-        let mut best: Option<(String, Decimal)> = None;
-        for row in rows {
-            let (id, offer) = row.map_err(db_error)?;
-            let offer: crate::core::campaigns::Offer = serde_json::from_str(&offer)
-                .map_err(|e| StoreError::Corrupt(format!("offer of campaign {id}: {e}")))?;
-            if let crate::core::campaigns::Offer::Multiplier { factor, ends_at } = offer
-                && at < ends_at
-                && best.as_ref().is_none_or(|(_, b)| factor > *b)
-            {
-                best = Some((id, factor));
-            }
-        }
+            &[&account, &at],
+            &mut |row| {
+                let id: String = row.get(0)?;
+                let offer: String = row.get(1)?;
+                let offer: crate::core::campaigns::Offer = serde_json::from_str(&offer)
+                    .map_err(|e| StoreError::Corrupt(format!("offer of campaign {id}: {e}")))?;
+                if let crate::core::campaigns::Offer::Multiplier { factor, ends_at } = offer
+                    && at < ends_at
+                    && best.as_ref().is_none_or(|(_, b)| factor > *b)
+                {
+                    best = Some((id, factor));
+                }
+                Ok(true)
+            },
+        )?;
         Ok(best)
     }
 
     fn add_commission(&mut self, c: &NewCommission<'_>) -> Result<i64, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.one(
             "INSERT INTO commissions (referral_id, referrer, referred, rule, kind, basis, amount,
                      currency, points, occurred_at, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-            params![
-                c.referral,
-                c.referrer,
-                c.referred,
-                c.rule,
-                c.kind,
-                c.basis,
-                c.due.amount.to_string(),
-                c.currency,
-                c.due.points,
-                c.occurred_at,
-                self.now
+            &[
+                &c.referral,
+                &c.referrer,
+                &c.referred,
+                &c.rule,
+                &c.kind,
+                &c.basis,
+                &Money(c.due.amount),
+                &c.currency,
+                &c.due.points,
+                &c.occurred_at,
+                &self.now,
             ],
             |row| row.get(0),
         )
-        .map_err(db_error)
     }
 
     fn referral_bonuses_between(
@@ -741,14 +672,12 @@ impl Book for SqlBook<'_> {
         from: i64,
         to: i64,
     ) -> Result<u32, StoreError> {
-        cached_row(
-            self.conn,
+        self.conn.one(
             "SELECT COUNT(*) FROM referrals WHERE referrer = ?1 AND points > 0
                      AND qualified_at >= ?2 AND qualified_at < ?3",
-            params![referrer, from, to],
+            &[&referrer, &from, &to],
             |row| row.get(0),
         )
-        .map_err(db_error)
     }
 
     fn balance(&mut self, account: AccountId) -> Result<i64, StoreError> {
@@ -762,26 +691,23 @@ impl Book for SqlBook<'_> {
         rule_version: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let exists: Option<i64> = cached_row(
-            self.conn,
+        self.last_entry = None;
+        let exists: Option<i64> = self.conn.row(
             "SELECT id FROM ledger WHERE effect_key = ?1",
-            [&entry.effect_key],
+            &[&entry.effect_key],
             |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+        )?;
         if exists.is_some() {
             return Ok(false);
         }
-        let previous: String = cached_row(
-            self.conn,
-            "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1",
-            [account],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?
-        .unwrap_or_default();
+        let previous: String = self
+            .conn
+            .row(
+                "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1",
+                &[&account],
+                |row| row.get(0),
+            )?
+            .unwrap_or_default();
         let amount = entry.amount.as_ref().map(|m| m.amount.to_string());
         let currency = entry.amount.as_ref().map(|m| m.currency.clone());
         let rate = entry.rate.map(|r| r.to_string());
@@ -803,28 +729,29 @@ impl Book for SqlBook<'_> {
                 reason: entry.reason.as_deref(),
             },
         );
-        cached_execute(self.conn,
+        let id: i64 = self.conn.one(
                 "INSERT INTO ledger (account_id, kind, points, effect_key, source, reference, rule_version, amount,
                      currency, rate, occurred_at, created_at, hash, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    account,
-                    entry.kind.as_str(),
-                    entry.points,
-                    entry.effect_key,
-                    entry.source,
-                    entry.reference,
-                    rule_version,
-                    amount,
-                    currency,
-                    rate,
-                    entry.occurred_at,
-                    now,
-                    hash,
-                    entry.reason,
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+                &[
+                    &account,
+                    &entry.kind.as_str(),
+                    &entry.points,
+                    &entry.effect_key,
+                    &entry.source,
+                    &entry.reference,
+                    &rule_version,
+                    &entry.amount.as_ref().map(|m| Money(m.amount)),
+                    &currency,
+                    &entry.rate.map(Money),
+                    &entry.occurred_at,
+                    &now,
+                    &hash,
+                    &entry.reason,
                 ],
-            )
-            .map_err(db_error)?;
+                |row| row.get(0),
+            )?;
+        self.last_entry = Some(id);
         Ok(true)
     }
 }
@@ -855,14 +782,27 @@ mod tests {
             Ok(Some(expected))
         );
         // A row written since: the column is enough.
-        let qualifying = record.qualifying_amount().to_string();
+        let qualifying = record.qualifying_amount();
         assert_eq!(
             spend_item((Some(1_000), Some(qualifying), None)),
             Ok(Some(expected))
         );
         // Only refunds known: not placed, counts for nothing.
-        assert_eq!(spend_item((None, Some("0".to_owned()), None)), Ok(None));
-        assert!(spend_item((Some(1_000), Some("twelve".to_owned()), None)).is_err());
+        assert_eq!(spend_item((None, Some(Decimal::ZERO), None)), Ok(None));
         assert!(spend_item((Some(1_000), None, None)).is_err());
+    }
+
+    #[test]
+    fn a_qualifying_amount_that_is_not_a_number_is_corrupt() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let db: &dyn Db = &conn;
+        let read = db.one(
+            &format!(
+                "SELECT {SPEND_COLUMNS} FROM (SELECT 1000 AS placed_at, 'twelve' AS qualifying, NULL AS record)"
+            ),
+            &[],
+            spend_row,
+        );
+        assert!(matches!(read, Err(StoreError::Corrupt(_))));
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -19,11 +18,12 @@ use crate::store::campaigns::{
     Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
     DeliveryCounts, DeliveryView, Recipient, Transition,
 };
+use crate::store::db::{Db, Money, Param, Row};
 use crate::store::segments::Origin;
+use crate::store::sqlite::Env;
 use crate::store::sqlite::admin::audit;
 use crate::store::sqlite::book::SqlBook;
 use crate::store::sqlite::segments::{contacts_of, reached, refresh};
-use crate::store::sqlite::{Env, db_error};
 use crate::store::{BatchFailure, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -31,7 +31,7 @@ const DAY_MS: i64 = 86_400_000;
 const COLUMNS: &str = "id, name, kind, segment, channel, subject, template, offer, holdout_percent,
     attribution_days, origin, status, send_at, started_at, finished_at, last_error";
 
-struct Row {
+struct Raw {
     id: String,
     name: String,
     kind: String,
@@ -40,7 +40,7 @@ struct Row {
     subject: Option<String>,
     template: String,
     offer: Option<String>,
-    holdout_percent: String,
+    holdout_percent: Decimal,
     attribution_days: u32,
     origin: String,
     status: String,
@@ -50,8 +50,8 @@ struct Row {
     last_error: Option<String>,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row {
+fn row(r: &dyn Row) -> Result<Raw, StoreError> {
+    Ok(Raw {
         id: r.get(0)?,
         name: r.get(1)?,
         kind: r.get(2)?,
@@ -75,7 +75,7 @@ fn corrupt(id: &str, what: &str) -> StoreError {
     StoreError::Corrupt(format!("campaign {id}: {what}"))
 }
 
-fn view(conn: &Connection, r: Row) -> Result<CampaignView, StoreError> {
+fn view(conn: &dyn Db, r: Raw) -> Result<CampaignView, StoreError> {
     let kind = CampaignKind::parse(&r.kind).ok_or_else(|| corrupt(&r.id, "kind"))?;
     let status = CampaignStatus::parse(&r.status).ok_or_else(|| corrupt(&r.id, "status"))?;
     let origin = Origin::parse(&r.origin).ok_or_else(|| corrupt(&r.id, "origin"))?;
@@ -85,24 +85,14 @@ fn view(conn: &Connection, r: Row) -> Result<CampaignView, StoreError> {
         .map(serde_json::from_str::<Offer>)
         .transpose()
         .map_err(|e| corrupt(&r.id, &format!("offer: {e}")))?;
-    let holdout_percent: Decimal = r
-        .holdout_percent
-        .parse()
-        .map_err(|_| corrupt(&r.id, "holdout"))?;
     let mut deliveries = DeliveryCounts::default();
     {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT status, COUNT(*) FROM campaign_deliveries WHERE campaign = ?1 GROUP BY status",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([&r.id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })
-            .map_err(db_error)?;
-        for entry in rows {
-            let (state, count) = entry.map_err(db_error)?;
+        let rows = conn.rows(
+            "SELECT status, COUNT(*) FROM campaign_deliveries WHERE campaign = ?1 GROUP BY status",
+            &[&r.id],
+            |row| Ok((row.get::<String>(0)?, row.get::<i64>(1)?)),
+        )?;
+        for (state, count) in rows {
             let count = u64::try_from(count).unwrap_or(0);
             match state.as_str() {
                 "pending" => deliveries.pending = count,
@@ -114,13 +104,12 @@ fn view(conn: &Connection, r: Row) -> Result<CampaignView, StoreError> {
         }
     }
     let group = |grp: &str| -> Result<u64, StoreError> {
-        conn.query_row(
+        conn.one(
             "SELECT COUNT(*) FROM campaign_members WHERE campaign = ?1 AND grp = ?2",
-            params![r.id, grp],
-            |row| row.get::<_, i64>(0),
+            &[&r.id, &grp],
+            |row| row.get::<i64>(0),
         )
         .map(|count| u64::try_from(count).unwrap_or(0))
-        .map_err(db_error)
     };
     Ok(CampaignView {
         targeted: group("target")?,
@@ -134,7 +123,7 @@ fn view(conn: &Connection, r: Row) -> Result<CampaignView, StoreError> {
             subject: r.subject,
             template: r.template,
             offer,
-            holdout_percent,
+            holdout_percent: r.holdout_percent,
             attribution_days: r.attribution_days,
             send_at: r.send_at,
             origin,
@@ -148,52 +137,45 @@ fn view(conn: &Connection, r: Row) -> Result<CampaignView, StoreError> {
 }
 
 /// One campaign.
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<CampaignView>, StoreError> {
-    let found = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM campaigns WHERE id = ?1"),
-            [id],
-            row,
-        )
-        .optional()
-        .map_err(db_error)?;
+pub(crate) fn get(conn: &dyn Db, id: &str) -> Result<Option<CampaignView>, StoreError> {
+    let found = conn.row(
+        &format!("SELECT {COLUMNS} FROM campaigns WHERE id = ?1"),
+        &[&id],
+        row,
+    )?;
     found.map(|r| view(conn, r)).transpose()
 }
 
 fn select(
-    conn: &Connection,
+    conn: &dyn Db,
     clause: &str,
-    args: impl rusqlite::Params,
+    args: &[&dyn Param],
 ) -> Result<Vec<CampaignView>, StoreError> {
-    let rows: Vec<Row> = {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM campaigns WHERE {clause} ORDER BY id"
-            ))
-            .map_err(db_error)?;
-        let found = stmt.query_map(args, row).map_err(db_error)?;
-        found.collect::<Result<_, _>>().map_err(db_error)?
-    };
+    let rows: Vec<Raw> = conn.rows(
+        &format!("SELECT {COLUMNS} FROM campaigns WHERE {clause} ORDER BY id"),
+        args,
+        row,
+    )?;
     rows.into_iter().map(|r| view(conn, r)).collect()
 }
 
 /// Every campaign, by id.
-pub(crate) fn list(conn: &Connection) -> Result<Vec<CampaignView>, StoreError> {
-    select(conn, "1 = 1", [])
+pub(crate) fn list(conn: &dyn Db) -> Result<Vec<CampaignView>, StoreError> {
+    select(conn, "1 = 1", &[])
 }
 
 /// Campaigns with work to do at `now`: scheduled ones whose time came, and
 /// those sending.
-pub(crate) fn due(conn: &Connection, now: i64) -> Result<Vec<CampaignView>, StoreError> {
+pub(crate) fn due(conn: &dyn Db, now: i64) -> Result<Vec<CampaignView>, StoreError> {
     select(
         conn,
         "(status = 'scheduled' AND send_at <= ?1) OR status = 'sending'",
-        [now],
+        &[&now],
     )
 }
 
 fn write(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     d: &CampaignDefinition,
     status: CampaignStatus,
@@ -205,24 +187,23 @@ fn write(
          ON CONFLICT (id) DO UPDATE SET name = ?2, kind = ?3, segment = ?4, channel = ?5,
              subject = ?6, template = ?7, offer = ?8, holdout_percent = ?9,
              attribution_days = ?10, origin = ?11, status = ?12, send_at = ?13, updated_at = ?14",
-        params![
-            d.id,
-            d.name,
-            d.kind.as_str(),
-            d.segment,
-            d.channel,
-            d.subject,
-            d.template,
-            d.offer.as_ref().map(|o| json!(o).to_string()),
-            d.holdout_percent.to_string(),
-            d.attribution_days,
-            d.origin.as_str(),
-            status.as_str(),
-            d.send_at,
-            env.now
+        &[
+            &d.id,
+            &d.name,
+            &d.kind.as_str(),
+            &d.segment,
+            &d.channel,
+            &d.subject,
+            &d.template,
+            &d.offer.as_ref().map(|o| json!(o).to_string()),
+            &Money(d.holdout_percent),
+            &i64::from(d.attribution_days),
+            &d.origin.as_str(),
+            &status.as_str(),
+            &d.send_at,
+            &env.now,
         ],
-    )
-    .map_err(db_error)?;
+    )?;
     Ok(())
 }
 
@@ -237,7 +218,7 @@ fn initial_status(d: &CampaignDefinition) -> CampaignStatus {
 /// Puts the configuration's campaigns in place: a new one is created, one
 /// that has not started is updated, one that started is left as it is.
 pub(crate) fn define(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     definitions: &[CampaignDefinition],
 ) -> Result<(), StoreError> {
@@ -256,7 +237,7 @@ pub(crate) fn define(
 
 /// Creates or replaces an API campaign that has not started.
 pub(crate) fn save(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     d: &CampaignDefinition,
     actor: &str,
@@ -297,7 +278,7 @@ pub(crate) fn save(
 
 /// Schedules or cancels a campaign.
 pub(crate) fn transition(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     change: Transition,
@@ -319,9 +300,8 @@ pub(crate) fn transition(
     };
     conn.execute(
         "UPDATE campaigns SET status = ?2, send_at = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, status.as_str(), send_at, env.now],
-    )
-    .map_err(db_error)?;
+        &[&id, &status.as_str(), &send_at, &env.now],
+    )?;
     let after = get(conn, id)?.ok_or_else(|| corrupt(id, "vanished"))?;
     audit(
         conn,
@@ -336,7 +316,7 @@ pub(crate) fn transition(
 }
 
 fn set_status(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     status: CampaignStatus,
@@ -346,32 +326,29 @@ fn set_status(
         "UPDATE campaigns SET status = ?2, last_error = COALESCE(?3, last_error), updated_at = ?4,
              finished_at = CASE WHEN ?2 IN ('completed', 'failed') THEN ?4 ELSE finished_at END
          WHERE id = ?1",
-        params![id, status.as_str(), error, env.now],
-    )
-    .map_err(db_error)?;
+        &[&id, &status.as_str(), &error, &env.now],
+    )?;
     Ok(())
 }
 
 fn account_ref(
-    conn: &Connection,
+    conn: &dyn Db,
     account: AccountId,
     channel: &str,
 ) -> Result<Option<String>, StoreError> {
-    conn.query_row(
+    conn.row(
         "SELECT external_id FROM account_refs WHERE account_id = ?1 AND source = ?2
          ORDER BY external_id LIMIT 1",
-        params![account, channel],
+        &[&account, &channel],
         |row| row.get(0),
     )
-    .optional()
-    .map_err(db_error)
 }
 
 /// Starts a scheduled campaign: refreshes segment membership, chooses the
 /// targeted and held-out accounts, makes one delivery per reached contact
 /// known in the channel's system, and credits bonus points; all at once.
 pub(crate) fn start(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     program: &Program,
@@ -393,35 +370,32 @@ pub(crate) fn start(
             Some(&format!("segment `{}` does not exist", d.segment)),
         );
     };
-    let members: Vec<AccountId> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT account_id FROM segment_members WHERE segment = ?1 ORDER BY account_id",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([&d.segment], |row| row.get(0))
-            .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)?
-    };
+    let members: Vec<AccountId> = conn.rows(
+        "SELECT account_id FROM segment_members WHERE segment = ?1 ORDER BY account_id",
+        &[&d.segment],
+        |row| row.get(0),
+    )?;
     let mut book = SqlBook::new(conn, env.now);
     for account in members {
         let held = in_holdout(id, account, d.holdout_percent);
         conn.execute(
-            "INSERT OR IGNORE INTO campaign_members (campaign, account_id, grp) VALUES (?1, ?2, ?3)",
-            params![id, account, if held { "holdout" } else { "target" }],
-        )
-        .map_err(db_error)?;
+            "INSERT INTO campaign_members (campaign, account_id, grp) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            &[&id, &account, &if held { "holdout" } else { "target" }],
+        )?;
         if held {
             continue;
         }
         let Some(reference) = account_ref(conn, account, &d.channel)? else {
             conn.execute(
-                "INSERT OR IGNORE INTO campaign_deliveries (campaign, account_id, contact_id, status, last_error)
-                 VALUES (?1, ?2, 0, 'skipped', ?3)",
-                params![id, account, format!("the account is not known in `{}`", d.channel)],
-            )
-            .map_err(db_error)?;
+                "INSERT INTO campaign_deliveries (campaign, account_id, contact_id, status, last_error)
+                 VALUES (?1, ?2, 0, 'skipped', ?3) ON CONFLICT DO NOTHING",
+                &[
+                    &id,
+                    &account,
+                    &format!("the account is not known in `{}`", d.channel),
+                ],
+            )?;
             continue;
         };
         let contacts = contacts_of(conn, account)?;
@@ -430,31 +404,26 @@ pub(crate) fn start(
             .collect();
         let mut addressed = 0;
         for contact in contacts.iter().filter(|c| chosen.contains(&c.id)) {
-            let contact_ref: Option<String> = conn
-                .query_row(
-                    "SELECT external_id FROM contacts WHERE id = ?1 AND source = ?2",
-                    params![contact.id, d.channel],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(db_error)?;
+            let contact_ref: Option<String> = conn.row(
+                "SELECT external_id FROM contacts WHERE id = ?1 AND source = ?2",
+                &[&contact.id, &d.channel],
+                |row| row.get(0),
+            )?;
             if let Some(contact_ref) = contact_ref {
                 addressed += 1;
                 conn.execute(
-                    "INSERT OR IGNORE INTO campaign_deliveries (campaign, account_id, contact_id, account_ref, contact_ref, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
-                    params![id, account, contact.id, reference, contact_ref],
-                )
-                .map_err(db_error)?;
+                    "INSERT INTO campaign_deliveries (campaign, account_id, contact_id, account_ref, contact_ref, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending') ON CONFLICT DO NOTHING",
+                    &[&id, &account, &contact.id, &reference, &contact_ref],
+                )?;
             }
         }
         if addressed == 0 {
             conn.execute(
-                "INSERT OR IGNORE INTO campaign_deliveries (campaign, account_id, contact_id, account_ref, status)
-                 VALUES (?1, ?2, 0, ?3, 'pending')",
-                params![id, account, reference],
-            )
-            .map_err(db_error)?;
+                "INSERT INTO campaign_deliveries (campaign, account_id, contact_id, account_ref, status)
+                 VALUES (?1, ?2, 0, ?3, 'pending') ON CONFLICT DO NOTHING",
+                &[&id, &account, &reference],
+            )?;
         }
         if let Some(Offer::BonusPoints { points }) = &d.offer
             && book.account_state(account)?.membership == Some(MembershipStatus::Active)
@@ -475,34 +444,27 @@ pub(crate) fn start(
     }
     conn.execute(
         "UPDATE campaigns SET status = 'sending', started_at = ?2, updated_at = ?2 WHERE id = ?1",
-        params![id, env.now],
-    )
-    .map_err(db_error)?;
+        &[&id, &env.now],
+    )?;
     Ok(())
 }
 
 /// Every delivery of a campaign, `None` for an unknown campaign.
-pub(crate) fn deliveries(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<Vec<DeliveryView>>, StoreError> {
+pub(crate) fn deliveries(conn: &dyn Db, id: &str) -> Result<Option<Vec<DeliveryView>>, StoreError> {
     if get(conn, id)?.is_none() {
         return Ok(None);
     }
-    let mut stmt = conn
-        .prepare(
-            "SELECT d.account_id, d.contact_id, d.account_ref, d.contact_ref, d.status, d.attempts,
-                    d.batch, d.last_error, d.sent_at, m.offer_code
-             FROM campaign_deliveries d
-             LEFT JOIN campaign_members m ON m.campaign = d.campaign AND m.account_id = d.account_id
-             WHERE d.campaign = ?1 ORDER BY d.account_id, d.contact_id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([id], |row| {
+    let rows = conn.rows(
+        "SELECT d.account_id, d.contact_id, d.account_ref, d.contact_ref, d.status, d.attempts,
+                d.batch, d.last_error, d.sent_at, m.offer_code
+         FROM campaign_deliveries d
+         LEFT JOIN campaign_members m ON m.campaign = d.campaign AND m.account_id = d.account_id
+         WHERE d.campaign = ?1 ORDER BY d.account_id, d.contact_id",
+        &[&id],
+        |row| {
             Ok(DeliveryView {
                 account_id: row.get(0)?,
-                contact_id: row.get::<_, i64>(1).map(|c| (c != 0).then_some(c))?,
+                contact_id: row.get::<i64>(1).map(|c| (c != 0).then_some(c))?,
                 account_ref: row.get(2)?,
                 contact_ref: row.get(3)?,
                 status: row.get(4)?,
@@ -512,38 +474,34 @@ pub(crate) fn deliveries(
                 sent_at: row.get(8)?,
                 offer_code: row.get(9)?,
             })
-        })
-        .map_err(db_error)?;
-    Ok(Some(rows.collect::<Result<_, _>>().map_err(db_error)?))
+        },
+    )?;
+    Ok(Some(rows))
 }
 
 /// Targeted accounts still waiting for their discount code.
-pub(crate) fn code_requests(conn: &Connection, id: &str) -> Result<Vec<CodeRequest>, StoreError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT m.account_id, d.account_ref, MIN(d.contact_ref) FROM campaign_members m
-             JOIN campaign_deliveries d ON d.campaign = m.campaign AND d.account_id = m.account_id
-             WHERE m.campaign = ?1 AND m.grp = 'target' AND m.offer_code IS NULL
-               AND m.offer_error IS NULL AND d.account_ref IS NOT NULL
-             GROUP BY m.account_id, d.account_ref ORDER BY m.account_id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([id], |row| {
+pub(crate) fn code_requests(conn: &dyn Db, id: &str) -> Result<Vec<CodeRequest>, StoreError> {
+    conn.rows(
+        "SELECT m.account_id, d.account_ref, MIN(d.contact_ref) FROM campaign_members m
+         JOIN campaign_deliveries d ON d.campaign = m.campaign AND d.account_id = m.account_id
+         WHERE m.campaign = ?1 AND m.grp = 'target' AND m.offer_code IS NULL
+           AND m.offer_error IS NULL AND d.account_ref IS NOT NULL
+         GROUP BY m.account_id, d.account_ref ORDER BY m.account_id",
+        &[&id],
+        |row| {
             Ok(CodeRequest {
                 account_id: row.get(0)?,
                 account_ref: row.get(1)?,
                 contact_ref: row.get(2)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
 /// Records the discount code made for an account, or why none was, with
 /// the connector state its call wrote.
 pub(crate) fn record_code(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     account: AccountId,
     code: Result<String, String>,
@@ -558,9 +516,8 @@ pub(crate) fn record_code(
     };
     conn.execute(
         "UPDATE campaign_members SET offer_code = ?3, offer_error = ?4 WHERE campaign = ?1 AND account_id = ?2",
-        params![id, account, code, error],
-    )
-    .map_err(db_error)?;
+        &[&id, &account, &code, &error],
+    )?;
     Ok(())
 }
 
@@ -568,55 +525,40 @@ pub(crate) fn record_code(
 /// push; it keeps its key), or up to `size` deliveries due now under a new
 /// key. `None` when nothing is due.
 pub(crate) fn next_batch(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     size: usize,
     program: &Program,
 ) -> Result<Option<Batch>, StoreError> {
-    let queued: Option<String> = conn
-        .query_row(
-            "SELECT batch FROM campaign_deliveries WHERE campaign = ?1 AND status = 'queued' LIMIT 1",
-            [id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let queued: Option<String> = conn.row(
+        "SELECT batch FROM campaign_deliveries WHERE campaign = ?1 AND status = 'queued' LIMIT 1",
+        &[&id],
+        |row| row.get(0),
+    )?;
     let key = match queued {
         Some(key) => key,
         None => {
-            let due: Vec<i64> = {
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT id FROM campaign_deliveries WHERE campaign = ?1 AND status = 'pending'
-                           AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3",
-                    )
-                    .map_err(db_error)?;
-                let rows = stmt
-                    .query_map(
-                        params![id, env.now, i64::try_from(size).unwrap_or(i64::MAX)],
-                        |row| row.get(0),
-                    )
-                    .map_err(db_error)?;
-                rows.collect::<Result<_, _>>().map_err(db_error)?
-            };
+            let due: Vec<i64> = conn.rows(
+                "SELECT id FROM campaign_deliveries WHERE campaign = ?1 AND status = 'pending'
+                   AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3",
+                &[&id, &env.now, &i64::try_from(size).unwrap_or(i64::MAX)],
+                |row| row.get(0),
+            )?;
             if due.is_empty() {
                 return Ok(None);
             }
-            let number: i64 = conn
-                .query_row(
-                    "UPDATE campaigns SET batches = batches + 1 WHERE id = ?1 RETURNING batches",
-                    [id],
-                    |row| row.get(0),
-                )
-                .map_err(db_error)?;
+            let number: i64 = conn.one(
+                "UPDATE campaigns SET batches = batches + 1 WHERE id = ?1 RETURNING batches",
+                &[&id],
+                |row| row.get(0),
+            )?;
             let key = format!("{id}:{number}");
             for delivery in due {
                 conn.execute(
                     "UPDATE campaign_deliveries SET status = 'queued', batch = ?2 WHERE id = ?1",
-                    params![delivery, key],
-                )
-                .map_err(db_error)?;
+                    &[&delivery, &key],
+                )?;
             }
             key
         }
@@ -628,57 +570,49 @@ pub(crate) fn next_batch(
 }
 
 fn recipients(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     key: &str,
     program: &Program,
 ) -> Result<Vec<Recipient>, StoreError> {
-    let rows: Vec<(Recipient, i64)> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT d.id, d.account_id, d.account_ref, d.contact_ref, d.contact_id, a.name, m.offer_code
-                 FROM campaign_deliveries d JOIN accounts a ON a.id = d.account_id
-                 LEFT JOIN campaign_members m ON m.campaign = d.campaign AND m.account_id = d.account_id
-                 WHERE d.campaign = ?1 AND d.batch = ?2 AND d.status = 'queued' ORDER BY d.id",
-            )
-            .map_err(db_error)?;
-        let found = stmt
-            .query_map(params![id, key], |row| {
-                Ok((
-                    Recipient {
-                        delivery: row.get(0)?,
-                        account_id: row.get(1)?,
-                        account_ref: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        contact_ref: row.get(3)?,
-                        email: None,
-                        first_name: None,
-                        last_name: None,
-                        account_name: row.get(5)?,
-                        tier: None,
-                        next_tier: None,
-                        spend_to_next_tier: None,
-                        balance: 0,
-                        offer_code: row.get(6)?,
-                    },
-                    row.get(4)?,
-                ))
-            })
-            .map_err(db_error)?;
-        found.collect::<Result<_, _>>().map_err(db_error)?
-    };
+    let rows: Vec<(Recipient, i64)> = conn.rows(
+        "SELECT d.id, d.account_id, d.account_ref, d.contact_ref, d.contact_id, a.name, m.offer_code
+         FROM campaign_deliveries d JOIN accounts a ON a.id = d.account_id
+         LEFT JOIN campaign_members m ON m.campaign = d.campaign AND m.account_id = d.account_id
+         WHERE d.campaign = ?1 AND d.batch = ?2 AND d.status = 'queued' ORDER BY d.id",
+        &[&id, &key],
+        |row| {
+            Ok((
+                Recipient {
+                    delivery: row.get(0)?,
+                    account_id: row.get(1)?,
+                    account_ref: row.get::<Option<String>>(2)?.unwrap_or_default(),
+                    contact_ref: row.get(3)?,
+                    email: None,
+                    first_name: None,
+                    last_name: None,
+                    account_name: row.get(5)?,
+                    tier: None,
+                    next_tier: None,
+                    spend_to_next_tier: None,
+                    balance: 0,
+                    offer_code: row.get(6)?,
+                },
+                row.get(4)?,
+            ))
+        },
+    )?;
     let mut book = SqlBook::new(conn, env.now);
     let window = i64::from(program.tiers.window_days).saturating_mul(DAY_MS);
     let mut recipients = Vec::new();
     for (mut recipient, contact) in rows {
         if contact != 0 {
-            let (email, first_name, last_name) = conn
-                .query_row(
-                    "SELECT email, first_name, last_name FROM contacts WHERE id = ?1",
-                    [contact],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .map_err(db_error)?;
+            let (email, first_name, last_name) = conn.one(
+                "SELECT email, first_name, last_name FROM contacts WHERE id = ?1",
+                &[&contact],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
             recipient.email = email;
             recipient.first_name = first_name;
             recipient.last_name = last_name;
@@ -703,7 +637,7 @@ fn recipients(
 /// reasons), which are retried later up to [`ATTEMPTS_MAX`]; the rest are
 /// sent.
 pub(crate) fn settle_batch(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     key: &str,
@@ -716,16 +650,15 @@ pub(crate) fn settle_batch(
     conn.execute(
         "UPDATE campaign_deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + 1
          WHERE campaign = ?1 AND batch = ?2 AND status = 'queued'",
-        params![id, key, env.now],
-    )
-    .map_err(db_error)?;
+        &[&id, &key, &env.now],
+    )?;
     Ok(())
 }
 
 /// A batch whose push failed as a whole: every delivery in it is retried
 /// later (when the failure may pass) or given up.
 pub(crate) fn fail_batch(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     key: &str,
     error: &str,
@@ -743,9 +676,8 @@ pub(crate) fn fail_batch(
                 conn.execute(
                     "UPDATE campaign_deliveries SET status = 'pending', last_error = ?2,
                          next_attempt_at = ?3, batch = NULL WHERE id = ?1",
-                    params![delivery, error, at],
-                )
-                .map_err(db_error)?;
+                    &[delivery, &error, &at],
+                )?;
             }
             Ok(())
         }
@@ -755,26 +687,20 @@ pub(crate) fn fail_batch(
 /// The queued deliveries of a batch (of one account, when named), with
 /// their attempts so far.
 fn queued(
-    conn: &Connection,
+    conn: &dyn Db,
     key: &str,
     account_ref: Option<&str>,
 ) -> Result<Vec<(i64, u32)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, attempts FROM campaign_deliveries
-             WHERE batch = ?1 AND status = 'queued' AND (?2 IS NULL OR account_ref = ?2)",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![key, account_ref], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+    conn.rows(
+        "SELECT id, attempts FROM campaign_deliveries
+         WHERE batch = ?1 AND status = 'queued' AND (?2 IS NULL OR account_ref = ?2)",
+        &[&key, &account_ref],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
 }
 
 fn retry_or_fail(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     deliveries: &[(i64, u32)],
     error: &str,
@@ -786,15 +712,14 @@ fn retry_or_fail(
         conn.execute(
             "UPDATE campaign_deliveries SET status = ?2, attempts = ?3, last_error = ?4,
                  next_attempt_at = ?5, batch = NULL WHERE id = ?1",
-            params![
+            &[
                 delivery,
-                if give_up { "failed" } else { "pending" },
-                attempts,
-                error,
-                env.now.saturating_add(campaigns::retry_delay_ms(attempts))
+                &if give_up { "failed" } else { "pending" },
+                &i64::from(attempts),
+                &error,
+                &env.now.saturating_add(campaigns::retry_delay_ms(attempts)),
             ],
-        )
-        .map_err(db_error)?;
+        )?;
     }
     Ok(())
 }
@@ -802,7 +727,7 @@ fn retry_or_fail(
 /// Ends a sending campaign whose deliveries all settled: completed when one
 /// was sent (or nobody was to be reached), failed when all failed.
 pub(crate) fn finish(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
 ) -> Result<Option<CampaignStatus>, StoreError> {
@@ -819,14 +744,12 @@ pub(crate) fn finish(
         CampaignStatus::Completed
     };
     let error = if status == CampaignStatus::Failed {
-        conn.query_row(
+        conn.row(
             "SELECT last_error FROM campaign_deliveries WHERE campaign = ?1 AND status = 'failed'
              AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
-            [id],
-            |row| row.get::<_, String>(0),
-        )
-        .optional()
-        .map_err(db_error)?
+            &[&id],
+            |row| row.get::<String>(0),
+        )?
         .map(|last| format!("every delivery failed; the last because: {last}"))
     } else {
         None
@@ -836,7 +759,7 @@ pub(crate) fn finish(
 }
 
 /// An account's paid purchases with something left after refunds.
-fn purchases_of(conn: &Connection, account: AccountId) -> Result<Vec<SpendItem>, StoreError> {
+fn purchases_of(conn: &dyn Db, account: AccountId) -> Result<Vec<SpendItem>, StoreError> {
     let mut items = SqlBook::new(conn, 0).spend_items(account, i64::MIN)?;
     items.retain(|item| item.amount > Decimal::ZERO);
     Ok(items)
@@ -844,7 +767,7 @@ fn purchases_of(conn: &Connection, account: AccountId) -> Result<Vec<SpendItem>,
 
 /// A campaign's results: deliveries, the attribution against the holdout,
 /// and for surveys the responses since the start.
-pub(crate) fn report(conn: &Connection, id: &str) -> Result<Option<CampaignReport>, StoreError> {
+pub(crate) fn report(conn: &dyn Db, id: &str) -> Result<Option<CampaignReport>, StoreError> {
     let Some(campaign) = get(conn, id)? else {
         return Ok(None);
     };
@@ -856,15 +779,11 @@ pub(crate) fn report(conn: &Connection, id: &str) -> Result<Option<CampaignRepor
         }));
     };
     let group = |grp: &str| -> Result<Vec<Vec<SpendItem>>, StoreError> {
-        let accounts: Vec<AccountId> = {
-            let mut stmt = conn
-                .prepare("SELECT account_id FROM campaign_members WHERE campaign = ?1 AND grp = ?2")
-                .map_err(db_error)?;
-            let rows = stmt
-                .query_map(params![id, grp], |row| row.get(0))
-                .map_err(db_error)?;
-            rows.collect::<Result<_, _>>().map_err(db_error)?
-        };
+        let accounts: Vec<AccountId> = conn.rows(
+            "SELECT account_id FROM campaign_members WHERE campaign = ?1 AND grp = ?2",
+            &[&id, &grp],
+            |row| row.get(0),
+        )?;
         accounts
             .into_iter()
             .map(|a| purchases_of(conn, a))
@@ -875,16 +794,15 @@ pub(crate) fn report(conn: &Connection, id: &str) -> Result<Option<CampaignRepor
     let attribution = campaigns::attribution(&group("target")?, &group("holdout")?, started_at, to);
     let survey_responses = if campaign.definition.kind == CampaignKind::NpsSurvey {
         Some(
-            conn.query_row(
+            conn.one(
                 "SELECT COUNT(*) FROM engagements e
                  JOIN campaign_members m ON m.account_id = e.account_id
                  WHERE m.campaign = ?1 AND m.grp = 'target' AND e.kind = 'nps_response'
                    AND e.occurred_at >= ?2 AND e.occurred_at < ?3",
-                params![id, started_at, to],
-                |row| row.get::<_, i64>(0),
+                &[&id, &started_at, &to],
+                |row| row.get::<i64>(0),
             )
-            .map(|count| u64::try_from(count).unwrap_or(0))
-            .map_err(db_error)?,
+            .map(|count| u64::try_from(count).unwrap_or(0))?,
         )
     } else {
         None

@@ -2,58 +2,49 @@
 //! the stream's cursor commit together, so a crash between two pages resumes
 //! from the last committed cursor with nothing lost or applied twice.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::store::apply::{ApplyError, Context, apply_events};
+use crate::store::db::Db;
 use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{Env, cached_execute, cached_row, db_error, write_state};
+use crate::store::sqlite::{Env, write_state};
 use crate::store::{
     CampaignBatch, PageCompletion, PageResult, PollPosition, PollStream, StoreError,
 };
 
 /// Where a stream stands; the default before its first page.
 pub(crate) fn position(
-    conn: &Connection,
+    conn: &dyn Db,
     connector: &str,
     stream: PollStream,
 ) -> Result<PollPosition, StoreError> {
-    cached_row(
-        conn,
+    conn.row(
         "SELECT cursor, pages, events FROM poll_cursors WHERE connector = ?1 AND stream = ?2",
-        params![connector, stream.as_str()],
+        &[&connector, &stream.as_str()],
         |row| {
             Ok(PollPosition {
                 cursor: row.get(0)?,
-                pages: row.get::<_, i64>(1)?.unsigned_abs(),
-                events: row.get::<_, i64>(2)?.unsigned_abs(),
+                pages: row.get::<i64>(1)?.unsigned_abs(),
+                events: row.get::<i64>(2)?.unsigned_abs(),
             })
         },
     )
-    .optional()
     .map(Option::unwrap_or_default)
-    .map_err(db_error)
 }
 
 /// Forgets a stream's cursor.
-pub(crate) fn reset(
-    conn: &Connection,
-    connector: &str,
-    stream: PollStream,
-) -> Result<(), StoreError> {
-    cached_execute(
-        conn,
+pub(crate) fn reset(conn: &dyn Db, connector: &str, stream: PollStream) -> Result<(), StoreError> {
+    conn.execute(
         "DELETE FROM poll_cursors WHERE connector = ?1 AND stream = ?2",
-        params![connector, stream.as_str()],
+        &[&connector, &stream.as_str()],
     )
     .map(drop)
-    .map_err(db_error)
 }
 
 /// Applies a page's events one by one (a refused event becomes a dead letter
 /// and the others still apply), then writes the state and the cursor.
 pub(crate) fn commit_page(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     page: &PageCompletion,
 ) -> Result<PageResult, StoreError> {
@@ -67,24 +58,23 @@ pub(crate) fn commit_page(
     };
     let mut result = PageResult::default();
     for event in &page.events {
-        conn.execute_batch("SAVEPOINT poll_event")
-            .map_err(db_error)?;
+        conn.execute("SAVEPOINT poll_event", &[])?;
         let mut book = SqlBook::new(conn, now);
         match apply_events(&mut book, &cx, std::slice::from_ref(event)) {
             Ok(applied) => {
-                conn.execute_batch("RELEASE poll_event").map_err(db_error)?;
+                conn.execute("RELEASE poll_event", &[])?;
                 result.applied.changed += applied.changed;
                 result.applied.unchanged += applied.unchanged;
                 result.applied.entries += applied.entries;
             }
             Err(ApplyError::Store(e)) => {
-                conn.execute_batch("ROLLBACK TO poll_event; RELEASE poll_event")
-                    .map_err(db_error)?;
+                conn.execute("ROLLBACK TO poll_event", &[])?;
+                conn.execute("RELEASE poll_event", &[])?;
                 return Err(e);
             }
             Err(ApplyError::Core(e)) => {
-                conn.execute_batch("ROLLBACK TO poll_event; RELEASE poll_event")
-                    .map_err(db_error)?;
+                conn.execute("ROLLBACK TO poll_event", &[])?;
+                conn.execute("RELEASE poll_event", &[])?;
                 let message = e.to_string();
                 refused(conn, page, &format!("{event:#?}"), &message, now)?;
                 result.refused.push(message);
@@ -95,20 +85,19 @@ pub(crate) fn commit_page(
     if page.finished && page.stream == PollStream::Backfill {
         reset(conn, &page.connector, page.stream)?;
     } else {
-        cached_execute(conn,
+        conn.execute(
             "INSERT INTO poll_cursors (connector, stream, cursor, pages, events, updated_at)
              VALUES (?1, ?2, ?3, 1, ?4, ?5)
              ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor,
                  pages = pages + 1, events = events + excluded.events, updated_at = excluded.updated_at",
-            params![
-                page.connector,
-                page.stream.as_str(),
-                page.cursor,
-                i64::try_from(page.events.len()).unwrap_or(i64::MAX),
-                now
+            &[
+                &page.connector,
+                &page.stream.as_str(),
+                &page.cursor,
+                &i64::try_from(page.events.len()).unwrap_or(i64::MAX),
+                &now,
             ],
-        )
-        .map_err(db_error)?;
+        )?;
     }
     Ok(result)
 }
@@ -117,7 +106,7 @@ pub(crate) fn commit_page(
 /// as the connector normalized it (method `POLL`), so the operator sees what
 /// was refused and why. The same event refused again updates the letter.
 fn refused(
-    conn: &Connection,
+    conn: &dyn Db,
     page: &PageCompletion,
     event: &str,
     error: &str,
@@ -125,47 +114,42 @@ fn refused(
 ) -> Result<(), StoreError> {
     let digest = hex::encode(Sha256::digest(event.as_bytes()));
     let delivery_id = format!("poll:{}", &digest[..32]);
-    let inbox_id: i64 = cached_row(conn,
+    let inbox_id: i64 = conn.one(
             "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at, status, attempts, last_error, processed_at)
              VALUES (?1, ?2, 'poll', 'POLL', ?3, '[]', ?4, ?5, 'dead', 1, ?6, ?5)
              ON CONFLICT (connector, delivery_id) DO UPDATE SET last_error = excluded.last_error,
                  processed_at = excluded.processed_at
              RETURNING id",
-            params![
-                page.connector,
-                delivery_id,
-                format!("poll:{}", page.stream.as_str()),
-                event.as_bytes(),
-                now,
-                error
+            &[
+                &page.connector,
+                &delivery_id,
+                &format!("poll:{}", page.stream.as_str()),
+                &event.as_bytes(),
+                &now,
+                &error,
             ],
             |row| row.get(0),
-        )
-        .map_err(db_error)?;
-    cached_execute(conn,
+        )?;
+    conn.execute(
         "INSERT INTO dead_letters (inbox_id, error, plugin_sha256, failed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (inbox_id) DO UPDATE SET error = excluded.error,
              plugin_sha256 = excluded.plugin_sha256, failed_at = excluded.failed_at",
-        params![inbox_id, error, page.plugin_sha256, now],
+        &[&inbox_id, &error, &page.plugin_sha256, &now],
     )
     .map(drop)
-    .map_err(db_error)
 }
 
 /// The report of a campaign batch pushed earlier.
 pub(crate) fn campaign_batch(
-    conn: &Connection,
+    conn: &dyn Db,
     connector: &str,
     key: &str,
 ) -> Result<Option<serde_json::Value>, StoreError> {
-    let report: Option<String> = cached_row(
-        conn,
+    let report: Option<String> = conn.row(
         "SELECT report FROM campaign_batches WHERE connector = ?1 AND idempotency_key = ?2",
-        params![connector, key],
+        &[&connector, &key],
         |row| row.get(0),
-    )
-    .optional()
-    .map_err(db_error)?;
+    )?;
     report
         .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
@@ -173,24 +157,22 @@ pub(crate) fn campaign_batch(
 
 /// Records a pushed batch with the connector's state writes.
 pub(crate) fn record_campaign_batch(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     batch: &CampaignBatch,
 ) -> Result<(), StoreError> {
     write_state(conn, &batch.connector, &batch.state)?;
-    cached_execute(
-        conn,
+    conn.execute(
         "INSERT INTO campaign_batches (connector, idempotency_key, campaign_id, report, pushed_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (connector, idempotency_key) DO NOTHING",
-        params![
-            batch.connector,
-            batch.idempotency_key,
-            batch.campaign_id,
-            batch.report.to_string(),
-            env.now
+        &[
+            &batch.connector,
+            &batch.idempotency_key,
+            &batch.campaign_id,
+            &batch.report.to_string(),
+            &env.now,
         ],
     )
     .map(drop)
-    .map_err(db_error)
 }

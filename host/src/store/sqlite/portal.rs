@@ -1,35 +1,30 @@
 //! The member portal's reads and its used links.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use crate::core::accounts::AccountId;
 use crate::core::campaigns::Offer;
 use crate::core::program::Program;
 use crate::core::tiers;
 use crate::store::StoreError;
 use crate::store::apply::Book;
+use crate::store::db::Db;
 use crate::store::portal::{MemberView, OfferView};
 use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::db_error;
 
 const DAY_MS: i64 = 86_400_000;
 
 /// What the portal shows of `account` at `now`; `None` for an unknown or
 /// merged account.
 pub(crate) fn member_view(
-    conn: &Connection,
+    conn: &dyn Db,
     program: &Program,
     account: AccountId,
     now: i64,
 ) -> Result<Option<MemberView>, StoreError> {
-    let Some(name) = conn
-        .query_row(
-            "SELECT name FROM accounts WHERE id = ?1 AND merged_into IS NULL",
-            [account],
-            |row| row.get::<_, String>(0),
-        )
-        .optional()
-        .map_err(db_error)?
+    let Some(name) = conn.row(
+        "SELECT name FROM accounts WHERE id = ?1 AND merged_into IS NULL",
+        &[&account],
+        |row| row.get::<String>(0),
+    )?
     else {
         return Ok(None);
     };
@@ -40,28 +35,24 @@ pub(crate) fn member_view(
     let spend = tiers::qualifying_spend(&items, program.tiers.window_days, now);
     let tier = tiers::progress(&program.tiers, state.tier.as_ref(), spend);
     let balance = book.balance(account)?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT c.id, c.name, c.offer, m.offer_code FROM campaign_members m
-             JOIN campaigns c ON c.id = m.campaign
-             WHERE m.account_id = ?1 AND m.grp = 'target' AND c.offer IS NOT NULL
-               AND c.status IN ('sending', 'completed')
-             ORDER BY c.started_at DESC",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| {
+    let rows = conn.rows(
+        "SELECT c.id, c.name, c.offer, m.offer_code FROM campaign_members m
+         JOIN campaigns c ON c.id = m.campaign
+         WHERE m.account_id = ?1 AND m.grp = 'target' AND c.offer IS NOT NULL
+           AND c.status IN ('sending', 'completed')
+         ORDER BY c.started_at DESC",
+        &[&account],
+        |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, Option<String>>(3)?,
+                row.get::<String>(0)?,
+                row.get::<String>(1)?,
+                row.get::<String>(2)?,
+                row.get::<Option<String>>(3)?,
             ))
-        })
-        .map_err(db_error)?;
+        },
+    )?;
     let mut offers = Vec::new();
-    for row in rows {
-        let (campaign, name, offer, code) = row.map_err(db_error)?;
+    for (campaign, name, offer, code) in rows {
         let offer: Offer = serde_json::from_str(&offer)
             .map_err(|e| StoreError::Corrupt(format!("offer of campaign {campaign}: {e}")))?;
         let current = match &offer {
@@ -91,48 +82,42 @@ pub(crate) fn member_view(
 /// Records the use of a sign-in or enrollment link; false when it was used
 /// before.
 pub(crate) fn use_link(
-    conn: &Connection,
+    conn: &dyn Db,
     nonce: &str,
     purpose: &str,
     account: AccountId,
     contact: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let inserted = conn
-        .execute(
-            "INSERT OR IGNORE INTO portal_links_used (nonce, purpose, account_id, contact_id, used_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![nonce, purpose, account, contact, now],
-        )
-        .map_err(db_error)?;
+    let inserted = conn.execute(
+        "INSERT INTO portal_links_used (nonce, purpose, account_id, contact_id, used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+        &[&nonce, &purpose, &account, &contact, &now],
+    )?;
     Ok(inserted == 1)
 }
 
 /// Whether the link or session with `nonce` was used up.
-pub(crate) fn link_used(conn: &Connection, nonce: &str) -> Result<bool, StoreError> {
-    conn.query_row(
+pub(crate) fn link_used(conn: &dyn Db, nonce: &str) -> Result<bool, StoreError> {
+    conn.row(
         "SELECT 1 FROM portal_links_used WHERE nonce = ?1",
-        [nonce],
+        &[&nonce],
         |_| Ok(()),
     )
-    .optional()
     .map(|found| found.is_some())
-    .map_err(db_error)
 }
 
 /// The statements recorded for `period`.
 pub(crate) fn statements(
-    conn: &Connection,
+    conn: &dyn Db,
     period: &str,
 ) -> Result<Vec<crate::store::statements::StatementRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT account_id, period, contact_id, status, destination, error, attempts, at
-             FROM statements WHERE period = ?1 ORDER BY account_id, contact_id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([period], |row| {
+    conn.rows(
+        "SELECT account_id, period, contact_id, status, destination, error, attempts, at
+         FROM statements WHERE period = ?1 ORDER BY account_id, contact_id",
+        &[&period],
+        |row| {
             Ok(crate::store::statements::StatementRecord {
                 account_id: row.get(0)?,
                 period: row.get(1)?,
@@ -143,14 +128,13 @@ pub(crate) fn statements(
                 attempts: row.get(6)?,
                 at: row.get(7)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
 /// Records a statement's attempt; a statement sent stays sent.
 pub(crate) fn record_statement(
-    conn: &Connection,
+    conn: &dyn Db,
     record: &crate::store::statements::StatementRecord,
 ) -> Result<(), StoreError> {
     conn.execute(
@@ -160,16 +144,15 @@ pub(crate) fn record_statement(
              status = excluded.status, destination = excluded.destination,
              error = excluded.error, attempts = statements.attempts + 1, at = excluded.at
          WHERE statements.status <> 'sent'",
-        params![
-            record.account_id,
-            record.period,
-            record.contact_id,
-            record.status,
-            record.destination,
-            record.error,
-            record.at
+        &[
+            &record.account_id,
+            &record.period,
+            &record.contact_id,
+            &record.status,
+            &record.destination,
+            &record.error,
+            &record.at,
         ],
-    )
-    .map_err(db_error)?;
+    )?;
     Ok(())
 }

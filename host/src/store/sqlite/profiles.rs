@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use crate::core::accounts::AccountId;
@@ -13,16 +12,16 @@ use crate::core::program::Program;
 use crate::core::scoring::NpsResponse;
 use crate::core::segments::{ContactProfile, Profile};
 use crate::store::StoreError;
+use crate::store::db::Db;
 use crate::store::sqlite::book::{SPEND_COLUMNS, spend_item, spend_row_at};
-use crate::store::sqlite::db_error;
 
 /// Annual revenue in the program currency, when its currency has a rate.
 fn annual_revenue(
     program: &Program,
-    amount: Option<String>,
+    amount: Option<Decimal>,
     currency: Option<String>,
 ) -> Option<Decimal> {
-    let amount: Decimal = amount?.parse().ok()?;
+    let amount = amount?;
     let currency = currency?;
     if currency == program.currency {
         return Some(amount);
@@ -34,39 +33,25 @@ fn annual_revenue(
 }
 
 /// Every active (not merged) account's records.
-pub(crate) fn records(
-    conn: &Connection,
-    program: &Program,
-) -> Result<Vec<AccountRecords>, StoreError> {
+pub(crate) fn records(conn: &dyn Db, program: &Program) -> Result<Vec<AccountRecords>, StoreError> {
     let mut accounts: BTreeMap<AccountId, AccountRecords> = BTreeMap::new();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT a.id, a.name, a.industry, a.country, a.employees, a.annual_revenue,
-                        a.annual_revenue_currency, a.membership, a.tags, t.tier
-                 FROM accounts a LEFT JOIN tier_states t ON t.account_id = a.id
-                 WHERE a.merged_into IS NULL",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, Option<u32>>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, Option<String>>(9)?,
-                ))
-            })
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, name, industry, country, employees, revenue, currency, status, tags, tier) =
-                row.map_err(db_error)?;
+    conn.query(
+        "SELECT a.id, a.name, a.industry, a.country, a.employees, a.annual_revenue,
+                a.annual_revenue_currency, a.membership, a.tags, t.tier
+         FROM accounts a LEFT JOIN tier_states t ON t.account_id = a.id
+         WHERE a.merged_into IS NULL",
+        &[],
+        &mut |row| {
+            let id: i64 = row.get(0)?;
+            let name: String = row.get(1)?;
+            let industry: Option<String> = row.get(2)?;
+            let country: Option<String> = row.get(3)?;
+            let employees: Option<u32> = row.get(4)?;
+            let revenue: Option<Decimal> = row.get(5)?;
+            let currency: Option<String> = row.get(6)?;
+            let status: Option<String> = row.get(7)?;
+            let tags: String = row.get(8)?;
+            let tier: Option<String> = row.get(9)?;
             let tags: Vec<String> = serde_json::from_str(&tags)
                 .map_err(|e| StoreError::Corrupt(format!("tags of account {id}: {e}")))?;
             accounts.insert(
@@ -87,90 +72,69 @@ pub(crate) fn records(
                     responses: Vec::new(),
                 },
             );
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare("SELECT account_id, points FROM account_balances")
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, balance) = row.map_err(db_error)?;
+            Ok(true)
+        },
+    )?;
+    conn.query(
+        "SELECT account_id, points FROM account_balances",
+        &[],
+        &mut |row| {
+            let id: i64 = row.get(0)?;
+            let balance: i64 = row.get(1)?;
             if let Some(account) = accounts.get_mut(&id) {
                 account.profile.balance = balance;
             }
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT account_id, {SPEND_COLUMNS} FROM purchases WHERE account_id IS NOT NULL"
-            ))
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, spend_row_at(row, 1)?)))
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, spend) = row.map_err(db_error)?;
+            Ok(true)
+        },
+    )?;
+    conn.query(
+        &format!("SELECT account_id, {SPEND_COLUMNS} FROM purchases WHERE account_id IS NOT NULL"),
+        &[],
+        &mut |row| {
+            let id: i64 = row.get(0)?;
+            let spend = spend_row_at(row, 1)?;
             let Some(account) = accounts.get_mut(&id) else {
-                continue;
+                return Ok(true);
             };
             let item = spend_item(spend)
                 .map_err(|e| StoreError::Corrupt(format!("purchase of account {id}: {e}")))?;
             if let Some(item) = item.filter(|item| item.amount > Decimal::ZERO) {
                 account.profile.purchases.push(item);
             }
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, account_id, email, first_name, last_name, role FROM contacts
-                 WHERE account_id IS NOT NULL ORDER BY id",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, i64>(1)?,
-                    ContactProfile {
-                        id: row.get(0)?,
-                        email: row.get(2)?,
-                        first_name: row.get(3)?,
-                        last_name: row.get(4)?,
-                        role: row.get(5)?,
-                    },
-                ))
-            })
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, contact) = row.map_err(db_error)?;
+            Ok(true)
+        },
+    )?;
+    conn.query(
+        "SELECT id, account_id, email, first_name, last_name, role FROM contacts
+         WHERE account_id IS NOT NULL ORDER BY id",
+        &[],
+        &mut |row| {
+            let id: i64 = row.get(1)?;
+            let contact = ContactProfile {
+                id: row.get(0)?,
+                email: row.get(2)?,
+                first_name: row.get(3)?,
+                last_name: row.get(4)?,
+                role: row.get(5)?,
+            };
             if let Some(account) = accounts.get_mut(&id) {
                 account.profile.contacts.push(contact);
             }
-        }
-    }
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT account_id, contact_id, score, occurred_at FROM engagements
-                 WHERE kind = 'nps_response' AND score IS NOT NULL ORDER BY occurred_at",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, Option<i64>>(1)?,
-                    row.get::<_, u8>(2)?,
-                    row.get::<_, i64>(3)?,
-                ))
-            })
-            .map_err(db_error)?;
-        for row in rows {
-            let (id, contact, score, at) = row.map_err(db_error)?;
+            Ok(true)
+        },
+    )?;
+    conn.query(
+        "SELECT account_id, contact_id, score, occurred_at FROM engagements
+         WHERE kind = 'nps_response' AND score IS NOT NULL ORDER BY occurred_at",
+        &[],
+        &mut |row| {
+            let id: i64 = row.get(0)?;
+            let contact: Option<i64> = row.get(1)?;
+            let score: i64 = row.get(2)?;
+            let score = u8::try_from(score).map_err(|_| {
+                StoreError::Corrupt(format!("account {id}: NPS score {score} out of range"))
+            })?;
+            let at: i64 = row.get(3)?;
             if let Some(account) = accounts.get_mut(&id) {
                 // A response without a contact speaks for the account as a
                 // whole: one respondent per account, numbered below zero.
@@ -181,14 +145,15 @@ pub(crate) fn records(
                     at,
                 });
             }
-        }
-    }
+            Ok(true)
+        },
+    )?;
     Ok(accounts.into_values().collect())
 }
 
 /// Every account scored as of `now`, with the program's scores.
 pub(crate) fn scored(
-    conn: &Connection,
+    conn: &dyn Db,
     program: &Program,
     now: i64,
 ) -> Result<(Vec<Scored>, ProgramScores), StoreError> {
@@ -201,7 +166,7 @@ pub(crate) fn scored(
 
 /// The loyal accounts as of `now`.
 pub(crate) fn loyal_accounts(
-    conn: &Connection,
+    conn: &dyn Db,
     program: &Program,
     now: i64,
 ) -> Result<BTreeSet<AccountId>, StoreError> {

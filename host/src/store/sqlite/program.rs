@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use crate::core::accounts::AccountId;
 use crate::core::expiry::{self, LotEntry};
 use crate::core::membership::{self, MembershipStatus};
@@ -12,18 +10,19 @@ use crate::core::program::{Enrollment, Fulfilment, Program, ProgramHistory};
 use crate::core::rewards::{self, Redeemer, RedemptionStatus};
 use crate::store::StoreError;
 use crate::store::apply::{self, Book, Context};
+use crate::store::db::{Db, Row};
 use crate::store::program_ops::{
     AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
     RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
 };
+use crate::store::sqlite::Env;
 use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{Env, db_error};
 use crate::store::sqlite::{admin, keys};
 
 const REDEMPTION_COLUMNS: &str = "id, account_id, reward_id, points, status, fulfilment, contact, detail, \
                                   rule_version, created_at, updated_at";
 
-fn redemption_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Redemption)> {
+fn redemption_row(row: &dyn Row) -> Result<(String, Redemption), StoreError> {
     Ok((
         row.get(4)?,
         Redemption {
@@ -48,14 +47,12 @@ fn with_status((status, mut redemption): (String, Redemption)) -> Result<Redempt
     Ok(redemption)
 }
 
-fn redemption(conn: &Connection, id: i64) -> Result<Option<Redemption>, StoreError> {
-    conn.query_row(
+fn redemption(conn: &dyn Db, id: i64) -> Result<Option<Redemption>, StoreError> {
+    conn.row(
         &format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = ?1"),
-        [id],
+        &[&id],
         redemption_row,
-    )
-    .optional()
-    .map_err(db_error)?
+    )?
     .map(with_status)
     .transpose()
 }
@@ -63,33 +60,27 @@ fn redemption(conn: &Connection, id: i64) -> Result<Option<Redemption>, StoreErr
 /// Redemptions, of one account or all, newest first; optionally only those
 /// in one status.
 pub(crate) fn redemptions(
-    conn: &Connection,
+    conn: &dyn Db,
     account: Option<AccountId>,
     status: Option<RedemptionStatus>,
 ) -> Result<Vec<Redemption>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+    let status = status.map(RedemptionStatus::as_str);
+    conn.rows(
+        &format!(
             "SELECT {REDEMPTION_COLUMNS} FROM redemptions
-             WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY id DESC"
-        ))
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map(
-            params![account, status.map(RedemptionStatus::as_str)],
-            redemption_row,
-        )
-        .map_err(db_error)?;
-    rows.map(|row| with_status(row.map_err(db_error)?))
-        .collect()
+             WHERE (account_id = ?1 OR ?1 IS NULL) AND (status = ?2 OR ?2 IS NULL) ORDER BY id DESC"
+        ),
+        &[&account, &status],
+        |row| with_status(redemption_row(row)?),
+    )
 }
 
-pub(crate) fn balance(conn: &Connection, account: AccountId) -> Result<i64, StoreError> {
-    conn.query_row(
+pub(crate) fn balance(conn: &dyn Db, account: AccountId) -> Result<i64, StoreError> {
+    conn.one(
         "SELECT COALESCE(SUM(points), 0) FROM ledger WHERE account_id = ?1",
-        [account],
+        &[&account],
         |row| row.get(0),
     )
-    .map_err(db_error)
 }
 
 fn fulfilment_name(fulfilment: &Fulfilment) -> String {
@@ -101,7 +92,7 @@ fn fulfilment_name(fulfilment: &Fulfilment) -> String {
 
 /// Reserves a reward's points once per idempotency key.
 pub(crate) fn redeem(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     request: &RedeemRequest,
 ) -> Result<RedeemOutcome, StoreError> {
@@ -120,25 +111,20 @@ pub(crate) fn redeem(
         }
     }
     let mut book = SqlBook::new(conn, env.now);
-    let exists: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM accounts WHERE id = ?1",
-            [request.account_id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let exists: Option<i64> = conn.row(
+        "SELECT id FROM accounts WHERE id = ?1",
+        &[&request.account_id],
+        |row| row.get(0),
+    )?;
     if exists.is_none() {
         return Ok(RedeemOutcome::UnknownAccount);
     }
     let state = book.account_state(request.account_id)?;
-    let taken: u32 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM redemptions WHERE reward_id = ?1 AND status IN ('reserved', 'fulfilled')",
-            [&request.reward_id],
-            |row| row.get(0),
-        )
-        .map_err(db_error)?;
+    let taken: u32 = conn.one(
+        "SELECT COUNT(*) FROM redemptions WHERE reward_id = ?1 AND status IN ('reserved', 'fulfilled')",
+        &[&request.reward_id],
+        |row| row.get(0),
+    )?;
     let redeemer = Redeemer {
         balance: balance(conn, request.account_id)?,
         tier: state.tier.as_ref().and_then(|t| t.tier.as_deref()),
@@ -152,23 +138,22 @@ pub(crate) fn redeem(
         Ok(reward) => reward,
         Err(refused) => return Ok(RedeemOutcome::Refused(refused)),
     };
-    let id: i64 = conn
-        .query_row(
-            "INSERT INTO redemptions (account_id, reward_id, points, status, fulfilment, contact, rule_version,
-                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6, ?7, ?7) RETURNING id",
-            params![
-                request.account_id,
-                reward.id,
-                reward.points,
-                fulfilment_name(&reward.fulfilment),
-                request.contact,
-                program.version,
-                env.now
-            ],
-            |row| row.get(0),
-        )
-        .map_err(db_error)?;
+    let fulfilment = fulfilment_name(&reward.fulfilment);
+    let id: i64 = conn.one(
+        "INSERT INTO redemptions (account_id, reward_id, points, status, fulfilment, contact, rule_version,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6, ?7, ?7) RETURNING id",
+        &[
+            &request.account_id,
+            &reward.id,
+            &reward.points,
+            &fulfilment,
+            &request.contact,
+            &program.version,
+            &env.now,
+        ],
+        |row| row.get(0),
+    )?;
     let entry = rewards::reserve_entry(id, &reward.id, reward.points, env.now);
     book.append_entry(
         request.account_id,
@@ -203,7 +188,7 @@ pub(crate) fn redeem(
 /// Settles a reserved redemption once: fulfilled (release and redeem) or
 /// failed (release).
 pub(crate) fn settle(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     request: &SettleRequest,
 ) -> Result<SettleOutcome, StoreError> {
@@ -232,9 +217,8 @@ pub(crate) fn settle(
     }
     conn.execute(
         "UPDATE redemptions SET status = ?2, detail = ?3, updated_at = ?4 WHERE id = ?1",
-        params![found.id, wanted.as_str(), request.detail, env.now],
-    )
-    .map_err(db_error)?;
+        &[&found.id, &wanted.as_str(), &request.detail, &env.now],
+    )?;
     if let Some((connector, writes)) = &request.state {
         crate::store::sqlite::write_state(conn, connector, writes)?;
     }
@@ -254,19 +238,17 @@ pub(crate) fn settle(
 
 /// Why an account may not join an invite-only program; empty when it may.
 fn ineligible(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     program: &Program,
     account: AccountId,
 ) -> Result<Vec<String>, StoreError> {
     let rules = &program.membership.eligibility;
-    let (country, industry, employees): (Option<String>, Option<String>, Option<u32>) = conn
-        .query_row(
-            "SELECT country, industry, employees FROM accounts WHERE id = ?1",
-            [account],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .map_err(db_error)?;
+    let (country, industry, employees): (Option<String>, Option<String>, Option<u32>) = conn.one(
+        "SELECT country, industry, employees FROM accounts WHERE id = ?1",
+        &[&account],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
     let window = i64::from(rules.window_days).saturating_mul(86_400_000);
     let items = SqlBook::new(conn, env.now).spend_items(account, env.now.saturating_sub(window))?;
     let facts = membership::AccountFacts {
@@ -283,20 +265,17 @@ fn ineligible(
 
 /// An admin's change to an account's membership or tags.
 pub(crate) fn change_account(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     account: AccountId,
     change: &AccountChange,
     actor: &str,
 ) -> Result<ChangeOutcome, StoreError> {
-    let current: Option<(Option<String>, String)> = conn
-        .query_row(
-            "SELECT membership, tags FROM accounts WHERE id = ?1",
-            [account],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let current: Option<(Option<String>, String)> = conn.row(
+        "SELECT membership, tags FROM accounts WHERE id = ?1",
+        &[&account],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let Some((current, tags_before)) = current else {
         return Ok(ChangeOutcome::UnknownAccount);
     };
@@ -336,9 +315,8 @@ pub(crate) fn change_account(
                 serde_json::to_string(tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             conn.execute(
                 "UPDATE accounts SET tags = ?2, updated_at = ?3 WHERE id = ?1",
-                params![account, json, env.now],
-            )
-            .map_err(db_error)?;
+                &[&account, &json, &env.now],
+            )?;
             let before: serde_json::Value = serde_json::from_str(&tags_before)
                 .map_err(|e| StoreError::Corrupt(format!("account {account}: tags: {e}")))?;
             admin::audit(
@@ -355,34 +333,28 @@ pub(crate) fn change_account(
     Ok(ChangeOutcome::Changed)
 }
 
-fn lots(conn: &Connection, account: AccountId) -> Result<Vec<LotEntry>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, points, occurred_at FROM ledger WHERE account_id = ?1 ORDER BY id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| {
+fn lots(conn: &dyn Db, account: AccountId) -> Result<Vec<LotEntry>, StoreError> {
+    conn.rows(
+        "SELECT id, points, occurred_at FROM ledger WHERE account_id = ?1 ORDER BY id",
+        &[&account],
+        |row| {
             Ok(LotEntry {
                 id: row.get(0)?,
                 points: row.get(1)?,
                 occurred_at: row.get(2)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
-fn ids(conn: &Connection, sql: &str) -> Result<Vec<AccountId>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+fn ids(conn: &dyn Db, sql: &str) -> Result<Vec<AccountId>, StoreError> {
+    conn.rows(sql, &[], |row| row.get(0))
 }
 
 /// Runs the scheduled jobs as of `env.now`: tiers (downgrades after grace),
 /// contract memberships, milestone bonuses and points expiry.
 pub(crate) fn run_jobs(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     program: &Program,
 ) -> Result<JobReport, StoreError> {
@@ -413,9 +385,7 @@ pub(crate) fn run_jobs(
             }
         }
     }
-    let before: i64 = conn
-        .query_row("SELECT COUNT(*) FROM tier_history", [], |row| row.get(0))
-        .map_err(db_error)?;
+    let before: i64 = conn.one("SELECT COUNT(*) FROM tier_history", &[], |row| row.get(0))?;
     for account in ids(
         conn,
         "SELECT DISTINCT account_id FROM purchases WHERE account_id IS NOT NULL ORDER BY account_id",
@@ -423,9 +393,7 @@ pub(crate) fn run_jobs(
         let state = book.account_state(account)?;
         report.bonuses += apply::after_spend_change(&mut book, &cx, account, &state)?;
     }
-    let after: i64 = conn
-        .query_row("SELECT COUNT(*) FROM tier_history", [], |row| row.get(0))
-        .map_err(db_error)?;
+    let after: i64 = conn.one("SELECT COUNT(*) FROM tier_history", &[], |row| row.get(0))?;
     report.tier_changes = usize::try_from(after - before).unwrap_or(0);
     if let Some(rule) = program.expiry {
         for account in ids(
@@ -446,7 +414,7 @@ pub(crate) fn run_jobs(
 
 /// An account's points expiring within `within_ms` of `now`.
 pub(crate) fn expiring(
-    conn: &Connection,
+    conn: &dyn Db,
     account: AccountId,
     program: &Program,
     now: i64,
@@ -465,43 +433,33 @@ pub(crate) fn expiring(
 
 /// An account's tier changes, oldest first.
 pub(crate) fn tier_history(
-    conn: &Connection,
+    conn: &dyn Db,
     account: AccountId,
 ) -> Result<Vec<TierHistoryEntry>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT from_tier, to_tier, kind, spend, at FROM tier_history WHERE account_id = ?1 ORDER BY id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| {
+    conn.rows(
+        "SELECT from_tier, to_tier, kind, spend, at FROM tier_history WHERE account_id = ?1 ORDER BY id",
+        &[&account],
+        |row| {
             Ok(TierHistoryEntry {
                 from: row.get(0)?,
                 to: row.get(1)?,
                 kind: row.get(2)?,
-                spend: row.get(3)?,
+                spend: row.get::<rust_decimal::Decimal>(3)?.to_string(),
                 at: row.get(4)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
 /// Every registered program version.
-pub(crate) fn load_history(conn: &Connection) -> Result<ProgramHistory, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT version, body FROM program_versions ORDER BY effective_from, registered_at",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
-        .map_err(db_error)?;
+pub(crate) fn load_history(conn: &dyn Db) -> Result<ProgramHistory, StoreError> {
+    let rows = conn.rows(
+        "SELECT version, body FROM program_versions ORDER BY effective_from, registered_at",
+        &[],
+        |row| Ok((row.get::<String>(0)?, row.get::<String>(1)?)),
+    )?;
     let mut versions = Vec::new();
-    for row in rows {
-        let (version, body) = row.map_err(db_error)?;
+    for (version, body) in rows {
         let program: Program = serde_json::from_str(&body)
             .map_err(|e| StoreError::Corrupt(format!("program version {version}: {e}")))?;
         versions.push(Arc::new(program));
@@ -511,7 +469,7 @@ pub(crate) fn load_history(conn: &Connection) -> Result<ProgramHistory, StoreErr
 
 /// Records a program version once and publishes the new history.
 pub(crate) fn register(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     program: &Program,
 ) -> Result<Vec<ProgramVersion>, StoreError> {
@@ -521,26 +479,21 @@ pub(crate) fn register(
     conn.execute(
         "INSERT INTO program_versions (version, effective_from, body, registered_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (version) DO NOTHING",
-        params![stored.version, stored.effective_from, body, env.now],
-    )
-    .map_err(db_error)?;
+        &[&stored.version, &stored.effective_from, &body, &env.now],
+    )?;
     let history = load_history(conn)?;
     *env.published
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(history);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT version, effective_from, registered_at FROM program_versions ORDER BY effective_from, registered_at",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |row| {
+    conn.rows(
+        "SELECT version, effective_from, registered_at FROM program_versions ORDER BY effective_from, registered_at",
+        &[],
+        |row| {
             Ok(ProgramVersion {
                 version: row.get(0)?,
                 effective_from: row.get(1)?,
                 registered_at: row.get(2)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }

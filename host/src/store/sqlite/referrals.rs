@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -12,52 +11,42 @@ use crate::core::commissions::{self, PayoutSchedule, Unpaid};
 use crate::core::program::Period;
 use crate::store::StoreError;
 use crate::store::apply::Book;
+use crate::store::db::{Db, Money, Param, Row};
 use crate::store::payouts::{
     CommissionView, PaidOutcome, Payout, PayoutLineView, ReferralReport, ReferredAccount,
     ReferrerLine,
 };
+use crate::store::sqlite::Env;
 use crate::store::sqlite::admin::audit;
 use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{Env, db_error};
 
 /// Letters of generated codes: no 0/O or 1/I to misread.
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// Characters after the prefix.
 const CODE_LENGTH: usize = 8;
 
-fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("{what} `{text}` is not a decimal: {e}")))
-}
-
 /// The account's referral code, made on first request; `None` for an
 /// unknown account. A merged account's code belongs to the survivor.
 pub(crate) fn referral_code(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     account: AccountId,
     prefix: &str,
 ) -> Result<Option<String>, StoreError> {
-    let known: Option<Option<i64>> = conn
-        .query_row(
-            "SELECT merged_into FROM accounts WHERE id = ?1",
-            [account],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let known: Option<Option<i64>> = conn.row(
+        "SELECT merged_into FROM accounts WHERE id = ?1",
+        &[&account],
+        |row| row.get(0),
+    )?;
     let Some(merged_into) = known else {
         return Ok(None);
     };
     let account = merged_into.unwrap_or(account);
-    let existing: Option<String> = conn
-        .query_row(
-            "SELECT code FROM referral_codes WHERE account_id = ?1",
-            [account],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
+    let existing: Option<String> = conn.row(
+        "SELECT code FROM referral_codes WHERE account_id = ?1",
+        &[&account],
+        |row| row.get(0),
+    )?;
     if let Some(code) = existing {
         return Ok(Some(code));
     }
@@ -66,13 +55,11 @@ pub(crate) fn referral_code(
             .map(|_| char::from(CODE_ALPHABET[fastrand::usize(..CODE_ALPHABET.len())]))
             .collect();
         let code = format!("{prefix}-{suffix}");
-        let inserted = conn
-            .execute(
-                "INSERT INTO referral_codes (code, account_id, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (code) DO NOTHING",
-                params![code, account, env.now],
-            )
-            .map_err(db_error)?;
+        let inserted = conn.execute(
+            "INSERT INTO referral_codes (code, account_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (code) DO NOTHING",
+            &[&code, &account, &env.now],
+        )?;
         if inserted == 1 {
             return Ok(Some(code));
         }
@@ -80,80 +67,66 @@ pub(crate) fn referral_code(
 }
 
 /// The account owning a code (the survivor of a merge).
-pub(crate) fn code_owner(conn: &Connection, code: &str) -> Result<Option<AccountId>, StoreError> {
-    conn.query_row(
+pub(crate) fn code_owner(conn: &dyn Db, code: &str) -> Result<Option<AccountId>, StoreError> {
+    conn.row(
         "SELECT COALESCE(a.merged_into, a.id) FROM referral_codes c
          JOIN accounts a ON a.id = c.account_id WHERE c.code = ?1",
-        [code.trim().to_ascii_uppercase()],
+        &[&code.trim().to_ascii_uppercase()],
         |row| row.get(0),
     )
-    .optional()
-    .map_err(db_error)
 }
 
 const COMMISSION_COLUMNS: &str =
     "id, referrer, referred, rule, kind, basis, amount, currency, points, occurred_at, payout_id";
 
-fn commission_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CommissionView, String)> {
-    let amount: String = row.get(6)?;
-    Ok((
-        CommissionView {
-            id: row.get(0)?,
-            referrer: row.get(1)?,
-            referred: row.get(2)?,
-            rule: row.get(3)?,
-            kind: row.get(4)?,
-            basis: row.get(5)?,
-            amount: Decimal::ZERO,
-            currency: row.get(7)?,
-            points: row.get(8)?,
-            occurred_at: row.get(9)?,
-            payout_id: row.get(10)?,
-        },
-        amount,
-    ))
+fn commission_row(row: &dyn Row) -> Result<CommissionView, StoreError> {
+    Ok(CommissionView {
+        id: row.get(0)?,
+        referrer: row.get(1)?,
+        referred: row.get(2)?,
+        rule: row.get(3)?,
+        kind: row.get(4)?,
+        basis: row.get(5)?,
+        amount: row.get(6)?,
+        currency: row.get(7)?,
+        points: row.get(8)?,
+        occurred_at: row.get(9)?,
+        payout_id: row.get(10)?,
+    })
 }
 
 fn commissions_where(
-    conn: &Connection,
+    conn: &dyn Db,
     clause: &str,
-    args: impl rusqlite::Params,
+    args: &[&dyn Param],
 ) -> Result<Vec<CommissionView>, StoreError> {
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {COMMISSION_COLUMNS} FROM commissions WHERE {clause} ORDER BY id"
-        ))
-        .map_err(db_error)?;
-    let rows = stmt.query_map(args, commission_row).map_err(db_error)?;
-    rows.map(|row| {
-        let (mut view, amount) = row.map_err(db_error)?;
-        view.amount = decimal(&amount, "commission amount")?;
-        Ok(view)
-    })
-    .collect()
+    conn.rows(
+        &format!("SELECT {COMMISSION_COLUMNS} FROM commissions WHERE {clause} ORDER BY id"),
+        args,
+        commission_row,
+    )
 }
 
 /// Every commission accrued to a referrer, oldest first.
 pub(crate) fn commissions_of(
-    conn: &Connection,
+    conn: &dyn Db,
     referrer: AccountId,
 ) -> Result<Vec<CommissionView>, StoreError> {
-    commissions_where(conn, "referrer = ?1", [referrer])
+    commissions_where(conn, "referrer = ?1", &[&referrer])
 }
 
-fn name_of(conn: &Connection, account: AccountId) -> Result<String, StoreError> {
-    conn.query_row(
+fn name_of(conn: &dyn Db, account: AccountId) -> Result<String, StoreError> {
+    conn.one(
         "SELECT name FROM accounts WHERE id = ?1",
-        [account],
+        &[&account],
         |row| row.get(0),
     )
-    .map_err(db_error)
 }
 
 /// Revenue of an account's purchases placed in `[from, to)`, in the program
 /// currency, net of refunds.
 fn revenue_between(
-    conn: &Connection,
+    conn: &dyn Db,
     account: AccountId,
     from: i64,
     to: i64,
@@ -168,30 +141,27 @@ fn revenue_between(
 /// The referral report for `[from, to)`: referrals recorded in it, with
 /// the referred accounts' revenue and the commissions accrued in it.
 pub(crate) fn report(
-    conn: &Connection,
+    conn: &dyn Db,
     from: i64,
     to: i64,
     currency: &str,
 ) -> Result<ReferralReport, StoreError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.referrer, r.referred, r.source, r.created_at, r.qualified_at, a.name
-             FROM referrals r JOIN accounts a ON a.id = r.referred
-             WHERE r.created_at >= ?1 AND r.created_at < ?2 ORDER BY r.id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![from, to], |row| {
+    let rows = conn.rows(
+        "SELECT r.referrer, r.referred, r.source, r.created_at, r.qualified_at, a.name
+         FROM referrals r JOIN accounts a ON a.id = r.referred
+         WHERE r.created_at >= ?1 AND r.created_at < ?2 ORDER BY r.id",
+        &[&from, &to],
+        |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, Option<i64>>(4)?,
-                row.get::<_, String>(5)?,
+                row.get::<i64>(0)?,
+                row.get::<i64>(1)?,
+                row.get::<String>(2)?,
+                row.get::<i64>(3)?,
+                row.get::<Option<i64>>(4)?,
+                row.get::<String>(5)?,
             ))
-        })
-        .map_err(db_error)?;
+        },
+    )?;
     let mut referrers: BTreeMap<AccountId, ReferrerLine> = BTreeMap::new();
     let mut report = ReferralReport {
         from,
@@ -204,9 +174,7 @@ pub(crate) fn report(
         commission_points: 0,
         referrers: Vec::new(),
     };
-    for row in rows {
-        let (referrer, referred, source, referred_at, qualified_at, name) =
-            row.map_err(db_error)?;
+    for (referrer, referred, source, referred_at, qualified_at, name) in rows {
         let qualified_at = qualified_at.filter(|at| *at < to);
         let revenue = revenue_between(conn, referred, from, to)?;
         let line = match referrers.entry(referrer) {
@@ -240,7 +208,7 @@ pub(crate) fn report(
     for commission in commissions_where(
         conn,
         "occurred_at >= ?1 AND occurred_at < ?2",
-        params![from, to],
+        &[&from, &to],
     )? {
         report.commission = report.commission.saturating_add(commission.amount);
         report.commission_points = report.commission_points.saturating_add(commission.points);
@@ -272,7 +240,7 @@ pub(crate) fn report(
 /// The batch a run at `now` makes: its key, the first moment of the month
 /// it settles (monthly) and the moment commissions must have accrued before.
 fn batch_window(
-    conn: &Connection,
+    conn: &dyn Db,
     schedule: PayoutSchedule,
     now: i64,
 ) -> Result<Option<(String, Option<i64>, i64)>, StoreError> {
@@ -290,13 +258,20 @@ fn batch_window(
             )))
         }
         PayoutSchedule::PerPurchase => {
-            let newest: Option<i64> = conn
-                .query_row(
-                    "SELECT MAX(id) FROM commissions WHERE payout_id IS NULL AND amount NOT IN ('0', '0.00')",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(db_error)?;
+            // The newest unpaid commission worth money, compared as a
+            // number in Rust whatever the backend stores amounts as.
+            let mut newest = None;
+            conn.query(
+                "SELECT id, amount FROM commissions WHERE payout_id IS NULL ORDER BY id DESC",
+                &[],
+                &mut |row| {
+                    if row.get::<Decimal>(1)?.is_zero() {
+                        return Ok(true);
+                    }
+                    newest = Some(row.get::<i64>(0)?);
+                    Ok(false)
+                },
+            )?;
             Ok(newest.map(|id| (format!("through:{id}"), None, now.saturating_add(1))))
         }
     }
@@ -308,7 +283,7 @@ fn batch_window(
 /// line per referrer whose sum is above zero (see
 /// [`commissions::payout_lines`]); a commission is in one batch at most.
 pub(crate) fn run(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     schedule: PayoutSchedule,
     currency: &str,
@@ -317,25 +292,26 @@ pub(crate) fn run(
     let Some((key, period_start, period_end)) = batch_window(conn, schedule, env.now)? else {
         return Ok(None);
     };
-    let existing: Option<i64> = conn
-        .query_row("SELECT id FROM payouts WHERE key = ?1", [&key], |row| {
+    let existing: Option<i64> =
+        conn.row("SELECT id FROM payouts WHERE key = ?1", &[&key], |row| {
             row.get(0)
-        })
-        .optional()
-        .map_err(db_error)?;
+        })?;
     if existing.is_some() {
         return Ok(None);
     }
-    let unpaid: Vec<Unpaid> =
-        commissions_where(conn, "payout_id IS NULL AND occurred_at < ?1", [period_end])?
-            .into_iter()
-            .filter(|c| !c.amount.is_zero())
-            .map(|c| Unpaid {
-                id: c.id,
-                referrer: c.referrer,
-                amount: c.amount,
-            })
-            .collect();
+    let unpaid: Vec<Unpaid> = commissions_where(
+        conn,
+        "payout_id IS NULL AND occurred_at < ?1",
+        &[&period_end],
+    )?
+    .into_iter()
+    .filter(|c| !c.amount.is_zero())
+    .map(|c| Unpaid {
+        id: c.id,
+        referrer: c.referrer,
+        amount: c.amount,
+    })
+    .collect();
     let lines = commissions::payout_lines(&unpaid);
     if lines.is_empty() {
         return Ok(None);
@@ -343,39 +319,35 @@ pub(crate) fn run(
     let total = lines
         .iter()
         .fold(Decimal::ZERO, |sum, line| sum.saturating_add(line.amount));
-    let id: i64 = conn
-        .query_row(
-            "INSERT INTO payouts (key, schedule, period_start, period_end, currency, total, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-            params![
-                key,
-                schedule.as_str(),
-                period_start,
-                period_end,
-                currency,
-                total.to_string(),
-                env.now
-            ],
-            |row| row.get(0),
-        )
-        .map_err(db_error)?;
+    let id: i64 = conn.one(
+        "INSERT INTO payouts (key, schedule, period_start, period_end, currency, total, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        &[
+            &key,
+            &schedule.as_str(),
+            &period_start,
+            &period_end,
+            &currency,
+            &Money(total),
+            &env.now,
+        ],
+        |row| row.get(0),
+    )?;
     for line in &lines {
         conn.execute(
             "INSERT INTO payout_lines (payout_id, referrer, amount, commissions) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                id,
-                line.referrer,
-                line.amount.to_string(),
-                i64::try_from(line.commissions.len()).unwrap_or(i64::MAX)
+            &[
+                &id,
+                &line.referrer,
+                &Money(line.amount),
+                &i64::try_from(line.commissions.len()).unwrap_or(i64::MAX),
             ],
-        )
-        .map_err(db_error)?;
+        )?;
         for commission in &line.commissions {
             conn.execute(
                 "UPDATE commissions SET payout_id = ?1 WHERE id = ?2 AND payout_id IS NULL",
-                params![id, commission],
-            )
-            .map_err(db_error)?;
+                &[&id, commission],
+            )?;
         }
     }
     let payout =
@@ -397,50 +369,35 @@ pub(crate) fn run(
 const PAYOUT_COLUMNS: &str = "id, key, schedule, period_start, period_end, currency, total, created_at, paid_at, paid_by, reference";
 
 /// One payout with its lines.
-pub(crate) fn payout(conn: &Connection, id: i64) -> Result<Option<Payout>, StoreError> {
-    let row = conn
-        .query_row(
-            &format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = ?1"),
-            [id],
-            payout_row,
-        )
-        .optional()
-        .map_err(db_error)?;
-    let Some((mut payout, schedule, total)) = row else {
+pub(crate) fn payout(conn: &dyn Db, id: i64) -> Result<Option<Payout>, StoreError> {
+    let row = conn.row(
+        &format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = ?1"),
+        &[&id],
+        payout_row,
+    )?;
+    let Some((mut payout, schedule)) = row else {
         return Ok(None);
     };
     payout.schedule = PayoutSchedule::parse(&schedule)
         .ok_or_else(|| StoreError::Corrupt(format!("payout {id} has schedule `{schedule}`")))?;
-    payout.total = decimal(&total, "payout total")?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT l.referrer, a.name, a.tax_id, l.amount, l.commissions FROM payout_lines l
-             JOIN accounts a ON a.id = l.referrer WHERE l.payout_id = ?1 ORDER BY l.referrer",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([id], |row| {
-            Ok((
-                PayoutLineView {
-                    referrer: row.get(0)?,
-                    name: row.get(1)?,
-                    tax_id: row.get(2)?,
-                    amount: Decimal::ZERO,
-                    commissions: row.get(4)?,
-                },
-                row.get::<_, String>(3)?,
-            ))
-        })
-        .map_err(db_error)?;
-    for row in rows {
-        let (mut line, amount) = row.map_err(db_error)?;
-        line.amount = decimal(&amount, "payout line amount")?;
-        payout.lines.push(line);
-    }
+    payout.lines = conn.rows(
+        "SELECT l.referrer, a.name, a.tax_id, l.amount, l.commissions FROM payout_lines l
+         JOIN accounts a ON a.id = l.referrer WHERE l.payout_id = ?1 ORDER BY l.referrer",
+        &[&id],
+        |row| {
+            Ok(PayoutLineView {
+                referrer: row.get(0)?,
+                name: row.get(1)?,
+                tax_id: row.get(2)?,
+                amount: row.get(3)?,
+                commissions: row.get(4)?,
+            })
+        },
+    )?;
     Ok(Some(payout))
 }
 
-fn payout_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Payout, String, String)> {
+fn payout_row(row: &dyn Row) -> Result<(Payout, String), StoreError> {
     Ok((
         Payout {
             id: row.get(0)?,
@@ -449,7 +406,7 @@ fn payout_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Payout, String, Stri
             period_start: row.get(3)?,
             period_end: row.get(4)?,
             currency: row.get(5)?,
-            total: Decimal::ZERO,
+            total: row.get(6)?,
             created_at: row.get(7)?,
             paid_at: row.get(8)?,
             paid_by: row.get(9)?,
@@ -457,19 +414,14 @@ fn payout_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Payout, String, Stri
             lines: Vec::new(),
         },
         row.get(2)?,
-        row.get(6)?,
     ))
 }
 
 /// Every payout, newest first, with its lines.
-pub(crate) fn payouts(conn: &Connection) -> Result<Vec<Payout>, StoreError> {
-    let ids: Vec<i64> = {
-        let mut stmt = conn
-            .prepare("SELECT id FROM payouts ORDER BY id DESC")
-            .map_err(db_error)?;
-        let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)?
-    };
+pub(crate) fn payouts(conn: &dyn Db) -> Result<Vec<Payout>, StoreError> {
+    let ids: Vec<i64> = conn.rows("SELECT id FROM payouts ORDER BY id DESC", &[], |row| {
+        row.get(0)
+    })?;
     ids.into_iter()
         .filter_map(|id| payout(conn, id).transpose())
         .collect()
@@ -477,7 +429,7 @@ pub(crate) fn payouts(conn: &Connection) -> Result<Vec<Payout>, StoreError> {
 
 /// Marks a payout paid once, with the payment's reference.
 pub(crate) fn mark_paid(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: i64,
     actor: &str,
@@ -491,9 +443,8 @@ pub(crate) fn mark_paid(
     }
     conn.execute(
         "UPDATE payouts SET paid_at = ?2, paid_by = ?3, reference = ?4 WHERE id = ?1 AND paid_at IS NULL",
-        params![id, env.now, actor, reference],
-    )
-    .map_err(db_error)?;
+        &[&id, &env.now, &actor, &reference],
+    )?;
     let after =
         payout(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("payout {id} vanished")))?;
     audit(

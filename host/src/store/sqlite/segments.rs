@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use crate::core::accounts::AccountId;
@@ -11,12 +10,13 @@ use crate::core::profiles::Scored;
 use crate::core::program::Program;
 use crate::core::segments::{ContactProfile, Filter, Profile};
 use crate::store::StoreError;
+use crate::store::db::{Db, Row};
 use crate::store::segments::{
     Member, Origin, RefreshReport, SaveOutcome, SegmentDefinition, SegmentView,
 };
+use crate::store::sqlite::Env;
 use crate::store::sqlite::admin::audit;
 use crate::store::sqlite::profiles::scored;
-use crate::store::sqlite::{Env, db_error};
 
 /// The account ids a definition selects among scored accounts, with the
 /// contacts it reaches in each. An account whose contacts the contact
@@ -47,7 +47,7 @@ pub(crate) fn reached(filter: Option<&Filter>, contacts: &[ContactProfile]) -> V
 
 const COLUMNS: &str = "id, name, description, filter, contacts, origin, size, refreshed_at";
 
-fn view(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
+fn view(row: &dyn Row) -> Result<RawView, StoreError> {
     Ok(RawView {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -55,7 +55,7 @@ fn view(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
         filter: row.get(3)?,
         contacts: row.get(4)?,
         origin: row.get(5)?,
-        size: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+        size: u64::try_from(row.get::<i64>(6)?).unwrap_or(0),
         refreshed_at: row.get(7)?,
     })
 }
@@ -94,53 +94,51 @@ impl RawView {
 }
 
 /// Every segment, by id.
-pub(crate) fn list(conn: &Connection) -> Result<Vec<SegmentView>, StoreError> {
-    let mut stmt = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM segments ORDER BY id"))
-        .map_err(db_error)?;
-    let rows = stmt.query_map([], view).map_err(db_error)?;
-    rows.map(|row| row.map_err(db_error)?.checked()).collect()
+pub(crate) fn list(conn: &dyn Db) -> Result<Vec<SegmentView>, StoreError> {
+    conn.rows(
+        &format!("SELECT {COLUMNS} FROM segments ORDER BY id"),
+        &[],
+        view,
+    )?
+    .into_iter()
+    .map(RawView::checked)
+    .collect()
 }
 
 /// One segment.
-pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<SegmentView>, StoreError> {
-    conn.query_row(
+pub(crate) fn get(conn: &dyn Db, id: &str) -> Result<Option<SegmentView>, StoreError> {
+    conn.row(
         &format!("SELECT {COLUMNS} FROM segments WHERE id = ?1"),
-        [id],
+        &[&id],
         view,
-    )
-    .optional()
-    .map_err(db_error)?
+    )?
     .map(RawView::checked)
     .transpose()
 }
 
-fn upsert(conn: &Connection, env: &Env, definition: &SegmentDefinition) -> Result<(), StoreError> {
+fn upsert(conn: &dyn Db, env: &Env, definition: &SegmentDefinition) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO segments (id, name, description, filter, contacts, origin, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3, filter = ?4, contacts = ?5,
              origin = ?6, updated_at = ?7,
-             refreshed_at = CASE WHEN filter = ?4 AND contacts IS ?5 THEN refreshed_at END",
-        params![
-            definition.id,
-            definition.name,
-            definition.description,
-            definition.filter.source(),
-            definition.contacts.as_ref().map(Filter::source),
-            definition.origin.as_str(),
-            env.now
+             refreshed_at = CASE WHEN filter = ?4 AND contacts IS NOT DISTINCT FROM ?5 THEN refreshed_at END",
+        &[
+            &definition.id,
+            &definition.name,
+            &definition.description,
+            &definition.filter.source(),
+            &definition.contacts.as_ref().map(Filter::source),
+            &definition.origin.as_str(),
+            &env.now,
         ],
-    )
-    .map_err(db_error)?;
+    )?;
     Ok(())
 }
 
-fn remove(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM segment_members WHERE segment = ?1", [id])
-        .map_err(db_error)?;
-    conn.execute("DELETE FROM segments WHERE id = ?1", [id])
-        .map_err(db_error)?;
+fn remove(conn: &dyn Db, id: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM segment_members WHERE segment = ?1", &[&id])?;
+    conn.execute("DELETE FROM segments WHERE id = ?1", &[&id])?;
     Ok(())
 }
 
@@ -148,7 +146,7 @@ fn remove(conn: &Connection, id: &str) -> Result<(), StoreError> {
 /// configuration's; API segments stay, unless a configuration segment
 /// takes their id.
 pub(crate) fn define(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     definitions: &[SegmentDefinition],
 ) -> Result<(), StoreError> {
@@ -168,7 +166,7 @@ pub(crate) fn define(
 
 /// Creates or replaces an API segment.
 pub(crate) fn save(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     definition: &SegmentDefinition,
     actor: &str,
@@ -206,7 +204,7 @@ pub(crate) fn save(
 /// Deletes an API segment; `Ok(None)` when unknown, `Ok(Some(false))` for
 /// a configuration segment.
 pub(crate) fn delete(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     id: &str,
     actor: &str,
@@ -232,7 +230,7 @@ pub(crate) fn delete(
 
 /// Recomputes every segment's membership as of `env.now`.
 pub(crate) fn refresh(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Env,
     program: &Program,
 ) -> Result<RefreshReport, StoreError> {
@@ -251,34 +249,32 @@ pub(crate) fn refresh(
             .into_iter()
             .map(|(p, _)| p.id)
             .collect();
-        let before: BTreeSet<AccountId> = {
-            let mut stmt = conn
-                .prepare_cached("SELECT account_id FROM segment_members WHERE segment = ?1")
-                .map_err(db_error)?;
-            let rows = stmt.query_map([id], |row| row.get(0)).map_err(db_error)?;
-            rows.collect::<Result<_, _>>().map_err(db_error)?
-        };
+        let before: BTreeSet<AccountId> = conn
+            .rows(
+                "SELECT account_id FROM segment_members WHERE segment = ?1",
+                &[id],
+                |row| row.get(0),
+            )?
+            .into_iter()
+            .collect();
         for joined in now.difference(&before) {
             conn.execute(
                 "INSERT INTO segment_members (segment, account_id, since) VALUES (?1, ?2, ?3)",
-                params![id, joined, env.now],
-            )
-            .map_err(db_error)?;
+                &[id, joined, &env.now],
+            )?;
             report.joined += 1;
         }
         for left in before.difference(&now) {
             conn.execute(
                 "DELETE FROM segment_members WHERE segment = ?1 AND account_id = ?2",
-                params![id, left],
-            )
-            .map_err(db_error)?;
+                &[id, left],
+            )?;
             report.left += 1;
         }
         conn.execute(
             "UPDATE segments SET size = ?2, refreshed_at = ?3 WHERE id = ?1",
-            params![id, i64::try_from(now.len()).unwrap_or(i64::MAX), env.now],
-        )
-        .map_err(db_error)?;
+            &[id, &i64::try_from(now.len()).unwrap_or(i64::MAX), &env.now],
+        )?;
         report.segments += 1;
     }
     Ok(report)
@@ -287,28 +283,22 @@ pub(crate) fn refresh(
 /// A segment's members as materialized, with the contacts each reaches
 /// now; at most `limit`, by account id.
 pub(crate) fn members(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     limit: u32,
 ) -> Result<Option<Vec<Member>>, StoreError> {
     let Some(segment) = get(conn, id)? else {
         return Ok(None);
     };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.account_id, a.name, m.since FROM segment_members m
-             JOIN accounts a ON a.id = m.account_id
-             WHERE m.segment = ?1 ORDER BY m.account_id LIMIT ?2",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![id, limit], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?))
-        })
-        .map_err(db_error)?;
+    let rows: Vec<(i64, String, i64)> = conn.rows(
+        "SELECT m.account_id, a.name, m.since FROM segment_members m
+         JOIN accounts a ON a.id = m.account_id
+         WHERE m.segment = ?1 ORDER BY m.account_id LIMIT ?2",
+        &[&id, &i64::from(limit)],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
     let mut members = Vec::new();
-    for row in rows {
-        let (account_id, name, since) = row.map_err(db_error)?;
+    for (account_id, name, since) in rows {
         let contacts = reached(
             segment.definition.contacts.as_ref(),
             &contacts_of(conn, account_id)?,
@@ -324,16 +314,13 @@ pub(crate) fn members(
 }
 
 pub(crate) fn contacts_of(
-    conn: &Connection,
+    conn: &dyn Db,
     account: AccountId,
 ) -> Result<Vec<ContactProfile>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, email, first_name, last_name, role FROM contacts WHERE account_id = ?1 ORDER BY id",
-        )
-        .map_err(db_error)?;
-    let rows = stmt
-        .query_map([account], |row| {
+    conn.rows(
+        "SELECT id, email, first_name, last_name, role FROM contacts WHERE account_id = ?1 ORDER BY id",
+        &[&account],
+        |row| {
             Ok(ContactProfile {
                 id: row.get(0)?,
                 email: row.get(1)?,
@@ -341,15 +328,14 @@ pub(crate) fn contacts_of(
                 last_name: row.get(3)?,
                 role: row.get(4)?,
             })
-        })
-        .map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+        },
+    )
 }
 
 /// What a definition would select now: its size and the first `sample`
 /// members, without saving anything.
 pub(crate) fn preview(
-    conn: &Connection,
+    conn: &dyn Db,
     program: &Program,
     definition: &SegmentDefinition,
     sample: usize,
