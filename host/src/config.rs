@@ -137,6 +137,15 @@ pub enum StoreConfig {
         /// directory.
         path: PathBuf,
     },
+    /// A PostgreSQL database that several daemons may share.
+    Postgres {
+        /// Where it is, without a password (`postgres://user@host:port/db`).
+        url: String,
+        /// The password, read from `[store.password]`, if one is needed.
+        password: Option<crate::runtime::Secret>,
+        /// Read connections at most.
+        pool_size: u32,
+    },
 }
 
 /// The connector runtime.

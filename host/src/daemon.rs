@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::poller::{Poller, SyncHandle};
 use crate::reload::Reloader;
 use crate::runtime::{PluginSpec, Runtime, RuntimeOptions};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreOptions};
 
@@ -60,6 +61,19 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         StoreConfig::Sqlite { path } => Arc::new(
             SqliteStore::open_with(path, options)
                 .with_context(|| format!("opening the store at {}", path.display()))?,
+        ),
+        StoreConfig::Postgres {
+            url,
+            password,
+            pool_size,
+        } => Arc::new(
+            PostgresStore::open(
+                url,
+                password.as_ref().map(crate::runtime::Secret::expose),
+                *pool_size,
+                options,
+            )
+            .context("opening the PostgreSQL store")?,
         ),
     })
 }

@@ -5,11 +5,13 @@
 mod apply;
 pub mod campaigns;
 mod commissions;
-pub(crate) mod db;
+pub mod db;
 pub mod payouts;
 pub mod portal;
+pub mod postgres;
 mod program_ops;
 pub mod segments;
+pub mod sql;
 pub mod sqlite;
 pub mod statements;
 

@@ -1,5 +1,6 @@
-//! A seeded random workload against the real SQLite store, checked against
-//! an independent in-memory model of the program (`workload/model.rs`).
+//! A seeded random workload against the real stores (SQLite, and PostgreSQL
+//! on the server `LOYALTY_TEST_POSTGRES` names), checked against an
+//! independent in-memory model of the program (`workload/model.rs`).
 //!
 //! The program has tiers (silver, gold, platinum on a 365-day window with
 //! 30 days of grace, earning x1, x1.25, x1.5), a small rewards catalog (one
@@ -21,9 +22,10 @@
 //! status must agree, every balance must equal the sum of its entries,
 //! every hash chain must hold and no effect may be applied twice.
 //!
-//! The seed is printed; rerun one with `LEDGER_WORKLOAD_SEED=<seed>`, and
-//! add `LEDGER_WORKLOAD_CHECK_EVERY=1` to compare balances and tiers after
-//! every operation.
+//! Both backends run the same workload, from one seed per test process. The
+//! seed is printed; rerun one with `LEDGER_WORKLOAD_SEED=<seed>`, and add
+//! `LEDGER_WORKLOAD_CHECK_EVERY=1` to compare balances and tiers after every
+//! operation.
 
 #![allow(
     clippy::unwrap_used,
@@ -40,8 +42,11 @@ mod model;
 mod operations;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use loyalty_e2e::postgres::postgres_database;
+use loyaltyd::config::schema::DEFAULT_POSTGRES_POOL_SIZE;
 
 use loyaltyd::core::event::Event;
 use loyaltyd::core::program::{
@@ -49,6 +54,7 @@ use loyaltyd::core::program::{
 };
 use loyaltyd::core::rewards::RedemptionError;
 use loyaltyd::runtime::Clock;
+use loyaltyd::store::postgres::PostgresStore;
 use loyaltyd::store::sqlite::SqliteStore;
 use loyaltyd::store::{
     CompletionResult, RedeemOutcome, RedeemRequest, SettleOutcome, SettleRequest, Store,
@@ -161,11 +167,19 @@ impl Clock for TestClock {
     }
 }
 
+/// The stores the workload runs against.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// The store and the model, driven in lockstep.
 struct Run {
+    backend: Backend,
     seed: u64,
     step: usize,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     clock: Arc<TestClock>,
     program: Arc<Program>,
     model: Model,
@@ -179,19 +193,33 @@ struct Run {
     /// Requests of accounts not known yet, settlements with nothing to settle.
     skipped: (usize, usize),
     jobs: usize,
-    _dir: tempfile::TempDir,
+    /// SQLite's database file is in there.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Run {
-    fn new(seed: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+    fn new(backend: Backend, seed: u64) -> Self {
         let clock = Arc::new(TestClock(AtomicI64::new(T0)));
         let options = StoreOptions {
             clock: clock.clone(),
             ..StoreOptions::default()
         };
-        let store = SqliteStore::open_with(&dir.path().join("loyalty.db"), options).unwrap();
+        let (store, dir): (Box<dyn Store>, _) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let store =
+                    SqliteStore::open_with(&dir.path().join("loyalty.db"), options).unwrap();
+                (Box::new(store), Some(dir))
+            }
+            Backend::Postgres => {
+                let url = postgres_database();
+                let store =
+                    PostgresStore::open(&url, None, DEFAULT_POSTGRES_POOL_SIZE, options).unwrap();
+                (Box::new(store), None)
+            }
+        };
         Self {
+            backend,
             seed,
             step: 0,
             store,
@@ -210,7 +238,10 @@ impl Run {
 
     /// Where a failure happened, to rerun it.
     fn at(&self) -> String {
-        format!("seed {}, operation {}", self.seed, self.step)
+        format!(
+            "{:?}: seed {}, operation {}",
+            self.backend, self.seed, self.step
+        )
     }
 
     async fn deliver(&mut self, events: Vec<Event>) {
@@ -228,7 +259,7 @@ impl Run {
         for events in std::mem::take(&mut self.batch) {
             self.delivered += 1;
             let id = format!("d{}", self.delivered);
-            let inbox_id = fixture::store_delivery(&self.store, &id).await;
+            let inbox_id = fixture::store_delivery(&*self.store, &id).await;
             completions.push(fixture::completion(inbox_id, events, &self.program));
         }
         if completions.is_empty() {
@@ -505,12 +536,33 @@ fn same_ledger(actual: &[Entry], expected: &[Entry], whose: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_seeded_random_workload_matches_the_model() {
-    let seed = std::env::var("LEDGER_WORKLOAD_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    println!("ledger workload seed: {seed} (rerun with LEDGER_WORKLOAD_SEED={seed})");
+async fn a_seeded_random_workload_matches_the_model_on_sqlite() {
+    workload(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_random_workload_matches_the_model_on_postgres() {
+    workload(Backend::Postgres).await;
+}
+
+/// The seed of this test process, the same for every backend, so that a
+/// workload that passes on one and fails on the other points at the
+/// backend.
+fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        std::env::var("LEDGER_WORKLOAD_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| fastrand::u64(..))
+    })
+}
+
+async fn workload(backend: Backend) {
+    let seed = seed();
+    println!(
+        "ledger workload seed: {seed} on {backend:?} (rerun with LEDGER_WORKLOAD_SEED={seed})"
+    );
     let mut rng = fastrand::Rng::with_seed(seed);
     let planned = generate(&mut rng);
     let (arrived, repeats) = disorder(&mut rng, planned);
@@ -521,7 +573,7 @@ async fn a_seeded_random_workload_matches_the_model() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(CHECKPOINT_EVERY);
-    let mut run = Run::new(seed);
+    let mut run = Run::new(backend, seed);
     let (mut seen, mut newest, mut reordered, mut deliveries) = (HashSet::new(), 0, 0, 0);
     for (step, op) in arrived.iter().cloned().enumerate() {
         run.step = step;

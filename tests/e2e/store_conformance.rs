@@ -10,21 +10,51 @@
 #[path = "common/fixture.rs"]
 mod fixture;
 
-use std::path::Path;
 use std::sync::Arc;
 
+use loyalty_e2e::postgres::postgres_database;
+use loyaltyd::config::schema::DEFAULT_POSTGRES_POOL_SIZE;
 use loyaltyd::core::event::{ContactUpsert, Event, Money, Purchase, PurchaseStatus, Refund};
 use loyaltyd::core::program::Program;
+use loyaltyd::store::postgres::PostgresStore;
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store};
+use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store, StoreOptions};
 use rust_decimal::Decimal;
 
-type Backend = (&'static str, fn(&Path) -> Arc<dyn Store>);
+/// Where a backend keeps a store's data, new and empty: made once, opened
+/// as often as a test needs.
+enum Place {
+    /// A directory for the database file.
+    Sqlite(tempfile::TempDir),
+    /// A database of its own on the test server.
+    Postgres(String),
+}
 
-fn backends() -> Vec<Backend> {
-    vec![("sqlite", |dir| {
-        Arc::new(SqliteStore::open(&dir.join("loyalty.db"), 64).unwrap())
-    })]
+impl Place {
+    fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(&dir.path().join("loyalty.db"), 64).unwrap())
+            }
+            Self::Postgres(url) => Arc::new(
+                PostgresStore::open(
+                    url,
+                    None,
+                    DEFAULT_POSTGRES_POOL_SIZE,
+                    StoreOptions::default(),
+                )
+                .unwrap(),
+            ),
+        }
+    }
+}
+
+/// Every backend, each with a new place of its own.
+fn backends() -> Vec<(&'static str, Place)> {
+    vec![
+        ("sqlite", Place::Sqlite(tempfile::tempdir().unwrap())),
+        ("postgres", Place::Postgres(postgres_database())),
+    ]
 }
 
 fn program() -> Arc<Program> {
@@ -92,9 +122,8 @@ async fn stored(store: &dyn Store, id: &str) -> i64 {
 
 #[tokio::test]
 async fn a_delivery_id_is_stored_once_and_kept_exactly() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let first = stored(&*store, "d1").await;
         assert_eq!(
             store.append_delivery(delivery("d1")).await.unwrap(),
@@ -128,9 +157,8 @@ async fn a_delivery_id_is_stored_once_and_kept_exactly() {
 
 #[tokio::test]
 async fn concurrent_appends_are_all_durable_in_order() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let store = store.clone();
@@ -156,9 +184,8 @@ async fn concurrent_appends_are_all_durable_in_order() {
 
 #[tokio::test]
 async fn a_completion_applies_events_state_and_done_mark_together() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let id = stored(&*store, "d1").await;
         let results = store
             .complete(vec![completion(
@@ -219,9 +246,8 @@ async fn a_completion_applies_events_state_and_done_mark_together() {
 
 #[tokio::test]
 async fn an_event_the_core_refuses_dead_letters_the_delivery_and_applies_nothing() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let id = stored(&*store, "d1").await;
         let chf = Event::Purchase(Purchase {
             net_amount: Money {
@@ -278,9 +304,8 @@ async fn an_event_the_core_refuses_dead_letters_the_delivery_and_applies_nothing
 
 #[tokio::test]
 async fn dead_letters_and_attempts_keep_the_error() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let retried = stored(&*store, "d1").await;
         let dead = stored(&*store, "d2").await;
         store
@@ -309,9 +334,8 @@ async fn dead_letters_and_attempts_keep_the_error() {
 
 #[tokio::test]
 async fn refunds_reverse_once_and_contacts_follow_versions_across_deliveries() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
+    for (name, place) in backends() {
+        let store = place.open();
         let contact = |version: u64, email: &str, account: Option<&str>| {
             Event::Contact(ContactUpsert {
                 source_id: "c1".to_owned(),
@@ -369,10 +393,9 @@ async fn refunds_reverse_once_and_contacts_follow_versions_across_deliveries() {
 
 #[tokio::test]
 async fn data_survives_reopening_the_store() {
-    for (name, open) in backends() {
-        let dir = tempfile::tempdir().unwrap();
+    for (name, place) in backends() {
         {
-            let store = open(dir.path());
+            let store = place.open();
             let id = stored(&*store, "d1").await;
             store
                 .complete(vec![completion(
@@ -384,7 +407,7 @@ async fn data_survives_reopening_the_store() {
                 .unwrap();
             stored(&*store, "d2").await;
         }
-        let store = open(dir.path());
+        let store = place.open();
         assert_eq!(store.accounts().await.unwrap()[0].balance, 10, "{name}");
         assert_eq!(
             store.pending_deliveries("shop", 0, 10).await.unwrap().len(),

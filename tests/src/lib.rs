@@ -1,5 +1,5 @@
 //! Shared helpers of the end-to-end tests: building the wasm components from
-//! source and locating them.
+//! source and locating them, and databases on the PostgreSQL test server.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +14,7 @@ pub mod demo_book;
 pub mod hubspot;
 pub mod landscape;
 pub mod pipedrive;
+pub mod postgres;
 pub mod salesforce;
 pub mod sap;
 pub mod shopify;

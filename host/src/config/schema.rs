@@ -210,7 +210,10 @@ pub struct CampaignOffer {
 }
 
 /// The store types `[store] type` accepts.
-pub const STORE_TYPES: &[&str] = &["sqlite"];
+pub const STORE_TYPES: &[&str] = &["sqlite", "postgres"];
+
+/// Default of `[store] pool_size` for PostgreSQL.
+pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 8;
 
 /// Default of `[server] listen`.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -372,6 +375,8 @@ pub enum TokenScope {
 pub enum Store {
     /// `type = "sqlite"`.
     Sqlite(SqliteStore),
+    /// `type = "postgres"`.
+    Postgres(PostgresStore),
 }
 
 /// `[store]` with `type = "sqlite"`: one database file.
@@ -384,6 +389,23 @@ pub struct SqliteStore {
     /// The database file, created if missing. Relative to the configuration
     /// file's directory. Required.
     pub path: Option<PathBuf>,
+}
+
+/// `[store]` with `type = "postgres"`: a PostgreSQL database that several
+/// daemons may share.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStore {
+    /// `"postgres"`: the key that chose this variant.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The database, `postgres://user@host:port/database`, without a
+    /// password. Required.
+    pub url: Option<Spanned<String>>,
+    /// The password: exactly one of `env` and `file`. Optional.
+    pub password: Option<Spanned<SecretSource>>,
+    /// Read connections at most, per daemon. Default 8.
+    pub pool_size: Option<Spanned<u32>>,
 }
 
 /// `[runtime]`: the connector runtime. Optional.

@@ -31,7 +31,7 @@ pub(crate) fn config(document: &mut Document<'_>, path: &Path, env: Env<'_>) -> 
     let dir = path.parent().unwrap_or(Path::new(""));
     unknown_sections(document);
     let server = server(document, dir);
-    let store = store(document, dir);
+    let store = store(document, dir, env);
     let runtime = runtime(document, dir);
     // Rewards name connectors for their fulfilment: any configured one,
     // whether or not its own table is valid (that is reported there).
@@ -209,7 +209,7 @@ fn server(document: &mut Document<'_>, dir: &Path) -> Option<ServerConfig> {
     })
 }
 
-fn store(document: &mut Document<'_>, dir: &Path) -> Option<StoreConfig> {
+fn store(document: &mut Document<'_>, dir: &Path, env: Env<'_>) -> Option<StoreConfig> {
     let key = KeyPath::root().key("store");
     if !required_table(
         document,
@@ -245,12 +245,83 @@ fn store(document: &mut Document<'_>, dir: &Path) -> Option<StoreConfig> {
                 path: dir.join(path),
             })
         }
+        "postgres" => postgres_store(document, &key, dir, env),
         other => {
             let message = unknown_name("store type", other, schema::STORE_TYPES);
             document.error(kind.span(), &kind_key, message);
             None
         }
     }
+}
+
+/// Checks `[store]` with `type = "postgres"`.
+fn postgres_store(
+    document: &mut Document<'_>,
+    key: &KeyPath,
+    dir: &Path,
+    env: Env<'_>,
+) -> Option<StoreConfig> {
+    let store: schema::PostgresStore = document.section(key)?;
+    let url = required(
+        document,
+        key,
+        "url",
+        store.url,
+        "set the database, e.g. url = \"postgres://loyalty@db.internal:5432/loyalty\"",
+    );
+    let url = url.and_then(|url| match url.get_ref().parse::<postgres::Config>() {
+        Err(e) => {
+            document.error(
+                url.span(),
+                &key.key("url"),
+                format!("not a PostgreSQL connection string: {e}"),
+            );
+            None
+        }
+        Ok(parsed) if parsed.get_password().is_some() => {
+            document.error(
+                url.span(),
+                &key.key("url"),
+                "the URL holds a password: remove it and set [store.password] with env = \"VARIABLE\" or file = \"path\", so the configuration file holds no secret",
+            );
+            None
+        }
+        Ok(_) => Some(url.into_inner()),
+    });
+    let password = match store.password {
+        None => Some(None),
+        Some(source) => {
+            let span = source.span();
+            let source = source.into_inner();
+            secret(
+                document,
+                &key.key("password"),
+                span,
+                source.env,
+                source.file,
+                dir,
+                env,
+            )
+            .map(Some)
+        }
+    };
+    let pool_size = match store.pool_size {
+        None => Some(schema::DEFAULT_POSTGRES_POOL_SIZE),
+        Some(size) if *size.get_ref() == 0 => {
+            document.error(
+                size.span(),
+                &key.key("pool_size"),
+                "must be at least 1: reads need a connection",
+            );
+            None
+        }
+        Some(size) => Some(size.into_inner()),
+    };
+    Some(StoreConfig::Postgres {
+        url: url?,
+        password: password?,
+        pool_size: pool_size?,
+    })
 }
 
 fn runtime(document: &mut Document<'_>, dir: &Path) -> Option<RuntimeConfig> {

@@ -14,13 +14,19 @@ use crate::store::StoreError;
 
 /// A value both drivers can bind. Integers are bound as `i64` (PostgreSQL
 /// checks widths: the schema's integers are all BIGINT), money as [`Money`].
-pub(crate) trait Param: rusqlite::ToSql + postgres::types::ToSql + Sync {
+pub trait Param: Sync {
     /// The value as SQLite binds it.
     fn sqlite(&self) -> &dyn rusqlite::ToSql;
+    /// The value as PostgreSQL binds it.
+    fn postgres(&self) -> &(dyn postgres::types::ToSql + Sync);
 }
 
 impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
     fn sqlite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+
+    fn postgres(&self) -> &(dyn postgres::types::ToSql + Sync) {
         self
     }
 }
@@ -28,7 +34,7 @@ impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
 /// An amount of money as a parameter: TEXT in SQLite (its exact decimal
 /// form), NUMERIC in PostgreSQL.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Money(pub Decimal);
+pub struct Money(pub Decimal);
 
 impl rusqlite::ToSql for Money {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -53,7 +59,7 @@ impl postgres::types::ToSql for Money {
 }
 
 /// A row of a result, read by column index.
-pub(crate) trait Row {
+pub trait Row {
     /// An integer column (a boolean reads as 0 or 1).
     fn int(&self, idx: usize) -> Result<Option<i64>, StoreError>;
     /// A text column.
@@ -66,13 +72,13 @@ pub(crate) trait Row {
 
 impl dyn Row + '_ {
     /// Column `idx` as a `T`; NULL only where `T` is an `Option`.
-    pub(crate) fn get<T: Column>(&self, idx: usize) -> Result<T, StoreError> {
+    pub fn get<T: Column>(&self, idx: usize) -> Result<T, StoreError> {
         T::read(self, idx)
     }
 }
 
 /// A Rust type a column converts to.
-pub(crate) trait Column: Sized {
+pub trait Column: Sized {
     /// Reads column `idx` of `row`.
     fn read(row: &dyn Row, idx: usize) -> Result<Self, StoreError>;
 }
@@ -157,7 +163,7 @@ impl Column for Decimal {
 }
 
 /// A connection (or the transaction it is in) that runs statements.
-pub(crate) trait Db {
+pub trait Db {
     /// Runs a statement; returns the number of rows it changed.
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError>;
 
@@ -172,7 +178,7 @@ pub(crate) trait Db {
 
 impl dyn Db + '_ {
     /// Every row of a query, converted by `f`.
-    pub(crate) fn rows<T>(
+    pub fn rows<T>(
         &self,
         sql: &str,
         params: &[&dyn Param],
@@ -187,7 +193,7 @@ impl dyn Db + '_ {
     }
 
     /// The first row of a query, if any, converted by `f`.
-    pub(crate) fn row<T>(
+    pub fn row<T>(
         &self,
         sql: &str,
         params: &[&dyn Param],
@@ -206,7 +212,7 @@ impl dyn Db + '_ {
 
     /// The first row of a query that always returns one (an aggregate, an
     /// `INSERT ... RETURNING`), converted by `f`.
-    pub(crate) fn one<T>(
+    pub fn one<T>(
         &self,
         sql: &str,
         params: &[&dyn Param],
@@ -222,7 +228,7 @@ impl dyn Db + '_ {
 }
 
 /// A driver error as a store error.
-pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
+pub fn sqlite_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 

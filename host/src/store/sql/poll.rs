@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::db::Db;
-use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{Env, write_state};
+use crate::store::sql::book::SqlBook;
+use crate::store::sql::{Env, write_state};
 use crate::store::{
     CampaignBatch, PageCompletion, PageResult, PollPosition, PollStream, StoreError,
 };

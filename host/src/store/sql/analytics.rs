@@ -17,7 +17,7 @@ use crate::core::program::Program;
 use crate::core::rewards::RedemptionStatus;
 use crate::store::StoreError;
 use crate::store::db::{Db, Row};
-use crate::store::sqlite::profiles;
+use crate::store::sql::profiles;
 
 /// Rows of one query, each handed to `each`.
 fn rows<T>(

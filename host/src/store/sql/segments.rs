@@ -14,9 +14,9 @@ use crate::store::db::{Db, Row};
 use crate::store::segments::{
     Member, Origin, RefreshReport, SaveOutcome, SegmentDefinition, SegmentView,
 };
-use crate::store::sqlite::Env;
-use crate::store::sqlite::admin::audit;
-use crate::store::sqlite::profiles::scored;
+use crate::store::sql::Env;
+use crate::store::sql::admin::audit;
+use crate::store::sql::profiles::scored;
 
 /// The account ids a definition selects among scored accounts, with the
 /// contacts it reaches in each. An account whose contacts the contact

@@ -15,9 +15,9 @@ use crate::store::program_ops::{
     AccountChange, ChangeOutcome, Expiring, JobReport, ProgramVersion, RedeemOutcome,
     RedeemRequest, Redemption, SettleOutcome, SettleRequest, TierHistoryEntry,
 };
-use crate::store::sqlite::Env;
-use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::{admin, keys};
+use crate::store::sql::Env;
+use crate::store::sql::book::SqlBook;
+use crate::store::sql::{admin, keys};
 
 const REDEMPTION_COLUMNS: &str = "id, account_id, reward_id, points, status, fulfilment, contact, detail, \
                                   rule_version, created_at, updated_at";
@@ -220,7 +220,7 @@ pub(crate) fn settle(
         &[&found.id, &wanted.as_str(), &request.detail, &env.now],
     )?;
     if let Some((connector, writes)) = &request.state {
-        crate::store::sqlite::write_state(conn, connector, writes)?;
+        crate::store::sql::write_state(conn, connector, writes)?;
     }
     admin::audit(
         conn,
@@ -257,7 +257,7 @@ fn ineligible(
         employees,
         spend: crate::core::tiers::qualifying_spend(&items, rules.window_days, env.now),
         loyal: rules.loyal
-            && crate::store::sqlite::profiles::loyal_accounts(conn, program, env.now)?
+            && crate::store::sql::profiles::loyal_accounts(conn, program, env.now)?
                 .contains(&account),
     };
     Ok(membership::eligibility_problems(rules, &facts))

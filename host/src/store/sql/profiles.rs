@@ -13,7 +13,7 @@ use crate::core::scoring::NpsResponse;
 use crate::core::segments::{ContactProfile, Profile};
 use crate::store::StoreError;
 use crate::store::db::Db;
-use crate::store::sqlite::book::{SPEND_COLUMNS, spend_item, spend_row_at};
+use crate::store::sql::book::{SPEND_COLUMNS, spend_item, spend_row_at};
 
 /// Annual revenue in the program currency, when its currency has a rate.
 fn annual_revenue(

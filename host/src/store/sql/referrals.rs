@@ -16,9 +16,9 @@ use crate::store::payouts::{
     CommissionView, PaidOutcome, Payout, PayoutLineView, ReferralReport, ReferredAccount,
     ReferrerLine,
 };
-use crate::store::sqlite::Env;
-use crate::store::sqlite::admin::audit;
-use crate::store::sqlite::book::SqlBook;
+use crate::store::sql::Env;
+use crate::store::sql::admin::audit;
+use crate::store::sql::book::SqlBook;
 
 /// Letters of generated codes: no 0/O or 1/I to misread.
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

@@ -554,7 +554,7 @@ impl Book for SqlBook<'_> {
     }
 
     fn referral_code_owner(&mut self, code: &str) -> Result<Option<AccountId>, StoreError> {
-        crate::store::sqlite::referrals::code_owner(self.conn, code)
+        crate::store::sql::referrals::code_owner(self.conn, code)
     }
 
     fn insert_referral(
@@ -681,7 +681,7 @@ impl Book for SqlBook<'_> {
     }
 
     fn balance(&mut self, account: AccountId) -> Result<i64, StoreError> {
-        crate::store::sqlite::program::balance(self.conn, account)
+        crate::store::sql::program::balance(self.conn, account)
     }
 
     fn append_entry(

@@ -15,10 +15,10 @@ use crate::store::program_ops::{
     AcceptanceOutcome, AuditEntry, Merge, MergeOutcome, MergeRequest, Referral, ReferralOutcome,
     ReferralRequest, TermsAcceptance,
 };
-use crate::store::sqlite::Env;
-use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::keys;
-use crate::store::sqlite::program::balance;
+use crate::store::sql::Env;
+use crate::store::sql::book::SqlBook;
+use crate::store::sql::keys;
+use crate::store::sql::program::balance;
 
 /// Appends to the audit log.
 pub(crate) fn audit(

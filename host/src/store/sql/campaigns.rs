@@ -20,10 +20,10 @@ use crate::store::campaigns::{
 };
 use crate::store::db::{Db, Money, Param, Row};
 use crate::store::segments::Origin;
-use crate::store::sqlite::Env;
-use crate::store::sqlite::admin::audit;
-use crate::store::sqlite::book::SqlBook;
-use crate::store::sqlite::segments::{contacts_of, reached, refresh};
+use crate::store::sql::Env;
+use crate::store::sql::admin::audit;
+use crate::store::sql::book::SqlBook;
+use crate::store::sql::segments::{contacts_of, reached, refresh};
 use crate::store::{BatchFailure, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -361,7 +361,7 @@ pub(crate) fn start(
     }
     let d = &campaign.definition;
     refresh(conn, env, program)?;
-    let Some(segment) = crate::store::sqlite::segments::get(conn, &d.segment)? else {
+    let Some(segment) = crate::store::sql::segments::get(conn, &d.segment)? else {
         return set_status(
             conn,
             env,
@@ -508,7 +508,7 @@ pub(crate) fn record_code(
     state: Option<&(String, crate::runtime::StateWrites)>,
 ) -> Result<(), StoreError> {
     if let Some((connector, writes)) = state {
-        crate::store::sqlite::write_state(conn, connector, writes)?;
+        crate::store::sql::write_state(conn, connector, writes)?;
     }
     let (code, error) = match code {
         Ok(code) => (Some(code), None),

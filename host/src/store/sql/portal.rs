@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::store::apply::Book;
 use crate::store::db::Db;
 use crate::store::portal::{MemberView, OfferView};
-use crate::store::sqlite::book::SqlBook;
+use crate::store::sql::book::SqlBook;
 
 const DAY_MS: i64 = 86_400_000;
 
