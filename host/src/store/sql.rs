@@ -278,6 +278,15 @@ fn write_loop<B: Backend>(
     }
 }
 
+/// How one run of a batch ended.
+enum Attempt {
+    /// Committed, or failed for a reason running it again would not cure.
+    Done(Result<(), String>),
+    /// Another session's transaction conflicted with it: rolled back, to be
+    /// run again whole.
+    Conflict,
+}
+
 /// Runs the jobs in one transaction and answers each once the commit is
 /// known, running the whole batch again while another session's
 /// transaction conflicts with it.
@@ -285,22 +294,24 @@ fn run_batch<B: Backend>(conn: &mut B::Writer, mut jobs: Vec<Box<dyn Job>>, env:
     let mut attempt = 0;
     let commit = loop {
         attempt += 1;
-        let outcome = run_once::<B>(conn, &mut jobs, env);
-        if !B::take_conflict(conn) {
-            break outcome;
+        match run_once::<B>(conn, &mut jobs, env) {
+            Attempt::Done(outcome) => break outcome,
+            Attempt::Conflict if attempt > CONFLICT_RETRIES => {
+                tracing::warn!(attempt, "a batch kept conflicting with other sessions");
+                break Err(
+                    "the database kept refusing the batch because of other sessions".to_owned(),
+                );
+            }
+            Attempt::Conflict => {
+                tracing::debug!(
+                    attempt,
+                    "a batch conflicted with another session; running it again"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(
+                    fastrand::u64(1..=10) << attempt.min(5),
+                ));
+            }
         }
-        B::rollback(conn);
-        if attempt > CONFLICT_RETRIES {
-            tracing::warn!(attempt, "a batch kept conflicting with other sessions");
-            break Err("the database kept refusing the batch because of other sessions".to_owned());
-        }
-        tracing::debug!(
-            attempt,
-            "a batch conflicted with another session; running it again"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(
-            fastrand::u64(1..=10) << attempt.min(5),
-        ));
     };
     if let Err(e) = &commit {
         tracing::error!(error = %e, "store commit failed");
@@ -310,13 +321,21 @@ fn run_batch<B: Backend>(conn: &mut B::Writer, mut jobs: Vec<Box<dyn Job>>, env:
     }
 }
 
-/// One run of the batch: begin, every job in its savepoint, commit.
-fn run_once<B: Backend>(
-    conn: &mut B::Writer,
-    jobs: &mut Vec<Box<dyn Job>>,
-    env: &Env,
-) -> Result<(), String> {
-    B::begin(conn).map_err(|e| e.to_string())?;
+/// One run of the batch: begin, every job in its savepoint, commit. A
+/// conflict anywhere (a job's statement, the commit) rolls it all back: the
+/// jobs' results are only good if the whole batch commits as run.
+fn run_once<B: Backend>(conn: &mut B::Writer, jobs: &mut Vec<Box<dyn Job>>, env: &Env) -> Attempt {
+    let failed = |conn: &mut B::Writer, e: String| {
+        B::rollback(conn);
+        if B::take_conflict(conn) {
+            Attempt::Conflict
+        } else {
+            Attempt::Done(Err(e))
+        }
+    };
+    if let Err(e) = B::begin(conn) {
+        return failed(conn, e.to_string());
+    }
     let mut i = 0;
     while i < jobs.len() {
         // A panic while applying one operation (a bug, never a bad input:
@@ -341,14 +360,18 @@ fn run_once<B: Backend>(
             }
         }
     }
-    B::commit(conn).map_err(|e| {
+    if B::take_conflict(conn) {
         B::rollback(conn);
-        e.to_string()
-    })
+        return Attempt::Conflict;
+    }
+    match B::commit(conn) {
+        Ok(()) => Attempt::Done(Ok(())),
+        Err(e) => failed(conn, e.to_string()),
+    }
 }
 
-/// Runs `f` in savepoint `name`: its writes are kept only if it succeeds
-/// (returns `Ok(true)` or, for `in_savepoint_result`, `Ok`).
+/// Runs `f` in savepoint `name`: its writes are kept only if it returns
+/// `Ok(true)`.
 fn in_savepoint(
     conn: &dyn Db,
     name: &str,
