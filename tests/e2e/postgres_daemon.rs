@@ -668,24 +668,7 @@ impl Model {
                 self.accounts.len()
             ));
         }
-        let mut effect_keys: HashMap<&str, usize> = HashMap::new();
-        for ledger in state.ledgers.values() {
-            for entry in &ledger.entries {
-                *effect_keys.entry(entry.effect_key.as_str()).or_default() += 1;
-            }
-            let sum: i64 = ledger.entries.iter().map(|e| e.points).sum();
-            if sum != ledger.balance {
-                problems.push(format!(
-                    "account {}: ledger balance {} is not the sum of its entries ({sum})",
-                    ledger.account_id, ledger.balance
-                ));
-            }
-        }
-        for (key, count) in effect_keys {
-            if count > 1 {
-                problems.push(format!("effect key {key} appears {count} times"));
-            }
-        }
+        problems.extend(state.ledger_problems());
         for (company, orders) in &self.accounts {
             let holders: Vec<_> = state
                 .accounts

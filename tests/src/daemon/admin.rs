@@ -194,6 +194,32 @@ impl Snapshot {
     pub fn balance_of(&self, source: &str, id: &str) -> Option<i64> {
         self.ledger_of(source, id).map(|l| l.balance)
     }
+
+    /// What breaks the ledger's own invariants, whatever the workload: a
+    /// balance that is not the sum of its entries, an effect key applied
+    /// more than once.
+    pub fn ledger_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut effect_keys: BTreeMap<&str, usize> = BTreeMap::new();
+        for ledger in self.ledgers.values() {
+            for entry in &ledger.entries {
+                *effect_keys.entry(entry.effect_key.as_str()).or_default() += 1;
+            }
+            let sum: i64 = ledger.entries.iter().map(|e| e.points).sum();
+            if sum != ledger.balance {
+                problems.push(format!(
+                    "account {}: balance {} is not the sum of its entries ({sum})",
+                    ledger.account_id, ledger.balance
+                ));
+            }
+        }
+        for (key, count) in effect_keys {
+            if count > 1 {
+                problems.push(format!("effect key {key} appears {count} times"));
+            }
+        }
+        problems
+    }
 }
 
 /// Where a connector's polling stands (`GET /api/v1/connectors/{name}/sync`).
