@@ -80,6 +80,8 @@ pub struct Api {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Reloads connectors; `None` where the API runs without a daemon.
     pub reloader: Option<Arc<crate::reload::Reloader>>,
+    /// This daemon's name in the leases it shares work under.
+    pub instance_id: String,
 }
 
 impl std::fmt::Debug for Api {

@@ -31,6 +31,8 @@ use crate::store::{BatchFailure, CampaignBatch, Store};
 pub const BATCH_MAX: usize = 100;
 /// How often the dispatcher looks for due campaigns without being woken.
 const TICK: Duration = Duration::from_secs(1);
+/// The lease dispatch runs under: one instance dispatches at a time.
+pub const LEASE: &str = "campaigns";
 
 /// Why a template cannot be used.
 pub fn check_template(name: &str, text: &str) -> Result<(), String> {
@@ -205,6 +207,8 @@ fn wit_offer(campaign: &CampaignView, program: &Program) -> Option<wit::Offer> {
 pub struct Dispatcher {
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Dispatches only while this instance holds `campaigns`.
+    pub leases: Arc<crate::lease::Leases>,
     /// The program.
     pub program: Arc<Program>,
     /// Connectors by name.
@@ -215,7 +219,7 @@ impl Dispatcher {
     /// Works through due campaigns every [`TICK`].
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.work().await {
+            if let Some(Err(e)) = self.leases.exclusive(LEASE, self.work()).await {
                 tracing::warn!(error = %e, "campaign dispatch failed; it runs again shortly");
             }
             tokio::select! {

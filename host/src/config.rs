@@ -113,6 +113,10 @@ pub struct ServerConfig {
     pub tls: Option<crate::http_edge::Tls>,
     /// How long shutdown waits for in-flight work, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// This daemon's name in the leases, when configured.
+    pub instance_id: Option<String>,
+    /// How long a lease holds without renewal.
+    pub lease: std::time::Duration,
 }
 
 /// A named API token.

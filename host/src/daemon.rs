@@ -16,6 +16,7 @@ use crate::config::{Config, StoreConfig};
 use crate::core::program::Program;
 use crate::fulfil::Fulfiller;
 use crate::inbox::{Backlog, StateOverlay, Worker};
+use crate::lease::Leases;
 use crate::metrics::Metrics;
 use crate::poller::{Poller, SyncHandle};
 use crate::reload::Reloader;
@@ -32,6 +33,7 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     api: Arc<Api>,
+    leases: Arc<Leases>,
     shutdown_grace: Duration,
 }
 
@@ -44,9 +46,13 @@ impl std::fmt::Debug for Daemon {
 }
 
 /// How often the scheduled jobs (tier downgrades, contract memberships,
-/// milestone bonuses, points expiry) run; `POST /api/v1/jobs/run` runs them
-/// at once.
+/// milestone bonuses, points expiry) run, once per hour of UTC across the
+/// daemons sharing a store; `POST /api/v1/jobs/run` runs them at once.
 const JOBS_EVERY: Duration = Duration::from_secs(3600);
+/// How often a daemon looks whether this hour's jobs have run.
+const JOBS_CHECK_EVERY: Duration = Duration::from_secs(60);
+/// The lease the segment refresh runs under.
+const SEGMENTS_LEASE: &str = "segments";
 /// How often the segment refresher looks for changes.
 const SEGMENTS_CHECK_EVERY: Duration = Duration::from_secs(2);
 
@@ -78,25 +84,37 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
-/// Runs the scheduled jobs every [`JOBS_EVERY`] until shutdown.
-async fn run_jobs(store: Arc<dyn Store>, program: Arc<Program>, mut stop: watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(JOBS_EVERY);
+/// Runs the scheduled jobs once per hour across every daemon sharing the
+/// store: each looks every [`JOBS_CHECK_EVERY`], and the first to find the
+/// hour not yet run runs it (its run's record commits with the run's work).
+async fn run_jobs(
+    store: Arc<dyn Store>,
+    program: Arc<Program>,
+    holder: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(JOBS_CHECK_EVERY);
     loop {
         tokio::select! {
             _ = ticks.tick() => {
-                match store.run_jobs(program.clone()).await {
-                    Ok(report) => tracing::info!(
-                        tier_changes = report.tier_changes,
-                        membership_changes = report.membership_changes,
-                        expirations = report.expirations,
-                        points_expired = report.points_expired,
-                        bonuses = report.bonuses,
-                        "scheduled jobs ran"
-                    ),
+                let period = hour_of(jiff::Timestamp::now());
+                match store.run_jobs_once(program.clone(), period.clone(), holder.clone()).await {
+                    Ok(Some(report)) => {
+                        tracing::info!(
+                            period,
+                            tier_changes = report.tier_changes,
+                            membership_changes = report.membership_changes,
+                            expirations = report.expirations,
+                            points_expired = report.points_expired,
+                            bonuses = report.bonuses,
+                            "scheduled jobs ran"
+                        );
+                        if !program.referrals.commissions.is_empty() {
+                            run_payouts(store.as_ref(), &program).await;
+                        }
+                    }
+                    Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "scheduled jobs failed; they run again later"),
-                }
-                if !program.referrals.commissions.is_empty() {
-                    run_payouts(store.as_ref(), &program).await;
                 }
             }
             changed = stop.changed() => if changed.is_err() || *stop.borrow() {
@@ -106,13 +124,20 @@ async fn run_jobs(store: Arc<dyn Store>, program: Arc<Program>, mut stop: watch:
     }
 }
 
+/// The hour `at` falls in, UTC: the period of the scheduled jobs.
+fn hour_of(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H").to_string()
+}
+
 /// Keeps segment membership current: refreshes it at start, within
 /// [`SEGMENTS_CHECK_EVERY`] of applied events or admin changes, and every
 /// [`JOBS_EVERY`] (so that time-based filters such as `recency_days` move
-/// on without events).
+/// on without events). One daemon refreshes for all: the holder of the
+/// `segments` lease.
 async fn refresh_segments(
     store: Arc<dyn Store>,
     program: Arc<Program>,
+    leases: Arc<Leases>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut checks = tokio::time::interval(SEGMENTS_CHECK_EVERY);
@@ -121,36 +146,49 @@ async fn refresh_segments(
     loop {
         tokio::select! {
             _ = checks.tick() => {
-                let token = match store.change_token().await {
-                    Ok(token) => token,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot tell whether segments changed");
-                        continue;
-                    }
-                };
-                if seen == Some(token) && refreshed_at.elapsed() < JOBS_EVERY {
-                    continue;
-                }
-                match store.refresh_segments(program.clone()).await {
-                    Ok(report) => {
-                        seen = Some(token);
-                        refreshed_at = tokio::time::Instant::now();
-                        if report.joined + report.left > 0 {
-                            tracing::info!(
-                                segments = report.segments,
-                                joined = report.joined,
-                                left = report.left,
-                                "segments refreshed"
-                            );
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "segment refresh failed; it runs again later"),
-                }
+                leases
+                    .exclusive(SEGMENTS_LEASE, refresh_if_changed(&store, &program, &mut seen, &mut refreshed_at))
+                    .await;
             }
             changed = stop.changed() => if changed.is_err() || *stop.borrow() {
                 return;
             },
         }
+    }
+}
+
+/// Refreshes the segments if something changed since the refresh that saw
+/// `seen`, or [`JOBS_EVERY`] has passed.
+async fn refresh_if_changed(
+    store: &Arc<dyn Store>,
+    program: &Arc<Program>,
+    seen: &mut Option<i64>,
+    refreshed_at: &mut tokio::time::Instant,
+) {
+    let token = match store.change_token().await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether segments changed");
+            return;
+        }
+    };
+    if *seen == Some(token) && refreshed_at.elapsed() < JOBS_EVERY {
+        return;
+    }
+    match store.refresh_segments(program.clone()).await {
+        Ok(report) => {
+            *seen = Some(token);
+            *refreshed_at = tokio::time::Instant::now();
+            if report.joined + report.left > 0 {
+                tracing::info!(
+                    segments = report.segments,
+                    joined = report.joined,
+                    left = report.left,
+                    "segments refreshed"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "segment refresh failed; it runs again later"),
     }
 }
 
@@ -206,6 +244,17 @@ impl Daemon {
             .await
             .context("defining the configured campaigns")?;
         let (shutdown, watcher) = watch::channel(false);
+        let instance_id = config
+            .server
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| crate::lease::instance_id(Some(config.server.listen)));
+        tracing::info!(instance = instance_id.as_str(), "instance");
+        let leases = Arc::new(Leases::new(
+            store.clone(),
+            instance_id.clone(),
+            config.server.lease,
+        ));
 
         let mut endpoints = BTreeMap::new();
         let mut workers = Vec::new();
@@ -256,6 +305,7 @@ impl Daemon {
                     config: poll,
                     handle: handle.clone(),
                     metrics: metrics.clone(),
+                    leases: leases.clone(),
                 };
                 workers.push(tokio::spawn(poller.run(watcher.clone())));
                 handle
@@ -273,6 +323,7 @@ impl Daemon {
 
         let fulfiller = Fulfiller {
             store: store.clone(),
+            leases: leases.clone(),
             program: program.clone(),
             plugins: endpoints
                 .iter()
@@ -282,6 +333,7 @@ impl Daemon {
         workers.push(tokio::spawn(fulfiller.run(watcher.clone())));
         let dispatcher = crate::campaigns::Dispatcher {
             store: store.clone(),
+            leases: leases.clone(),
             program: program.clone(),
             plugins: endpoints
                 .iter()
@@ -292,11 +344,13 @@ impl Daemon {
         workers.push(tokio::spawn(run_jobs(
             store.clone(),
             program.clone(),
+            instance_id.clone(),
             watcher.clone(),
         )));
         workers.push(tokio::spawn(refresh_segments(
             store.clone(),
             program.clone(),
+            leases.clone(),
             watcher.clone(),
         )));
 
@@ -313,7 +367,7 @@ impl Daemon {
                 .map(Arc::new);
         if let Some(statements) = &statements {
             workers.push(tokio::spawn(
-                Arc::clone(statements).run_scheduled(watcher.clone()),
+                Arc::clone(statements).run_scheduled(leases.clone(), watcher.clone()),
             ));
         }
         let reloader = Arc::new(Reloader::new(
@@ -342,6 +396,7 @@ impl Daemon {
             statements,
             metrics,
             reloader: Some(reloader),
+            instance_id,
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -366,6 +421,7 @@ impl Daemon {
             server,
             workers,
             api,
+            leases,
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
         })
     }
@@ -375,11 +431,13 @@ impl Daemon {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.api.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
+        let leases = self.leases;
         let drained = async {
             let served = self.server.await;
             for worker in self.workers {
                 let _ = worker.await;
             }
+            leases.release_all().await;
             served
         };
         match tokio::time::timeout(self.shutdown_grace, drained).await {
@@ -425,4 +483,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     daemon.stop().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jobs_period_is_the_hour_of_utc() {
+        let at: jiff::Timestamp = "2026-12-07T05:59:59.999Z".parse().unwrap();
+        assert_eq!(hour_of(at), "2026-12-07T05");
+        let next: jiff::Timestamp = "2026-12-07T06:00:00Z".parse().unwrap();
+        assert_eq!(hour_of(next), "2026-12-07T06");
+    }
 }

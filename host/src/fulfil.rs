@@ -20,6 +20,8 @@ use crate::store::{Redemption, SettleRequest, Store};
 
 /// How often reserved redemptions are looked at.
 const ROUND: Duration = Duration::from_secs(1);
+/// The lease fulfilment runs under: one instance fulfils at a time.
+pub const LEASE: &str = "fulfil";
 /// Attempts before a redemption that keeps failing transiently is failed.
 pub const ATTEMPTS_MAX: u32 = 10;
 
@@ -27,6 +29,8 @@ pub const ATTEMPTS_MAX: u32 = 10;
 pub struct Fulfiller {
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Fulfils only while this instance holds `fulfil`.
+    pub leases: Arc<crate::lease::Leases>,
     /// The program (for the catalog).
     pub program: Arc<Program>,
     /// Loaded connectors by name.
@@ -58,7 +62,9 @@ impl Fulfiller {
         let mut ticks = tokio::time::interval(ROUND);
         loop {
             tokio::select! {
-                _ = ticks.tick() => self.round(&mut attempts).await,
+                _ = ticks.tick() => {
+                    self.leases.exclusive(LEASE, self.round(&mut attempts)).await;
+                }
                 changed = stop.changed() => if changed.is_err() || *stop.borrow() {
                     return;
                 },

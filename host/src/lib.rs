@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod fulfil;
 pub mod http_edge;
 pub mod inbox;
+pub mod lease;
 pub mod metrics;
 pub mod poller;
 pub mod portal;

@@ -16,11 +16,13 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PollConfig;
 use crate::core::program::Program;
+use crate::lease::Leases;
 use crate::runtime::convert;
 use crate::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
 use crate::runtime::wit::latest::loyalty::connector::types::Error as GuestError;
 use crate::runtime::{CallError, Plugin};
-use crate::store::{PageCompletion, PageResult, PollStream, Store};
+use crate::store::cluster::LeaseClaim;
+use crate::store::{PageCompletion, PageResult, PollStream, Store, StoreError};
 
 /// Passing failures of one page retried before the sync gives up.
 const TRANSIENT_ATTEMPTS_MAX: u32 = 5;
@@ -44,6 +46,9 @@ pub struct SyncState {
     pub last_completed_at: Option<i64>,
     /// When the next scheduled sync starts (ms since the epoch).
     pub next_at: Option<i64>,
+    /// The instance that polls the connector when it is not this one
+    /// (daemons sharing a database poll each connector from one of them).
+    pub polled_by: Option<String>,
 }
 
 /// The handle of one connector's poller, shared with the admin API.
@@ -99,6 +104,8 @@ pub enum PageError {
     Transient(String),
     /// Retrying will not help.
     Failed(String),
+    /// Another instance took the connector's polling over (named).
+    LeaseLost(String),
 }
 
 impl std::fmt::Display for PageError {
@@ -108,6 +115,7 @@ impl std::fmt::Display for PageError {
                 write!(f, "rate limited for {} ms: {message}", delay.as_millis())
             }
             Self::Transient(message) | Self::Failed(message) => f.write_str(message),
+            Self::LeaseLost(holder) => write!(f, "instance {holder} took the lease over"),
         }
     }
 }
@@ -120,6 +128,7 @@ pub async fn poll_page(
     program: &Arc<Program>,
     stream: PollStream,
     request: PollRequest,
+    lease: Option<LeaseClaim>,
 ) -> Result<PageDone, PageError> {
     let plugin = plugin.pinned();
     let output = match plugin.poll(&request).await {
@@ -149,9 +158,13 @@ pub async fn poll_page(
             finished: !page.more,
             program: program.clone(),
             plugin_sha256: plugin.wasm_sha256(),
+            lease,
         })
         .await
-        .map_err(|e| PageError::Transient(format!("committing the page failed: {e}")))?;
+        .map_err(|e| match e {
+            StoreError::LeaseLost { holder, .. } => PageError::LeaseLost(holder),
+            e => PageError::Transient(format!("committing the page failed: {e}")),
+        })?;
     Ok(PageDone {
         events: count,
         result,
@@ -187,6 +200,8 @@ pub struct Poller {
     pub handle: Arc<SyncHandle>,
     /// Counts the events it applies.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Polls only while this instance holds `poll:NAME`.
+    pub leases: Arc<Leases>,
 }
 
 impl std::fmt::Debug for Poller {
@@ -201,23 +216,65 @@ impl std::fmt::Debug for Poller {
 enum Ended {
     Completed,
     Failed(String),
+    /// Another instance took the polling over.
+    LeaseLost(String),
     Shutdown,
+}
+
+/// How a wait between syncs ended.
+enum Waited {
+    /// Time for the next sync, or someone asked for one.
+    Sync,
+    /// Another instance took the polling over (or the lease could not be
+    /// renewed).
+    LeaseLost,
+    Shutdown,
+}
+
+/// The lease a connector is polled under.
+pub fn lease_name(connector: &str) -> String {
+    format!("poll:{connector}")
 }
 
 impl Poller {
     /// Syncs at start, then every interval (give or take a tenth) and
-    /// whenever woken, until `shutdown` turns true.
+    /// whenever woken, until `shutdown` turns true; only while this
+    /// instance holds the connector's lease, renewed meanwhile.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let connector = self.plugin.name().to_owned();
+        let lease = lease_name(&connector);
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            match self.leases.hold(&lease).await {
+                Ok(None) => self.handle.update(|s| s.polled_by = None),
+                Ok(Some(other)) => {
+                    self.handle.update(|s| {
+                        s.polled_by = Some(other.holder);
+                        s.next_at = None;
+                    });
+                    if self.follow(&mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(connector, error = %e, "cannot take the polling lease; trying again");
+                    if self.follow(&mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
             }
             self.handle.update(|s| {
                 s.running = true;
                 s.next_at = None;
             });
-            let ended = self.sync(&mut shutdown).await;
+            let ended = self
+                .leases
+                .renewed(&lease, self.sync(&mut shutdown, &lease))
+                .await;
             let now = jiff::Timestamp::now().as_millisecond();
             self.handle.update(|s| {
                 s.running = false;
@@ -231,6 +288,7 @@ impl Poller {
                         s.failures += 1;
                         s.last_error = Some(error.clone());
                     }
+                    Ended::LeaseLost(holder) => s.polled_by = Some(holder.clone()),
                     Ended::Shutdown => {}
                 }
             });
@@ -239,27 +297,74 @@ impl Poller {
                 Ended::Failed(error) => {
                     tracing::warn!(connector, error = %error, "sync failed; it runs again at the next interval");
                 }
+                Ended::LeaseLost(holder) => {
+                    tracing::warn!(
+                        connector,
+                        holder,
+                        "another instance took the polling over mid-sync; its pages are its own"
+                    );
+                    continue;
+                }
                 Ended::Shutdown => return,
             }
             let wait = jittered(self.config.interval);
             let next_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
             self.handle.update(|s| s.next_at = Some(next_at));
-            tokio::select! {
-                _ = self.handle.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+            match self.hold_until(wait, &lease, &mut shutdown).await {
+                Waited::Sync | Waited::LeaseLost => {}
+                Waited::Shutdown => return,
             }
         }
     }
 
-    /// Fetches pages until the connector has no more.
-    async fn sync(&self, shutdown: &mut watch::Receiver<bool>) -> Ended {
+    /// Waits a heartbeat (or a wake) before trying the lease again: true on
+    /// shutdown.
+    async fn follow(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = self.handle.wake.notified() => false,
+            _ = tokio::time::sleep(self.leases.heartbeat()) => false,
+            _ = shutdown.changed() => true,
+        }
+    }
+
+    /// Waits `wait` (or a wake), renewing the lease every heartbeat.
+    async fn hold_until(
+        &self,
+        wait: Duration,
+        lease: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Waited {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let beat = tokio::time::Instant::now() + self.leases.heartbeat();
+            tokio::select! {
+                _ = self.handle.wake.notified() => return Waited::Sync,
+                _ = tokio::time::sleep_until(deadline.min(beat)) => {}
+                _ = shutdown.changed() => return Waited::Shutdown,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Waited::Sync;
+            }
+            if !self.leases.mine(lease).await {
+                return Waited::LeaseLost;
+            }
+        }
+    }
+
+    /// Fetches pages until the connector has no more, while this instance
+    /// holds `lease` (renewed before every page).
+    async fn sync(&self, shutdown: &mut watch::Receiver<bool>, lease: &str) -> Ended {
         let connector = self.plugin.name();
         let mut transient = 0;
         let mut rate_limited = 0;
         loop {
             if *shutdown.borrow() {
                 return Ended::Shutdown;
+            }
+            match self.leases.hold(lease).await {
+                Ok(None) => {}
+                Ok(Some(other)) => return Ended::LeaseLost(other.holder),
+                Err(e) => return Ended::Failed(format!("renewing the polling lease failed: {e}")),
             }
             let position = match self.store.poll_position(connector, PollStream::Sync).await {
                 Ok(position) => position,
@@ -276,6 +381,7 @@ impl Poller {
                 &self.program,
                 PollStream::Sync,
                 request,
+                Some(self.leases.claim(lease)),
             )
             .await
             {
@@ -327,6 +433,7 @@ impl Poller {
                     delay
                 }
                 Err(PageError::Failed(message)) => return Ended::Failed(message),
+                Err(PageError::LeaseLost(holder)) => return Ended::LeaseLost(holder),
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

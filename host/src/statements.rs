@@ -27,6 +27,8 @@ use crate::store::{ContactView, Store, StoreError};
 
 /// How often the daemon looks for a period whose statements are due.
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The lease scheduled statements are sent under: one instance at a time.
+pub const LEASE: &str = "statements";
 const DAY_MS: i64 = 86_400_000;
 
 const HTML: &str = include_str!("statements/statement.html");
@@ -368,14 +370,21 @@ impl Statements {
 
     /// Sends each period's statements once it has ended, checking every
     /// [`CHECK_EVERY`], until shutdown.
-    pub async fn run_scheduled(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run_scheduled(
+        self: Arc<Self>,
+        leases: Arc<crate::lease::Leases>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut ticks = tokio::time::interval(CHECK_EVERY);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
                     let now = SystemClock.now_ms();
                     let Some(period) = self.due(now) else { continue };
-                    match self.run(&period, now).await {
+                    let Some(ran) = leases.exclusive(LEASE, self.run(&period, now)).await else {
+                        continue;
+                    };
+                    match ran {
                         Ok(report) if report.sent + report.failed > 0 => tracing::info!(
                             period = %report.period,
                             sent = report.sent,

@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod campaigns;
+pub mod cluster;
 mod commissions;
 pub mod db;
 pub mod payouts;
@@ -186,6 +187,9 @@ pub struct PageCompletion {
     pub program: Arc<Program>,
     /// SHA-256 of the plugin that produced the events.
     pub plugin_sha256: String,
+    /// The lease the page is polled under: renewed by the commit, which
+    /// fails with [`StoreError::LeaseLost`] if another instance took it.
+    pub lease: Option<cluster::LeaseClaim>,
 }
 
 /// What became of a poll page.
@@ -488,6 +492,14 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Another instance holds a lease this write needed.
+    #[error("the lease `{name}` is held by {holder}")]
+    LeaseLost {
+        /// The lease.
+        name: String,
+        /// Its holder.
+        holder: String,
+    },
 }
 
 /// Counts for the metrics endpoint.
@@ -621,6 +633,26 @@ pub trait Store: Send + Sync {
 
     /// Forgets a poll stream's cursor, so that it starts over.
     async fn reset_poll(&self, connector: &str, stream: PollStream) -> Result<(), StoreError>;
+
+    /// Takes a lease that is free or has lapsed, or renews one the claim's
+    /// holder has, and answers who holds it now.
+    async fn hold_lease(&self, claim: cluster::LeaseClaim) -> Result<cluster::Lease, StoreError>;
+
+    /// Gives up `holder`'s lease `name`, or every lease it has.
+    async fn release_leases(&self, holder: String, name: Option<String>) -> Result<(), StoreError>;
+
+    /// Every lease and the latest scheduled runs.
+    async fn cluster(&self) -> Result<cluster::ClusterView, StoreError>;
+
+    /// Runs the scheduled jobs for `period` unless some instance already
+    /// did: the run's record commits with its work, so a run that fails or
+    /// dies is not recorded and runs again. `None` when it already ran.
+    async fn run_jobs_once(
+        &self,
+        program: Arc<Program>,
+        period: String,
+        holder: String,
+    ) -> Result<Option<JobReport>, StoreError>;
 
     /// Checks that the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -1,6 +1,7 @@
 //! Ingestion through the real daemon: signed Shopify `orders/paid` webhooks
-//! over loopback HTTP into `loyaltyd` with its SQLite store, and the same
-//! kind of orders polled from the Shopify emulator's Admin API.
+//! over loopback HTTP into `loyaltyd` with its SQLite store (and
+//! PostgreSQL), and the same kind of orders polled from the Shopify
+//! emulator's Admin API.
 //!
 //! `cargo bench -p loyalty-e2e --bench ingest` (`LOYALTY_BENCH_SCALE=full`
 //! for a longer run). Method, in `BENCHMARKS.md`:
@@ -23,6 +24,10 @@
 //!   (Shopify's largest page) records.
 //! - **memory**: the daemon's resident set idle after start, and its peak
 //!   and current resident set after the load.
+//! - **PostgreSQL** (when `LOYALTY_TEST_POSTGRES` names a server, as
+//!   `tests/run --bench ingest` does): the saturation run against one daemon
+//!   on PostgreSQL and against two daemons sharing one database (the
+//!   senders split between them), and the poll run in pages of 250.
 //!
 //! At the end the ledger must hold exactly the points the orders earn:
 //! nothing lost, nothing doubled.
@@ -43,6 +48,7 @@ use std::time::{Duration, Instant};
 use loyalty_e2e::bench::{Percentiles, Report, Target, ms, rss_mib};
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, ShopifySetup, random_token};
 use loyalty_e2e::official_plugin;
+use loyalty_e2e::postgres::{SERVER, postgres_database};
 use loyalty_e2e::shopify::rest::{Address, CompanyRef, LineItem};
 use loyalty_e2e::shopify::samples::{API_VERSION, SHOP_DOMAIN};
 use loyalty_e2e::shopify::webhook::hmac_sha256_base64;
@@ -223,8 +229,14 @@ impl Bench {
             .collect()
     }
 
-    /// A daemon with these `[server]` keys, in `dir`.
+    /// A daemon with these `[server]` keys, in `dir`, on SQLite.
     async fn daemon(&self, dir: &Path, server_keys: &str) -> Daemon {
+        self.daemon_on(dir, server_keys, None).await
+    }
+
+    /// A daemon with these `[server]` keys, in `dir`, on the PostgreSQL
+    /// database `postgres` or else SQLite.
+    async fn daemon_on(&self, dir: &Path, server_keys: &str, postgres: Option<&str>) -> Daemon {
         let setup = Setup {
             admin_token: random_token().unwrap(),
             program: ProgramRules::default(),
@@ -241,87 +253,126 @@ impl Bench {
             extra_toml: "[server.rate_limits]\nwebhooks_per_second = 0\n".to_owned(),
             secrets: Vec::new(),
         };
-        Daemon::start_with_server_keys(dir, &setup, server_keys)
-            .await
-            .unwrap()
+        match postgres {
+            Some(url) => Daemon::start_with_store(dir, &setup, server_keys, &postgres_store(url))
+                .await
+                .unwrap(),
+            None => Daemon::start_with_server_keys(dir, &setup, server_keys)
+                .await
+                .unwrap(),
+        }
     }
 }
 
-/// Reads the daemon's database beside it: when each delivery was first
+/// Reads the daemons' database beside them: when each delivery was first
 /// seen processed.
-struct Watcher {
-    db: PathBuf,
+enum Watcher {
+    /// The SQLite file of one daemon.
+    Sqlite(PathBuf),
+    /// The PostgreSQL database the daemons share.
+    Postgres(String),
 }
 
+/// Processed deliveries after an inbox id, newest last.
+const PROCESSED_AFTER: &str = "SELECT id, delivery_id, status FROM inbox
+     WHERE id > $1 AND status != 'pending' ORDER BY id";
+/// The newest processed inbox id.
+const LAST_PROCESSED: &str = "SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status != 'pending'";
+/// Every ledger point.
+const LEDGER_POINTS: &str = "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM ledger";
+
 impl Watcher {
-    fn new(daemon: &Daemon) -> Self {
-        Self {
-            db: daemon.dir().join("data/loyalty.db"),
-        }
+    /// The SQLite store of `daemon`.
+    fn sqlite(daemon: &Daemon) -> Self {
+        Self::Sqlite(daemon.dir().join("data/loyalty.db"))
     }
 
     /// Watches until `expected` deliveries (by webhook id) are processed;
     /// returns when each was first seen so.
     fn watch(&self, expected: usize, deadline: Duration) -> HashMap<String, Instant> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        let start: i64 = conn
-            .query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status != 'pending'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let mut seen = HashMap::with_capacity(expected);
-        let mut after = start;
-        let until = Instant::now() + deadline;
-        let mut query = conn
-            .prepare(
-                "SELECT id, delivery_id, status FROM inbox
-                 WHERE id > ?1 AND status != 'pending' ORDER BY id",
-            )
-            .unwrap();
-        while seen.len() < expected {
-            assert!(
-                Instant::now() < until,
-                "only {} of {expected} deliveries processed within {deadline:?}",
-                seen.len()
-            );
-            let now = Instant::now();
-            let rows = query
-                .query_map([after], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                })
+        match self {
+            Self::Sqlite(db) => {
+                let conn = rusqlite::Connection::open_with_flags(
+                    db,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
                 .unwrap();
-            for row in rows {
-                let (id, delivery, status) = row.unwrap();
-                assert_eq!(status, "done", "delivery {delivery} became a dead letter");
-                after = after.max(id);
-                seen.insert(delivery, now);
+                let mut query = conn.prepare(&PROCESSED_AFTER.replace("$1", "?1")).unwrap();
+                let start = conn.query_row(LAST_PROCESSED, [], |r| r.get(0)).unwrap();
+                watch_rows(expected, deadline, start, |after| {
+                    query
+                        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect()
+                })
             }
-            std::thread::sleep(WATCH_INTERVAL);
+            Self::Postgres(url) => {
+                let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                let start = client.query_one(LAST_PROCESSED, &[]).unwrap().get(0);
+                let query = client.prepare(PROCESSED_AFTER).unwrap();
+                watch_rows(expected, deadline, start, |after| {
+                    client
+                        .query(&query, &[&after])
+                        .unwrap()
+                        .iter()
+                        .map(|r| (r.get(0), r.get(1), r.get(2)))
+                        .collect()
+                })
+            }
         }
-        seen
     }
 
     fn ledger_points(&self) -> i64 {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        conn.query_row("SELECT COALESCE(SUM(points), 0) FROM ledger", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
+        match self {
+            Self::Sqlite(db) => rusqlite::Connection::open_with_flags(
+                db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap()
+            .query_row(LEDGER_POINTS, [], |r| r.get(0))
+            .unwrap(),
+            // The synchronous client runs a runtime of its own: off the
+            // benchmark's threads.
+            Self::Postgres(url) => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                        client.query_one(LEDGER_POINTS, &[]).unwrap().get(0)
+                    })
+                    .join()
+                    .unwrap()
+            }),
+        }
     }
+}
+
+/// Reads processed deliveries after the last one seen, every
+/// [`WATCH_INTERVAL`], until `expected` are; when each was first seen.
+fn watch_rows(
+    expected: usize,
+    deadline: Duration,
+    start: i64,
+    mut processed_after: impl FnMut(i64) -> Vec<(i64, String, String)>,
+) -> HashMap<String, Instant> {
+    let mut seen = HashMap::with_capacity(expected);
+    let mut after = start;
+    let until = Instant::now() + deadline;
+    while seen.len() < expected {
+        assert!(
+            Instant::now() < until,
+            "only {} of {expected} deliveries processed within {deadline:?}",
+            seen.len()
+        );
+        let now = Instant::now();
+        for (id, delivery, status) in processed_after(after) {
+            assert_eq!(status, "done", "delivery {delivery} became a dead letter");
+            after = after.max(id);
+            seen.insert(delivery, now);
+        }
+        std::thread::sleep(WATCH_INTERVAL);
+    }
+    seen
 }
 
 /// When one delivery was answered: first (200, or a refusal), and at last
@@ -374,17 +425,33 @@ struct Saturation {
 /// Sends every delivery with [`SENDERS`] concurrent senders, as fast as the
 /// daemon answers.
 async fn saturate(daemon: &Daemon, deliveries: Vec<Prepared>) -> Saturation {
-    let watcher = Watcher::new(daemon);
+    saturate_over(&[daemon], Watcher::sqlite(daemon), deliveries).await
+}
+
+/// Sends every delivery with [`SENDERS`] concurrent senders spread evenly
+/// over `daemons`, as fast as they answer; `watcher` reads their store.
+async fn saturate_over(
+    daemons: &[&Daemon],
+    watcher: Watcher,
+    deliveries: Vec<Prepared>,
+) -> Saturation {
     let count = deliveries.len();
     let watching =
         tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
-    let sender = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);
+    let senders: Vec<WebhookSender> = daemons
+        .iter()
+        .map(|d| WebhookSender::new(d.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION))
+        .collect();
     let deliveries = Arc::new(deliveries);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..SENDERS)
-        .map(|_| {
-            let (sender, deliveries, next) = (sender.clone(), deliveries.clone(), next.clone());
+        .map(|i| {
+            let (sender, deliveries, next) = (
+                senders[i % senders.len()].clone(),
+                deliveries.clone(),
+                next.clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut refusals = 0;
@@ -431,7 +498,7 @@ struct Offered {
 
 /// Sends the deliveries open-loop, `per_second` of them a second.
 async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) -> Offered {
-    let watcher = Watcher::new(daemon);
+    let watcher = Watcher::sqlite(daemon);
     let count = deliveries.len();
     let watching =
         tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
@@ -540,7 +607,12 @@ async fn poll(bench: &Bench, daemon: &Daemon, token: &str, orders: &[Order]) -> 
 }
 
 /// The daemon for the poll runs, with its admin token.
-async fn poll_daemon(bench: &Bench, dir: &Path, page_size: usize) -> (Daemon, String) {
+async fn poll_daemon(
+    bench: &Bench,
+    dir: &Path,
+    page_size: usize,
+    postgres: Option<&str>,
+) -> (Daemon, String) {
     let token = random_token().unwrap();
     let setup = Setup {
         admin_token: token.clone(),
@@ -559,8 +631,73 @@ async fn poll_daemon(bench: &Bench, dir: &Path, page_size: usize) -> (Daemon, St
         ),
         secrets: Vec::new(),
     };
-    let daemon = Daemon::start_in(dir, &setup).await.unwrap();
+    let daemon = match postgres {
+        Some(url) => Daemon::start_with_store(dir, &setup, "", &postgres_store(url))
+            .await
+            .unwrap(),
+        None => Daemon::start_in(dir, &setup).await.unwrap(),
+    };
     (daemon, token)
+}
+
+/// The `[store]` section of a daemon on the PostgreSQL database `url`.
+fn postgres_store(url: &str) -> String {
+    format!("[store]\ntype = \"postgres\"\nurl = {}\n", Value::from(url))
+}
+
+/// The same saturation and poll runs on PostgreSQL.
+struct OnPostgres {
+    /// One daemon.
+    one: Saturation,
+    /// Two daemons on one database, the senders split between them.
+    two: Saturation,
+    /// Orders/s polled in pages of 250.
+    poll: f64,
+}
+
+/// Saturates one daemon on a fresh PostgreSQL database, then two daemons
+/// sharing another, then polls into a third.
+async fn on_postgres(sizes: &Sizes, dirs: &Path) -> OnPostgres {
+    let bench = Bench::start(sizes.companies).await;
+    let database = postgres_database();
+    let daemon = bench
+        .daemon_on(&dirs.join("pg-one"), "", Some(&database))
+        .await;
+    let watcher = || Watcher::Postgres(database.clone());
+    let warm = bench.orders(bench.companies.len());
+    let mut expected: i64 = warm.iter().map(points).sum();
+    saturate_over(&[&daemon], watcher(), prepare(&warm, "warm")).await;
+    let orders = bench.orders(sizes.saturation);
+    expected += orders.iter().map(points).sum::<i64>();
+    println!("PostgreSQL, 1 daemon: {} webhooks", orders.len());
+    let one = saturate_over(&[&daemon], watcher(), prepare(&orders, "sat")).await;
+    assert_eq!(watcher().ledger_points(), expected);
+    drop(daemon);
+
+    let database = postgres_database();
+    let (dir_a, dir_b) = (dirs.join("pg-a"), dirs.join("pg-b"));
+    let (a, b) = tokio::join!(
+        bench.daemon_on(&dir_a, "", Some(&database)),
+        bench.daemon_on(&dir_b, "", Some(&database))
+    );
+    let watcher = || Watcher::Postgres(database.clone());
+    let warm = bench.orders(bench.companies.len());
+    let mut expected: i64 = warm.iter().map(points).sum();
+    saturate_over(&[&a, &b], watcher(), prepare(&warm, "warm")).await;
+    let orders = bench.orders(sizes.saturation);
+    expected += orders.iter().map(points).sum::<i64>();
+    println!("PostgreSQL, 2 daemons: {} webhooks", orders.len());
+    let two = saturate_over(&[&a, &b], watcher(), prepare(&orders, "sat")).await;
+    assert_eq!(watcher().ledger_points(), expected);
+    drop((a, b));
+
+    let bench = Bench::start(sizes.companies).await;
+    let database = postgres_database();
+    let (daemon, token) = poll_daemon(&bench, &dirs.join("pg-poll"), 250, Some(&database)).await;
+    let orders = bench.orders(sizes.poll_orders);
+    println!("PostgreSQL poll: {} orders in pages of 250", orders.len());
+    let poll = poll(&bench, &daemon, &token, &orders).await;
+    OnPostgres { one, two, poll }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -600,7 +737,7 @@ async fn main() {
     expected += orders.iter().map(points).sum::<i64>();
     println!("baseline: {} webhooks, inbox_batch_max = 1", orders.len());
     let baseline = saturate(&unbatched, prepare(&orders, "sat")).await;
-    assert_eq!(Watcher::new(&unbatched).ledger_points(), expected);
+    assert_eq!(Watcher::sqlite(&unbatched).ledger_points(), expected);
     drop(unbatched);
 
     let daemon = bench.daemon(&dirs.path().join("batched"), "").await;
@@ -622,7 +759,7 @@ async fn main() {
     let offered = offer(&daemon, prepare(&orders, "offer"), sizes.offered_per_second).await;
     let (loaded, peak) = rss_mib(daemon.pid()).unwrap();
     assert_eq!(
-        Watcher::new(&daemon).ledger_points(),
+        Watcher::sqlite(&daemon).ledger_points(),
         expected,
         "the ledger holds other points than the orders earn"
     );
@@ -633,12 +770,22 @@ async fn main() {
         // A shop of its own: the daemon's first sync finds it empty.
         let bench = Bench::start(sizes.companies).await;
         let dir = dirs.path().join(format!("poll-{page_size}"));
-        let (daemon, token) = poll_daemon(&bench, &dir, page_size).await;
+        let (daemon, token) = poll_daemon(&bench, &dir, page_size, None).await;
         let orders = bench.orders(sizes.poll_orders);
         println!("poll: {} orders in pages of {page_size}", orders.len());
         let rate = poll(&bench, &daemon, &token, &orders).await;
         polled.push((page_size, rate));
     }
+
+    let on_postgres = match std::env::var(SERVER) {
+        Ok(_) => Some(on_postgres(&sizes, dirs.path()).await),
+        Err(_) => {
+            println!(
+                "PostgreSQL: skipped ({SERVER} is not set; `tests/run --bench ingest` sets it)"
+            );
+            None
+        }
+    };
 
     report
         .figure(
@@ -699,11 +846,52 @@ async fn main() {
         )
         .target(Target::AtMost(250.0));
     let (_, per_100) = polled[0];
+    let (_, polled_250) = polled[1];
     for (page_size, rate) in polled {
         report
             .figure(&format!("poll, pages of {page_size}"), rate, "orders/s")
             .against("pages of 100", per_100)
             .target(Target::AtLeast(100_000.0));
+    }
+    if let Some(pg) = on_postgres {
+        report
+            .figure(
+                "PostgreSQL: webhooks stored, saturated",
+                pg.one.stored_per_second,
+                "webhooks/s",
+            )
+            .against("SQLite", saturation.stored_per_second);
+        report
+            .figure(
+                "PostgreSQL: webhooks applied, saturated",
+                pg.one.applied_per_second,
+                "webhooks/s",
+            )
+            .against("SQLite", saturation.applied_per_second);
+        report
+            .figure(
+                "PostgreSQL: answer p99, saturated",
+                ms(pg.one.answer.p99),
+                "ms",
+            )
+            .against("SQLite", ms(saturation.answer.p99));
+        report
+            .figure(
+                "PostgreSQL, 2 daemons: webhooks stored, saturated",
+                pg.two.stored_per_second,
+                "webhooks/s",
+            )
+            .against("1 daemon", pg.one.stored_per_second);
+        report
+            .figure(
+                "PostgreSQL, 2 daemons: webhooks applied, saturated",
+                pg.two.applied_per_second,
+                "webhooks/s",
+            )
+            .against("1 daemon", pg.one.applied_per_second);
+        report
+            .figure("PostgreSQL: poll, pages of 250", pg.poll, "orders/s")
+            .against("SQLite", polled_250);
     }
     report
         .figure("RSS idle", idle, "MiB")

@@ -71,6 +71,7 @@ async fn admin() -> Admin {
         statements: None,
         metrics: Default::default(),
         reloader: None,
+        instance_id: "test-instance".to_owned(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

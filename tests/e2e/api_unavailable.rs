@@ -26,6 +26,7 @@ use loyaltyd::store::campaigns::{
     Batch, CampaignDefinition, CampaignOutcome, CampaignReport, CampaignView, CodeRequest,
     Transition,
 };
+use loyaltyd::store::cluster::{ClusterView, Lease, LeaseClaim};
 use loyaltyd::store::segments::SegmentDefinition;
 use loyaltyd::store::{
     AcceptanceOutcome, AccountChange, AccountDetail, AccountSummary, AdjustOutcome,
@@ -104,6 +105,23 @@ impl Store for BrokenStore {
         Err(broken())
     }
     async fn reset_poll(&self, _: &str, _: PollStream) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn hold_lease(&self, _: LeaseClaim) -> Result<Lease, StoreError> {
+        Err(broken())
+    }
+    async fn release_leases(&self, _: String, _: Option<String>) -> Result<(), StoreError> {
+        Err(broken())
+    }
+    async fn cluster(&self) -> Result<ClusterView, StoreError> {
+        Err(broken())
+    }
+    async fn run_jobs_once(
+        &self,
+        _: Arc<Program>,
+        _: String,
+        _: String,
+    ) -> Result<Option<JobReport>, StoreError> {
         Err(broken())
     }
     async fn campaign_batch(
@@ -456,6 +474,7 @@ async fn serve(ready: bool) -> (String, Arc<Api>, Runtime) {
         statements: None,
         metrics: Default::default(),
         reloader: None,
+        instance_id: "test-instance".to_owned(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1394,6 +1394,7 @@ async fn the_daemon_answers_as_documented() {
         statements: Some(Arc::new(statements)),
         metrics: Default::default(),
         reloader: None,
+        instance_id: "test-instance".to_owned(),
     });
     // A client that follows no redirect: a redirect is an answer to check.
     let client = reqwest::Client::builder()
@@ -1422,6 +1423,7 @@ async fn the_daemon_answers_as_documented() {
             statements: None,
             metrics: Default::default(),
             reloader: None,
+            instance_id: "test-instance".to_owned(),
         }))
         .await,
         doc: doc.clone(),
@@ -1451,6 +1453,28 @@ async fn the_daemon_answers_as_documented() {
         Call::new("GET", "/metrics", "/metrics").without_token(),
     )
     .await;
+    api.store
+        .hold_lease(loyaltyd::store::cluster::LeaseClaim {
+            name: "poll:echo".to_owned(),
+            holder: "test-instance".to_owned(),
+            ttl_ms: 60_000,
+        })
+        .await
+        .unwrap();
+    api.store
+        .run_jobs_once(
+            api.program.clone(),
+            "2026-12-07T05".to_owned(),
+            "other".to_owned(),
+        )
+        .await
+        .unwrap();
+    let cluster = live
+        .expect(200, Call::new("GET", "/api/v1/cluster", "/api/v1/cluster"))
+        .await;
+    assert_eq!(cluster["instance"], "test-instance", "{cluster}");
+    assert_eq!(cluster["leases"][0]["mine"], true, "{cluster}");
+    assert_eq!(cluster["runs"][0]["holder"], "other", "{cluster}");
     const RELOAD: &str = "/api/v1/connectors/{name}/reload";
     live.expect(
         409,

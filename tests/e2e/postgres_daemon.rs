@@ -20,6 +20,12 @@
 //! configuration must pass. The killed daemon, restarted, must show the same
 //! as the survivor. Neither daemon may log an error.
 //!
+//! A second test starts two daemons that both poll the shop's orders: only
+//! the holder of the `poll:shopify` lease polls, and it is killed while it
+//! waits for its second page. The survivor must take the lease over once it
+//! lapses, finish the sync from the committed cursor and count every order
+//! once; the hourly jobs must have run once for the hour.
+//!
 //! Needs the PostgreSQL test server that `tests/run` starts.
 
 #![allow(
@@ -40,7 +46,7 @@ use loyalty_e2e::postgres::postgres_database;
 use loyalty_e2e::shopify::rest::{Address, CompanyRef, LineItem};
 use loyalty_e2e::shopify::samples::{API_VERSION, SHOP_DOMAIN};
 use loyalty_e2e::shopify::{
-    Cents, Company, Customer, Order, ShopifyEmulator, WebhookAnswer, WebhookSender,
+    Cents, Company, Customer, Order, RequestMatch, ShopifyEmulator, WebhookAnswer, WebhookSender,
 };
 use loyalty_e2e::{loyaltyd_binary, official_plugin};
 use serde_json::Value;
@@ -352,6 +358,192 @@ async fn two_daemons_on_one_postgres_database_count_every_order_once() {
     );
 }
 
+/// Orders in the shop when the lease test's daemons start, polled in pages
+/// of [`POLL_PAGE`].
+const POLLED: usize = 12;
+const POLL_PAGE: usize = 4;
+/// `[server] lease_seconds` of the lease test: the survivor takes over
+/// within this and a third of it after the holder's last renewal.
+const LEASE_SECONDS: u64 = 3;
+
+/// Both daemons poll the shop's orders on the same schedule, but only the
+/// holder of the `poll:shopify` lease does: the other says who does, and
+/// refuses a sync request. The holder is killed while it waits for its
+/// second page; the survivor takes the lease over once it lapses, resumes
+/// from the committed cursor and imports every order once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_poll_lease_moves_to_the_survivor_when_its_holder_dies() {
+    let emulator = ShopifyEmulator::start(ACCESS_TOKEN).await.unwrap();
+    emulator.lift_call_limit();
+    for n in 0..COMPANY_NAMES.len() {
+        emulator.put_company(company(n));
+    }
+    let orders: Vec<Planned> = (0..POLLED).map(planned).collect();
+    for planned in &orders {
+        emulator.put_order_json(planned.order_id.parse().unwrap(), (*planned.body).clone());
+    }
+    let second_page =
+        emulator.hold_next(RequestMatch::path("orders.json").query_contains("page_info="));
+    let setup = Setup {
+        admin_token: random_token().unwrap(),
+        program: ProgramRules::default(),
+        shopify: Some(ShopifySetup {
+            plugin: official_plugin("shopify"),
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            api_version: API_VERSION.to_owned(),
+            admin_base_url: emulator.base_url(),
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
+            admin_access_token: ACCESS_TOKEN.to_owned(),
+        }),
+        extra_toml: format!(
+            "[connectors.shopify.poll]\ninterval_seconds = 3600\npage_size = {POLL_PAGE}\n"
+        ),
+        secrets: Vec::new(),
+    };
+    let store = format!(
+        "[store]\ntype = \"postgres\"\nurl = {}\npool_size = 4\n",
+        Value::from(postgres_database().as_str())
+    );
+    let server_keys = format!("lease_seconds = {LEASE_SECONDS}");
+    let (a, b) = tokio::join!(
+        Node::start_with("a", &setup, &server_keys, &store),
+        Node::start_with("b", &setup, &server_keys, &store)
+    );
+    let nodes = [a, b];
+    assert!(
+        second_page.arrived(Duration::from_secs(60)).await,
+        "no daemon asked for the second page of orders\n{}\n{}",
+        nodes[0].daemon.log_tail(LOG_TAIL),
+        nodes[1].daemon.log_tail(LOG_TAIL)
+    );
+
+    // One daemon holds the lease and waits for its second page; the other
+    // names it.
+    let cluster = nodes[0].daemon.admin().cluster().await.unwrap();
+    let lease = cluster
+        .leases
+        .iter()
+        .find(|l| l.name == "poll:shopify")
+        .unwrap_or_else(|| panic!("no poll lease: {cluster:#?}"))
+        .clone();
+    let instances = [
+        cluster.instance.clone(),
+        nodes[1].daemon.admin().cluster().await.unwrap().instance,
+    ];
+    assert_ne!(instances[0], instances[1], "the instances share a name");
+    let holder = instances
+        .iter()
+        .position(|i| *i == lease.holder)
+        .unwrap_or_else(|| panic!("the lease is held by neither daemon: {lease:?} {instances:?}"));
+    let (holding, other) = (&nodes[holder], &nodes[1 - holder]);
+    assert_eq!(
+        cluster
+            .leases
+            .iter()
+            .filter(|l| l.name.starts_with("poll:"))
+            .count(),
+        1,
+        "{cluster:#?}"
+    );
+    let followed = other.daemon.admin().sync_status(SOURCE).await.unwrap();
+    assert_eq!(
+        followed.polled_by.as_deref(),
+        Some(lease.holder.as_str()),
+        "daemon {} does not name the instance that polls",
+        other.name
+    );
+    assert!(!followed.running, "daemon {} polls too", other.name);
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/connectors/{SOURCE}/sync",
+            other.daemon.base_url()
+        ))
+        .bearer_auth(&setup.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        409,
+        "a sync request to the daemon that does not poll"
+    );
+    assert!(
+        refused.text().await.unwrap().contains(&lease.holder),
+        "the refusal names the instance that polls"
+    );
+    let order_pages_before = emulator.requests_to("orders.json").len();
+
+    // The holder dies holding the lease: the survivor takes it over once
+    // it lapses, and finishes the sync from the committed cursor.
+    let killed_at = Instant::now();
+    let status = holding.daemon.kill().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{}",
+        holding.daemon.log_tail(LOG_TAIL)
+    );
+    let deadline = Duration::from_secs(LEASE_SECONDS * 4 + 30);
+    let synced = loop {
+        let status = other.daemon.admin().sync_status(SOURCE).await.unwrap();
+        if status.completed > 0 {
+            break status;
+        }
+        assert!(
+            killed_at.elapsed() < deadline,
+            "daemon {} did not take the polling over within {} s: {status:?}\n{}",
+            other.name,
+            deadline.as_secs(),
+            other.daemon.log_tail(LOG_TAIL)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took_over_in = killed_at.elapsed();
+    assert_eq!(synced.polled_by, None, "{synced:?}");
+    assert_eq!(synced.last_error, None, "{synced:?}");
+    let moved = other.daemon.admin().cluster().await.unwrap();
+    let now_held = moved
+        .leases
+        .iter()
+        .find(|l| l.name == "poll:shopify")
+        .unwrap();
+    assert_eq!(now_held.holder, instances[1 - holder], "{moved:#?}");
+    assert!(now_held.mine && !now_held.lapsed, "{moved:#?}");
+    assert!(
+        emulator.requests_to("orders.json").len() > order_pages_before,
+        "the survivor did not fetch the rest of the orders"
+    );
+
+    // Every order once, as though one daemon had polled them all.
+    let model = Model::of(&orders.iter().collect::<Vec<_>>());
+    let state = other.applied(&model, &setup.admin_token).await;
+    let problems = model.compare(&state);
+    assert!(
+        problems.is_empty(),
+        "after the poll lease moved, daemon {} shows:\n{}\n{}",
+        other.name,
+        problems.join("\n"),
+        other.daemon.log_tail(LOG_TAIL)
+    );
+
+    // The hourly jobs ran once for this hour, by one of the two.
+    let runs: Vec<_> = moved.runs.iter().filter(|r| r.job == "jobs").collect();
+    assert!(
+        !runs.is_empty() && runs.iter().all(|r| instances.contains(&r.holder)),
+        "{moved:#?}"
+    );
+    let mut periods: Vec<&str> = runs.iter().map(|r| r.period.as_str()).collect();
+    periods.dedup();
+    assert_eq!(periods.len(), runs.len(), "a period ran twice: {runs:?}");
+
+    println!(
+        "  {POLLED} orders polled in pages of {POLL_PAGE}; the holder was killed waiting for \
+         its second page; the survivor held the lease and completed the sync {} ms later \
+         (lease_seconds = {LEASE_SECONDS})",
+        took_over_in.as_millis()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The daemons
 // ---------------------------------------------------------------------------
@@ -367,11 +559,16 @@ struct Node {
 
 impl Node {
     async fn start(name: &'static str, setup: &Setup, store: &str) -> Self {
+        Self::start_with(name, setup, "", store).await
+    }
+
+    /// [`Self::start`] with more `[server]` keys.
+    async fn start_with(name: &'static str, setup: &Setup, server_keys: &str, store: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("loyaltyd-postgres-{name}-"))
             .tempdir()
             .unwrap();
-        let daemon = Daemon::start_with_store(dir.path(), setup, store)
+        let daemon = Daemon::start_with_store(dir.path(), setup, server_keys, store)
             .await
             .unwrap_or_else(|e| panic!("daemon {name} did not start: {e:#}"));
         let webhooks =

@@ -16,9 +16,13 @@ use loyalty_e2e::postgres::postgres_database;
 use loyaltyd::config::schema::DEFAULT_POSTGRES_POOL_SIZE;
 use loyaltyd::core::event::{ContactUpsert, Event, Money, Purchase, PurchaseStatus, Refund};
 use loyaltyd::core::program::Program;
+use loyaltyd::store::cluster::LeaseClaim;
 use loyaltyd::store::postgres::PostgresStore;
 use loyaltyd::store::sqlite::SqliteStore;
-use loyaltyd::store::{Appended, Completion, CompletionResult, NewDelivery, Store, StoreOptions};
+use loyaltyd::store::{
+    Appended, Completion, CompletionResult, NewDelivery, PageCompletion, PollPosition, PollStream,
+    Store, StoreError, StoreOptions,
+};
 use rust_decimal::Decimal;
 
 /// Where a backend keeps a store's data, new and empty: made once, opened
@@ -417,6 +421,210 @@ async fn data_survives_reopening_the_store() {
         assert_eq!(
             store.append_delivery(delivery("d1")).await.unwrap(),
             Appended::Duplicate(1),
+            "{name}"
+        );
+    }
+}
+
+fn claim(name: &str, holder: &str, ttl_ms: i64) -> LeaseClaim {
+    LeaseClaim {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        ttl_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_instance_until_it_lapses_or_is_given_up() {
+    for (name, place) in backends() {
+        let store = place.open();
+        let taken = store
+            .hold_lease(claim("poll:shop", "a", 60_000))
+            .await
+            .unwrap();
+        assert_eq!(taken.holder, "a", "{name}");
+        assert!(taken.expires_at >= taken.acquired_at + 60_000, "{name}");
+        let refused = store
+            .hold_lease(claim("poll:shop", "b", 60_000))
+            .await
+            .unwrap();
+        assert_eq!(refused, taken, "{name}: b is told a holds it, unchanged");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let renewed = store
+            .hold_lease(claim("poll:shop", "a", 60_000))
+            .await
+            .unwrap();
+        assert_eq!(renewed.acquired_at, taken.acquired_at, "{name}");
+        assert!(renewed.expires_at > taken.expires_at, "{name}: renewed");
+        let other = store
+            .hold_lease(claim("fulfil", "b", 60_000))
+            .await
+            .unwrap();
+        assert_eq!(other.holder, "b", "{name}: leases are independent");
+
+        store.release_leases("a".to_owned(), None).await.unwrap();
+        let after_release = store.hold_lease(claim("poll:shop", "b", 1)).await.unwrap();
+        assert_eq!(after_release.holder, "b", "{name}: given up, taken at once");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let taken_over = store
+            .hold_lease(claim("poll:shop", "a", 60_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            taken_over.holder, "a",
+            "{name}: a lapsed lease is taken over"
+        );
+        assert!(taken_over.acquired_at > after_release.acquired_at, "{name}");
+
+        store
+            .release_leases("b".to_owned(), Some("poll:shop".to_owned()))
+            .await
+            .unwrap();
+        let view = store.cluster().await.unwrap();
+        let held: Vec<(&str, &str)> = view
+            .leases
+            .iter()
+            .map(|l| (l.name.as_str(), l.holder.as_str()))
+            .collect();
+        assert_eq!(
+            held,
+            [("fulfil", "b"), ("poll:shop", "a")],
+            "{name}: b cannot give up a's lease"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_racing_for_a_lease_all_see_the_same_winner() {
+    for (name, place) in backends() {
+        let store = place.open();
+        for round in 0..10 {
+            let lease = format!("race-{round}");
+            let barrier = Arc::new(tokio::sync::Barrier::new(8));
+            let racers: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = store.clone();
+                    let barrier = barrier.clone();
+                    let lease = lease.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store
+                            .hold_lease(claim(&lease, &format!("i{i}"), 60_000))
+                            .await
+                            .unwrap()
+                            .holder
+                    })
+                })
+                .collect();
+            let mut holders = Vec::new();
+            for racer in racers {
+                holders.push(racer.await.unwrap());
+            }
+            holders.dedup();
+            assert_eq!(holders.len(), 1, "{name}, round {round}: {holders:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_poll_page_commits_only_under_its_lease() {
+    for (name, place) in backends() {
+        let store = place.open();
+        store
+            .hold_lease(claim("poll:shop", "a", 60_000))
+            .await
+            .unwrap();
+        let page = |holder: &str| PageCompletion {
+            connector: "shop".to_owned(),
+            stream: PollStream::Sync,
+            events: vec![account("acme", 1, "Acme"), paid("o1", "acme", "10")],
+            state: [("k".to_owned(), Some(b"v".to_vec()))]
+                .into_iter()
+                .collect(),
+            cursor: Some("c1".to_owned()),
+            finished: false,
+            program: program(),
+            plugin_sha256: "abc".to_owned(),
+            lease: Some(claim("poll:shop", holder, 60_000)),
+        };
+        match store.commit_page(page("b")).await {
+            Err(StoreError::LeaseLost {
+                name: lease,
+                holder,
+            }) => {
+                assert_eq!(
+                    (lease.as_str(), holder.as_str()),
+                    ("poll:shop", "a"),
+                    "{name}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(
+            store.poll_position("shop", PollStream::Sync).await.unwrap(),
+            PollPosition::default(),
+            "{name}: nothing of the refused page is kept"
+        );
+        assert!(store.accounts().await.unwrap().is_empty(), "{name}");
+        assert_eq!(store.state_get("shop", "k").unwrap(), None, "{name}");
+
+        let result = store.commit_page(page("a")).await.unwrap();
+        assert_eq!(result.applied.entries, 1, "{name}");
+        assert_eq!(
+            store
+                .poll_position("shop", PollStream::Sync)
+                .await
+                .unwrap()
+                .cursor
+                .as_deref(),
+            Some("c1"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scheduled_jobs_run_once_per_period() {
+    for (name, place) in backends() {
+        let store = place.open();
+        let first = store
+            .run_jobs_once(program(), "2026-12-07T05".to_owned(), "a".to_owned())
+            .await
+            .unwrap();
+        assert!(first.is_some(), "{name}");
+        let again = store
+            .run_jobs_once(program(), "2026-12-07T05".to_owned(), "b".to_owned())
+            .await
+            .unwrap();
+        assert_eq!(again, None, "{name}: the hour already ran");
+        let next = store
+            .run_jobs_once(program(), "2026-12-07T06".to_owned(), "b".to_owned())
+            .await
+            .unwrap();
+        assert!(next.is_some(), "{name}");
+        let mut runs: Vec<(String, String, String)> = store
+            .cluster()
+            .await
+            .unwrap()
+            .runs
+            .into_iter()
+            .map(|r| (r.job, r.period, r.holder))
+            .collect();
+        runs.sort();
+        assert_eq!(
+            runs,
+            [
+                (
+                    "jobs".to_owned(),
+                    "2026-12-07T05".to_owned(),
+                    "a".to_owned()
+                ),
+                (
+                    "jobs".to_owned(),
+                    "2026-12-07T06".to_owned(),
+                    "b".to_owned()
+                ),
+            ],
             "{name}"
         );
     }

@@ -125,19 +125,21 @@ impl Daemon {
         setup: &Setup,
         server_keys: &str,
     ) -> anyhow::Result<Self> {
-        Self::start_configured(dir, setup, server_keys, SQLITE_STORE).await
+        Self::start_configured(dir, setup, server_keys, &default_store()).await
     }
 
     /// [`Self::start_in`] with another store: `store_toml` is the whole
     /// `[store]` section, its header and any `[store.password]` included,
     /// e.g. `[store]\ntype = "postgres"\nurl = "host=... dbname=..."`.
-    /// Daemons started on the same database share it.
+    /// Daemons started on the same database share it. `server_keys` as
+    /// for [`Self::start_with_server_keys`].
     pub async fn start_with_store(
         dir: &Path,
         setup: &Setup,
+        server_keys: &str,
         store_toml: &str,
     ) -> anyhow::Result<Self> {
-        Self::start_configured(dir, setup, "", store_toml).await
+        Self::start_configured(dir, setup, server_keys, store_toml).await
     }
 
     async fn start_configured(
@@ -440,6 +442,23 @@ fn toml_string(text: &str) -> String {
 const SQLITE_STORE: &str = "[store]\n\
                             type = \"sqlite\"\n\
                             path = \"data/loyalty.db\"\n";
+
+/// Chooses the store of daemons not given another: `postgres` puts each on
+/// a fresh database of the PostgreSQL test server.
+pub const STORE_VARIABLE: &str = "LOYALTY_TEST_STORE";
+
+/// The `[store]` section of a daemon not given another: [`SQLITE_STORE`],
+/// or a fresh PostgreSQL database when [`STORE_VARIABLE`] is `postgres`
+/// (tests that read the SQLite file themselves then fail).
+fn default_store() -> String {
+    match std::env::var(STORE_VARIABLE).as_deref() {
+        Ok("postgres") => format!(
+            "[store]\ntype = \"postgres\"\nurl = {}\npool_size = 4\n",
+            serde_json::Value::from(crate::postgres::postgres_database())
+        ),
+        _ => SQLITE_STORE.to_owned(),
+    }
+}
 
 fn config_toml(
     setup: &Setup,

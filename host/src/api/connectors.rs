@@ -96,6 +96,7 @@ async fn sync_status(
         "last_error": state.last_error,
         "last_completed_at": state.last_completed_at,
         "next_at": state.next_at,
+        "polled_by": state.polled_by,
     }))
     .into_response()
 }
@@ -113,6 +114,15 @@ async fn start_sync(
         Ok(handle) => handle,
         Err(answer) => return answer,
     };
+    if let Some(holder) = handle.state().polled_by {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "connector `{name}` is polled by instance {holder}: ask that instance, or stop it \
+                 so that this one takes the polling over (GET /api/v1/cluster lists the leases)"
+            ),
+        );
+    }
     handle.wake.notify_one();
     tracing::info!(connector = name.as_str(), actor, "sync requested");
     (

@@ -1,5 +1,6 @@
 //! What operators and their tools call: readiness with each connector's
-//! circuit breaker, Prometheus metrics, and reloading a connector.
+//! circuit breaker, Prometheus metrics, reloading a connector, and the
+//! leases that share work between daemons on one database.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,6 +24,40 @@ pub(crate) fn routes() -> Router<Arc<Api>> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/connectors/{name}/reload", post(reload))
+        .route("/api/v1/cluster", get(cluster))
+}
+
+/// This instance's name, every lease (who holds it, until when, and
+/// whether it is this instance) and the latest scheduled runs.
+async fn cluster(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = refuse_unauthorized(&api, &headers, Need::Read) {
+        return denied;
+    }
+    let view = match api.store.cluster().await {
+        Ok(view) => view,
+        Err(e) => return store_failure(&e),
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    let leases: Vec<Value> = view
+        .leases
+        .iter()
+        .map(|lease| {
+            json!({
+                "name": lease.name,
+                "holder": lease.holder,
+                "acquired_at": lease.acquired_at,
+                "expires_at": lease.expires_at,
+                "mine": lease.holder == api.instance_id,
+                "lapsed": lease.expires_at <= now,
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "instance": api.instance_id,
+        "leases": leases,
+        "runs": view.runs,
+    }))
+    .into_response()
 }
 
 /// 503 once shutdown began or when the store does not answer; otherwise

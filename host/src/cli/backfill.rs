@@ -12,10 +12,12 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use loyaltyd::config::Config;
 use loyaltyd::inbox::StateOverlay;
+use loyaltyd::lease::Leases;
 use loyaltyd::poller::{PageError, poll_page};
 use loyaltyd::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
 use loyaltyd::runtime::{PluginSpec, Runtime};
 use loyaltyd::store::PollStream;
+use loyaltyd::store::cluster::LeaseClaim;
 
 /// Records per page when the connector has no `page_size` configured.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -95,66 +97,111 @@ pub(crate) fn run(config: &Config, request: &Backfill<'_>) -> anyhow::Result<Exi
                     );
                 });
             }
-            let mut totals = Totals::default();
-            let mut transient = 0;
-            loop {
-                let position = store
-                    .poll_position(request.connector, PollStream::Backfill)
-                    .await?;
-                let fresh = position.pages == 0 && position.cursor.is_none();
-                let poll = PollRequest {
-                    cursor: position.cursor,
-                    page_size,
-                    since: fresh.then_some(since),
-                };
-                let page = tokio::select! {
-                    page = poll_page(&plugin, &store, &program, PollStream::Backfill, poll) => page,
-                    _ = tokio::signal::ctrl_c() => {
-                        bar.finish_and_clear();
-                        println!("interrupted; {} pages committed so far are kept: run the same command again to resume", totals.pages);
-                        return Ok(ExitCode::from(130));
-                    }
-                };
-                let wait = match page {
-                    Ok(done) => {
-                        transient = 0;
-                        totals.pages += 1;
-                        totals.records += done.events;
-                        totals.changed += done.result.applied.changed;
-                        totals.entries += done.result.applied.entries;
-                        totals.refused += done.result.refused.len();
-                        for error in &done.result.refused {
-                            bar.suspend(|| eprintln!("refused (kept as a dead letter): {error}"));
-                        }
-                        bar.set_message(totals.to_string());
-                        if !done.more {
-                            bar.finish_and_clear();
-                            println!("backfill of `{}` finished: {totals}", request.connector);
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                        continue;
-                    }
-                    Err(PageError::RateLimited(delay, message)) => {
-                        bar.set_message(format!("{totals}; rate limited, waiting {} ms: {message}", delay.as_millis()));
-                        delay
-                    }
-                    Err(PageError::Transient(message)) if transient < TRANSIENT_ATTEMPTS_MAX => {
-                        transient += 1;
-                        bar.suspend(|| eprintln!("attempt {transient} failed, retrying: {message}"));
-                        Duration::from_secs(1 << (transient - 1))
-                    }
-                    Err(failure) => {
-                        bar.finish_and_clear();
-                        eprintln!(
-                            "backfill of `{}` stopped after {} pages: {failure}\nthe committed pages are kept: fix the cause and run the same command again to resume",
-                            request.connector, totals.pages
-                        );
-                        return Ok(ExitCode::FAILURE);
-                    }
-                };
-                tokio::time::sleep(wait).await;
+            let leases = Leases::new(
+                store.clone(),
+                config
+                    .server
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(|| loyaltyd::lease::instance_id(None)),
+                config.server.lease,
+            );
+            let lease = format!("backfill:{}", request.connector);
+            if let Some(other) = leases.hold(&lease).await? {
+                bar.finish_and_clear();
+                eprintln!(
+                    "a backfill of `{}` is running in instance {} (its lease lapses at {} unless renewed): let it finish, or wait until it lapses",
+                    request.connector,
+                    other.holder,
+                    jiff::Timestamp::from_millisecond(other.expires_at)
+                        .map_or_else(|_| other.expires_at.to_string(), |t| t.to_string())
+                );
+                return Ok(ExitCode::FAILURE);
             }
+            let outcome = pages(&store, &plugin, &program, &bar, request, page_size, since, leases.claim(&lease)).await;
+            leases.release_all().await;
+            outcome
         })
+}
+
+/// Imports pages until the connector has no more, committing each under
+/// the backfill's lease.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument a different part of the run"
+)]
+async fn pages(
+    store: &Arc<dyn loyaltyd::store::Store>,
+    plugin: &loyaltyd::runtime::Plugin,
+    program: &Arc<loyaltyd::core::program::Program>,
+    bar: &ProgressBar,
+    request: &Backfill<'_>,
+    page_size: u32,
+    since: i64,
+    lease: LeaseClaim,
+) -> anyhow::Result<ExitCode> {
+    let mut totals = Totals::default();
+    let mut transient = 0;
+    loop {
+        let position = store
+            .poll_position(request.connector, PollStream::Backfill)
+            .await?;
+        let fresh = position.pages == 0 && position.cursor.is_none();
+        let poll = PollRequest {
+            cursor: position.cursor,
+            page_size,
+            since: fresh.then_some(since),
+        };
+        let page = tokio::select! {
+            page = poll_page(plugin, store, program, PollStream::Backfill, poll, Some(lease.clone())) => page,
+            _ = tokio::signal::ctrl_c() => {
+                bar.finish_and_clear();
+                println!("interrupted; {} pages committed so far are kept: run the same command again to resume", totals.pages);
+                return Ok(ExitCode::from(130));
+            }
+        };
+        let wait = match page {
+            Ok(done) => {
+                transient = 0;
+                totals.pages += 1;
+                totals.records += done.events;
+                totals.changed += done.result.applied.changed;
+                totals.entries += done.result.applied.entries;
+                totals.refused += done.result.refused.len();
+                for error in &done.result.refused {
+                    bar.suspend(|| eprintln!("refused (kept as a dead letter): {error}"));
+                }
+                bar.set_message(totals.to_string());
+                if !done.more {
+                    bar.finish_and_clear();
+                    println!("backfill of `{}` finished: {totals}", request.connector);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                continue;
+            }
+            Err(PageError::RateLimited(delay, message)) => {
+                bar.set_message(format!(
+                    "{totals}; rate limited, waiting {} ms: {message}",
+                    delay.as_millis()
+                ));
+                delay
+            }
+            Err(PageError::Transient(message)) if transient < TRANSIENT_ATTEMPTS_MAX => {
+                transient += 1;
+                bar.suspend(|| eprintln!("attempt {transient} failed, retrying: {message}"));
+                Duration::from_secs(1 << (transient - 1))
+            }
+            Err(failure) => {
+                bar.finish_and_clear();
+                eprintln!(
+                    "backfill of `{}` stopped after {} pages: {failure}\nthe committed pages are kept: fix the cause and run the same command again to resume",
+                    request.connector, totals.pages
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// What this run imported.

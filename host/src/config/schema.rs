@@ -285,6 +285,17 @@ pub struct Server {
     /// before the daemon exits anyway, in seconds. Default 10.
     #[serde(default = "default_shutdown_grace_seconds")]
     pub shutdown_grace_seconds: u64,
+    /// This daemon's name among the daemons that share one database, as
+    /// the leases of `GET /api/v1/cluster` show it. Default: the host name
+    /// and the `listen` port (`db-host-1:8080`), so that a daemon restarted
+    /// after a crash takes its own leases back at once; on port 0, the host
+    /// name, the process id and a random suffix.
+    pub instance_id: Option<Spanned<String>>,
+    /// How long a lease on shared work (a connector's polling, fulfilment,
+    /// campaign dispatch, segment refresh, statements) holds unless its
+    /// holder renews it, in seconds: when a daemon dies, another takes its
+    /// work over within this long. At least 3. Default 30.
+    pub lease_seconds: Option<Spanned<u64>>,
 }
 
 /// `[server.rate_limits]`: how many requests the daemon takes before it
@@ -638,6 +649,12 @@ fn default_listen() -> SocketAddr {
 fn default_shutdown_grace_seconds() -> u64 {
     10
 }
+
+/// `[server] lease_seconds` when not set.
+pub const DEFAULT_LEASE_SECONDS: u64 = 30;
+/// The shortest `[server] lease_seconds`: a third of it is the renewal
+/// period, which must leave a renewal time to commit.
+pub const LEASE_SECONDS_MIN: u64 = 3;
 
 fn default_inbox_batch_max() -> usize {
     DEFAULT_INBOX_BATCH_MAX

@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::config::document::{Document, KeyPath, Presence};
 use crate::config::errors::unknown_name;
-use crate::config::schema::{self, Host, Inject};
+use crate::config::schema::{self, DEFAULT_LEASE_SECONDS, Host, Inject, LEASE_SECONDS_MIN};
 use crate::config::secrets::{self, Env};
 use crate::config::{
     Config, ConnectorConfig, PollConfig, PortalConfig, RuntimeConfig, ServerConfig,
@@ -193,6 +193,9 @@ fn server(document: &mut Document<'_>, dir: &Path) -> Option<ServerConfig> {
         .map(|p| p.get_ref().0)
         .collect();
     let tls = tls?;
+    let instance_id = instance_id(document, &key, server.instance_id);
+    let lease = lease_seconds(document, &key, server.lease_seconds);
+    let (instance_id, lease) = (instance_id?, lease?);
     tokens_ok.then_some(ServerConfig {
         listen: server.listen,
         public_base_url: public_base_url.0,
@@ -206,7 +209,65 @@ fn server(document: &mut Document<'_>, dir: &Path) -> Option<ServerConfig> {
         rate_limits: server.rate_limits,
         tls,
         shutdown_grace_seconds: server.shutdown_grace_seconds,
+        instance_id,
+        lease,
     })
+}
+
+/// `[server] instance_id`: printable, without spaces, at most 128 bytes.
+fn instance_id(
+    document: &mut Document<'_>,
+    server: &KeyPath,
+    id: Option<Spanned<String>>,
+) -> Option<Option<String>> {
+    let Some(id) = id else {
+        return Some(None);
+    };
+    let span = id.span();
+    let id = id.into_inner();
+    let problem = if id.is_empty() {
+        Some(
+            "`instance_id` is empty: name this daemon, e.g. instance_id = \"loyalty-1\", or leave the key out",
+        )
+    } else if id.len() > 128 {
+        Some("`instance_id` is longer than 128 bytes")
+    } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some(
+            "`instance_id` holds a space or a control character: use letters, digits, `-`, `_` or `.`",
+        )
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            document.error(span, &server.key("instance_id"), message);
+            None
+        }
+        None => Some(Some(id)),
+    }
+}
+
+/// `[server] lease_seconds`: at least [`LEASE_SECONDS_MIN`].
+fn lease_seconds(
+    document: &mut Document<'_>,
+    server: &KeyPath,
+    seconds: Option<Spanned<u64>>,
+) -> Option<std::time::Duration> {
+    let Some(seconds) = seconds else {
+        return Some(std::time::Duration::from_secs(DEFAULT_LEASE_SECONDS));
+    };
+    if *seconds.get_ref() < LEASE_SECONDS_MIN {
+        document.error(
+            seconds.span(),
+            &server.key("lease_seconds"),
+            format!(
+                "`lease_seconds` is {}: use at least {LEASE_SECONDS_MIN} (a lease is renewed every third of it)",
+                seconds.get_ref()
+            ),
+        );
+        return None;
+    }
+    Some(std::time::Duration::from_secs(seconds.into_inner()))
 }
 
 fn store(document: &mut Document<'_>, dir: &Path, env: Env<'_>) -> Option<StoreConfig> {

@@ -26,7 +26,10 @@ const MIGRATION_LOCK: i64 = 0x006c_6f79_616c_7479;
 
 /// The schema, one entry per version. Never edit a released migration;
 /// append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("postgres/schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres/schema.sql"),
+    include_str!("postgres/leases.sql"),
+];
 
 /// PostgreSQL as a [`Backend`].
 #[derive(Debug)]

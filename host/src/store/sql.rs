@@ -17,6 +17,7 @@ pub(crate) mod admin;
 mod analytics;
 pub(crate) mod book;
 mod campaigns;
+mod cluster;
 mod keys;
 mod poll;
 mod portal;
@@ -1077,6 +1078,22 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    async fn run_jobs_once(
+        &self,
+        rules: Arc<Program>,
+        period: String,
+        holder: String,
+    ) -> Result<Option<JobReport>, StoreError> {
+        self.write(move |c, env| {
+            if cluster::claim_run(c, "jobs", &period, &holder, env.now)? {
+                program::run_jobs(c, env, &rules).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
+    }
+
     async fn expiring(
         &self,
         account: AccountId,
@@ -1185,6 +1202,23 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn record_campaign_batch(&self, batch: CampaignBatch) -> Result<(), StoreError> {
         self.write(move |c, env| poll::record_campaign_batch(c, env, &batch))
             .await
+    }
+
+    async fn hold_lease(
+        &self,
+        claim: crate::store::cluster::LeaseClaim,
+    ) -> Result<crate::store::cluster::Lease, StoreError> {
+        self.write(move |c, env| cluster::hold(c, &claim, env.now))
+            .await
+    }
+
+    async fn release_leases(&self, holder: String, name: Option<String>) -> Result<(), StoreError> {
+        self.write(move |c, _| cluster::release(c, &holder, name.as_deref()))
+            .await
+    }
+
+    async fn cluster(&self) -> Result<crate::store::cluster::ClusterView, StoreError> {
+        self.read(cluster::view).await
     }
 
     async fn reset_poll(&self, connector: &str, stream: PollStream) -> Result<(), StoreError> {

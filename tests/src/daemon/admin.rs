@@ -247,6 +247,49 @@ pub struct SyncStatus {
     pub last_completed_at: Option<i64>,
     /// When the next sync starts (ms since the epoch).
     pub next_at: Option<i64>,
+    /// The instance that polls, when it is not this one.
+    pub polled_by: Option<String>,
+}
+
+/// Who does the shared work (`GET /api/v1/cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Cluster {
+    /// This daemon's name in the leases.
+    pub instance: String,
+    /// Every lease.
+    pub leases: Vec<Lease>,
+    /// The latest scheduled runs.
+    pub runs: Vec<ScheduledRun>,
+}
+
+/// One lease.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Lease {
+    /// What it covers (`poll:shopify`).
+    pub name: String,
+    /// The instance holding it.
+    pub holder: String,
+    /// When the holder took it.
+    pub acquired_at: i64,
+    /// When it lapses unless renewed.
+    pub expires_at: i64,
+    /// Whether the daemon asked holds it.
+    pub mine: bool,
+    /// Whether it has lapsed.
+    pub lapsed: bool,
+}
+
+/// One run of the scheduled jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ScheduledRun {
+    /// The job.
+    pub job: String,
+    /// The hour it ran for.
+    pub period: String,
+    /// The instance that ran it.
+    pub holder: String,
+    /// When it committed.
+    pub at: i64,
 }
 
 /// The admin API of one daemon.
@@ -341,6 +384,12 @@ impl AdminClient {
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "POST {url}: {status}: {text}");
         serde_json::from_str(&text).with_context(|| format!("POST {url}: unexpected body {text}"))
+    }
+
+    /// `GET /api/v1/cluster`: this daemon's name, the leases and the
+    /// latest scheduled runs.
+    pub async fn cluster(&self) -> anyhow::Result<Cluster> {
+        self.get("/api/v1/cluster").await
     }
 
     /// `GET /api/v1/connectors/{name}/sync`: where the connector's polling

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::store::apply::{ApplyError, Context, apply_events};
 use crate::store::db::Db;
 use crate::store::sql::book::SqlBook;
+use crate::store::sql::cluster;
 use crate::store::sql::{Env, write_state};
 use crate::store::{
     CampaignBatch, PageCompletion, PageResult, PollPosition, PollStream, StoreError,
@@ -56,6 +57,9 @@ pub(crate) fn commit_page(
         source: &page.connector,
         now,
     };
+    if let Some(lease) = &page.lease {
+        cluster::fence(conn, lease, now)?;
+    }
     let mut result = PageResult::default();
     for event in &page.events {
         conn.execute("SAVEPOINT poll_event", &[])?;
@@ -89,7 +93,8 @@ pub(crate) fn commit_page(
             "INSERT INTO poll_cursors (connector, stream, cursor, pages, events, updated_at)
              VALUES (?1, ?2, ?3, 1, ?4, ?5)
              ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor,
-                 pages = pages + 1, events = events + excluded.events, updated_at = excluded.updated_at",
+                 pages = poll_cursors.pages + 1, events = poll_cursors.events + excluded.events,
+                 updated_at = excluded.updated_at",
             &[
                 &page.connector,
                 &page.stream.as_str(),

@@ -122,7 +122,8 @@ fn upsert(conn: &dyn Db, env: &Env, definition: &SegmentDefinition) -> Result<()
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3, filter = ?4, contacts = ?5,
              origin = ?6, updated_at = ?7,
-             refreshed_at = CASE WHEN filter = ?4 AND contacts IS NOT DISTINCT FROM ?5 THEN refreshed_at END",
+             refreshed_at = CASE WHEN segments.filter = ?4 AND segments.contacts IS NOT DISTINCT FROM ?5
+                                 THEN segments.refreshed_at END",
         &[
             &definition.id,
             &definition.name,

@@ -496,6 +496,28 @@ CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN
         ON CONFLICT (account_id) DO UPDATE SET points = points + excluded.points;
 END;
 "#,
+    r#"
+-- Work done once for the whole cluster of daemons sharing this database (a
+-- connector's polling, fulfilment, campaign dispatch, segment refresh,
+-- statements) is done by the holder of its lease. The holder renews it
+-- while it works; once it expires, another daemon takes it over.
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+-- Scheduled jobs run once per period across the cluster: a run's row
+-- commits with the run's own work.
+CREATE TABLE scheduled_runs (
+    job TEXT NOT NULL,
+    period TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job, period)
+);
+"#,
 ];
 
 /// Brings the schema up to date.
