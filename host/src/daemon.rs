@@ -55,6 +55,8 @@ const JOBS_CHECK_EVERY: Duration = Duration::from_secs(60);
 const SEGMENTS_LEASE: &str = "segments";
 /// How often the segment refresher looks for changes.
 const SEGMENTS_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long after the last change the segments are refreshed once more.
+const SEGMENTS_SETTLE: Duration = Duration::from_secs(10);
 
 /// Opens the configured store.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -141,13 +143,16 @@ async fn refresh_segments(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut checks = tokio::time::interval(SEGMENTS_CHECK_EVERY);
-    let mut seen: Option<i64> = None;
-    let mut refreshed_at = tokio::time::Instant::now();
+    let mut refresher = Refresher {
+        seen: None,
+        refreshed_at: tokio::time::Instant::now(),
+        settle_at: None,
+    };
     loop {
         tokio::select! {
             _ = checks.tick() => {
                 leases
-                    .exclusive(SEGMENTS_LEASE, refresh_if_changed(&store, &program, &mut seen, &mut refreshed_at))
+                    .exclusive(SEGMENTS_LEASE, refresher.refresh_if_changed(&store, &program))
                     .await;
             }
             changed = stop.changed() => if changed.is_err() || *stop.borrow() {
@@ -157,38 +162,53 @@ async fn refresh_segments(
     }
 }
 
-/// Refreshes the segments if something changed since the refresh that saw
-/// `seen`, or [`JOBS_EVERY`] has passed.
-async fn refresh_if_changed(
-    store: &Arc<dyn Store>,
-    program: &Arc<Program>,
-    seen: &mut Option<i64>,
-    refreshed_at: &mut tokio::time::Instant,
-) {
-    let token = match store.change_token().await {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot tell whether segments changed");
+/// What the segment refresher knows between its checks.
+struct Refresher {
+    /// The change token the last refresh saw.
+    seen: Option<i64>,
+    /// When the last refresh ran.
+    refreshed_at: tokio::time::Instant,
+    /// When to refresh once more after the token last moved.
+    settle_at: Option<tokio::time::Instant>,
+}
+
+impl Refresher {
+    /// Refreshes the segments if something changed since the refresh that
+    /// saw `seen`, or [`JOBS_EVERY`] has passed, or once more
+    /// [`SEGMENTS_SETTLE`] after the changes stopped: the token is made of
+    /// the newest ids, and with several writers (daemons on one
+    /// PostgreSQL) a change can commit after a newer one under an older id,
+    /// which does not move it.
+    async fn refresh_if_changed(&mut self, store: &Arc<dyn Store>, program: &Arc<Program>) {
+        let token = match store.change_token().await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether segments changed");
+                return;
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let moved = self.seen != Some(token);
+        let settling = self.settle_at.is_some_and(|at| now >= at);
+        if !moved && !settling && self.refreshed_at.elapsed() < JOBS_EVERY {
             return;
         }
-    };
-    if *seen == Some(token) && refreshed_at.elapsed() < JOBS_EVERY {
-        return;
-    }
-    match store.refresh_segments(program.clone()).await {
-        Ok(report) => {
-            *seen = Some(token);
-            *refreshed_at = tokio::time::Instant::now();
-            if report.joined + report.left > 0 {
-                tracing::info!(
-                    segments = report.segments,
-                    joined = report.joined,
-                    left = report.left,
-                    "segments refreshed"
-                );
+        match store.refresh_segments(program.clone()).await {
+            Ok(report) => {
+                self.seen = Some(token);
+                self.refreshed_at = now;
+                self.settle_at = moved.then(|| now + SEGMENTS_SETTLE);
+                if report.joined + report.left > 0 {
+                    tracing::info!(
+                        segments = report.segments,
+                        joined = report.joined,
+                        left = report.left,
+                        "segments refreshed"
+                    );
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "segment refresh failed; it runs again later"),
         }
-        Err(e) => tracing::warn!(error = %e, "segment refresh failed; it runs again later"),
     }
 }
 

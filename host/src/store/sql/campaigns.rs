@@ -693,7 +693,8 @@ fn queued(
 ) -> Result<Vec<(i64, u32)>, StoreError> {
     conn.rows(
         "SELECT id, attempts FROM campaign_deliveries
-         WHERE batch = ?1 AND status = 'queued' AND (?2 IS NULL OR account_ref = ?2)",
+         WHERE batch = ?1 AND status = 'queued'
+           AND (CAST(?2 AS TEXT) IS NULL OR account_ref = ?2)",
         &[&key, &account_ref],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )
