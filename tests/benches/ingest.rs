@@ -287,9 +287,28 @@ impl Watcher {
         Self::Sqlite(daemon.dir().join("data/loyalty.db"))
     }
 
-    /// Watches until `expected` deliveries (by webhook id) are processed;
-    /// returns when each was first seen so.
-    fn watch(&self, expected: usize, deadline: Duration) -> HashMap<String, Instant> {
+    /// The newest processed inbox id, read before the deliveries are sent:
+    /// every delivery the watch waits for comes after it.
+    fn last_processed(&self) -> i64 {
+        match self {
+            Self::Sqlite(db) => rusqlite::Connection::open_with_flags(
+                db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap()
+            .query_row(LAST_PROCESSED, [], |r| r.get(0))
+            .unwrap(),
+            Self::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
+                .unwrap()
+                .query_one(LAST_PROCESSED, &[])
+                .unwrap()
+                .get(0),
+        }
+    }
+
+    /// Watches until `expected` deliveries (by webhook id) after inbox id
+    /// `start` are processed; returns when each was first seen so.
+    fn watch(&self, start: i64, expected: usize, deadline: Duration) -> HashMap<String, Instant> {
         match self {
             Self::Sqlite(db) => {
                 let conn = rusqlite::Connection::open_with_flags(
@@ -298,7 +317,6 @@ impl Watcher {
                 )
                 .unwrap();
                 let mut query = conn.prepare(&PROCESSED_AFTER.replace("$1", "?1")).unwrap();
-                let start = conn.query_row(LAST_PROCESSED, [], |r| r.get(0)).unwrap();
                 watch_rows(expected, deadline, start, |after| {
                     query
                         .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -309,7 +327,6 @@ impl Watcher {
             }
             Self::Postgres(url) => {
                 let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                let start = client.query_one(LAST_PROCESSED, &[]).unwrap().get(0);
                 let query = client.prepare(PROCESSED_AFTER).unwrap();
                 watch_rows(expected, deadline, start, |after| {
                     client
@@ -345,6 +362,24 @@ impl Watcher {
             }),
         }
     }
+}
+
+/// Starts watching for `count` deliveries processed after those processed
+/// now, once the baseline is read (so that none sent after this returns is
+/// missed).
+async fn watch(
+    watcher: Watcher,
+    count: usize,
+) -> tokio::task::JoinHandle<HashMap<String, Instant>> {
+    tokio::task::spawn_blocking(move || {
+        let start = watcher.last_processed();
+        (watcher, start)
+    })
+    .await
+    .map(|(watcher, start)| {
+        tokio::task::spawn_blocking(move || watcher.watch(start, count, Duration::from_secs(600)))
+    })
+    .unwrap()
 }
 
 /// Reads processed deliveries after the last one seen, every
@@ -436,8 +471,7 @@ async fn saturate_over(
     deliveries: Vec<Prepared>,
 ) -> Saturation {
     let count = deliveries.len();
-    let watching =
-        tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
+    let watching = watch(watcher, count).await;
     let senders: Vec<WebhookSender> = daemons
         .iter()
         .map(|d| WebhookSender::new(d.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION))
@@ -498,10 +532,8 @@ struct Offered {
 
 /// Sends the deliveries open-loop, `per_second` of them a second.
 async fn offer(daemon: &Daemon, deliveries: Vec<Prepared>, per_second: usize) -> Offered {
-    let watcher = Watcher::sqlite(daemon);
     let count = deliveries.len();
-    let watching =
-        tokio::task::spawn_blocking(move || watcher.watch(count, Duration::from_secs(600)));
+    let watching = watch(Watcher::sqlite(daemon), count).await;
     let sender = WebhookSender::new(daemon.base_url(), WEBHOOK_SECRET, SHOP_DOMAIN, API_VERSION);
     let slots = Arc::new(Semaphore::new(IN_FLIGHT_MAX));
     let start = Instant::now() + Duration::from_millis(50);
