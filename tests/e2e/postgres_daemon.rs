@@ -94,20 +94,7 @@ async fn two_daemons_on_one_postgres_database_count_every_order_once() {
     for n in 0..COMPANY_NAMES.len() {
         emulator.put_company(company(n));
     }
-    let setup = Setup {
-        admin_token: random_token().unwrap(),
-        program: ProgramRules::default(),
-        shopify: Some(ShopifySetup {
-            plugin: official_plugin("shopify"),
-            shop_domain: SHOP_DOMAIN.to_owned(),
-            api_version: API_VERSION.to_owned(),
-            admin_base_url: emulator.base_url(),
-            webhook_secret: WEBHOOK_SECRET.to_owned(),
-            admin_access_token: ACCESS_TOKEN.to_owned(),
-        }),
-        extra_toml: String::new(),
-        secrets: Vec::new(),
-    };
+    let setup = shop_setup(&emulator, String::new());
     let database = postgres_database();
     let store = format!(
         "[store]\ntype = \"postgres\"\nurl = {}\npool_size = 4\n",
@@ -384,22 +371,10 @@ async fn the_poll_lease_moves_to_the_survivor_when_its_holder_dies() {
     }
     let second_page =
         emulator.hold_next(RequestMatch::path("orders.json").query_contains("page_info="));
-    let setup = Setup {
-        admin_token: random_token().unwrap(),
-        program: ProgramRules::default(),
-        shopify: Some(ShopifySetup {
-            plugin: official_plugin("shopify"),
-            shop_domain: SHOP_DOMAIN.to_owned(),
-            api_version: API_VERSION.to_owned(),
-            admin_base_url: emulator.base_url(),
-            webhook_secret: WEBHOOK_SECRET.to_owned(),
-            admin_access_token: ACCESS_TOKEN.to_owned(),
-        }),
-        extra_toml: format!(
-            "[connectors.shopify.poll]\ninterval_seconds = 3600\npage_size = {POLL_PAGE}\n"
-        ),
-        secrets: Vec::new(),
-    };
+    let setup = shop_setup(
+        &emulator,
+        format!("[connectors.shopify.poll]\ninterval_seconds = 3600\npage_size = {POLL_PAGE}\n"),
+    );
     let store = format!(
         "[store]\ntype = \"postgres\"\nurl = {}\npool_size = 4\n",
         Value::from(postgres_database().as_str())
@@ -547,6 +522,25 @@ async fn the_poll_lease_moves_to_the_survivor_when_its_holder_dies() {
 // ---------------------------------------------------------------------------
 // The daemons
 // ---------------------------------------------------------------------------
+
+/// The daemons' configuration: the official Shopify connector on the
+/// emulated shop, the harness's program, and `extra_toml`.
+fn shop_setup(emulator: &ShopifyEmulator, extra_toml: String) -> Setup {
+    Setup {
+        admin_token: random_token().unwrap(),
+        program: ProgramRules::default(),
+        shopify: Some(ShopifySetup {
+            plugin: official_plugin("shopify"),
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            api_version: API_VERSION.to_owned(),
+            admin_base_url: emulator.base_url(),
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
+            admin_access_token: ACCESS_TOKEN.to_owned(),
+        }),
+        extra_toml,
+        secrets: Vec::new(),
+    }
+}
 
 /// One of the daemons and a sender of the shop's webhooks to it.
 struct Node {

@@ -2,7 +2,7 @@
 
 use crate::store::StoreError;
 use crate::store::cluster::{ClusterView, Lease, LeaseClaim, ScheduledRun};
-use crate::store::db::Db;
+use crate::store::db::{Db, Row};
 
 /// Scheduled runs the cluster view lists.
 const RUNS_LISTED: i64 = 50;
@@ -28,15 +28,18 @@ pub(crate) fn hold(conn: &dyn Db, claim: &LeaseClaim, now: i64) -> Result<Lease,
     conn.one(
         "SELECT name, holder, acquired_at, expires_at FROM leases WHERE name = ?1",
         &[&claim.name],
-        |row| {
-            Ok(Lease {
-                name: row.get(0)?,
-                holder: row.get(1)?,
-                acquired_at: row.get(2)?,
-                expires_at: row.get(3)?,
-            })
-        },
+        lease,
     )
+}
+
+/// A lease from `name, holder, acquired_at, expires_at`.
+fn lease(row: &dyn Row) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        name: row.get(0)?,
+        holder: row.get(1)?,
+        acquired_at: row.get(2)?,
+        expires_at: row.get(3)?,
+    })
 }
 
 /// Renews `claim` as part of a larger write: an error, so that the write
@@ -87,14 +90,7 @@ pub(crate) fn view(conn: &dyn Db) -> Result<ClusterView, StoreError> {
     let leases = conn.rows(
         "SELECT name, holder, acquired_at, expires_at FROM leases ORDER BY name",
         &[],
-        |row| {
-            Ok(Lease {
-                name: row.get(0)?,
-                holder: row.get(1)?,
-                acquired_at: row.get(2)?,
-                expires_at: row.get(3)?,
-            })
-        },
+        lease,
     )?;
     let runs = conn.rows(
         "SELECT job, period, holder, at FROM scheduled_runs ORDER BY at DESC, job LIMIT ?1",
