@@ -307,7 +307,7 @@ impl Daemon {
             let backlog = Arc::new(Backlog::new(config.server.inbox_backlog_max));
             let worker = Worker {
                 plugin: plugin.clone(),
-                state,
+                state: state.clone(),
                 store: store.clone(),
                 program: program.clone(),
                 wake: wake.clone(),
@@ -326,6 +326,7 @@ impl Daemon {
                     handle: handle.clone(),
                     metrics: metrics.clone(),
                     leases: leases.clone(),
+                    state: state.clone(),
                 };
                 workers.push(tokio::spawn(poller.run(watcher.clone())));
                 handle

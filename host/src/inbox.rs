@@ -103,17 +103,27 @@ impl Backlog {
     }
 }
 
+/// Who staged writes in a [`StateOverlay`]: the inbox worker and the
+/// poller number their own batches and pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stager {
+    /// The inbox worker, by batch.
+    Inbox,
+    /// The poller, by page.
+    Poll,
+}
+
 /// Connector state as a call sees it: committed values plus the writes of
-/// deliveries handled earlier and not yet committed (in the same batch, or
-/// in the batch whose commit is under way). Without it, a burst of orders
-/// from one company would re-fetch the company for every order of the
-/// batch, and a connector counting something in its state would lose
-/// counts between batches.
+/// calls made earlier and not yet committed (deliveries of the same batch
+/// or of the batch whose commit is under way, the poll page whose commit
+/// is under way). Without it, a burst of orders from one company would
+/// re-fetch the company for every order of the batch, and a connector
+/// counting something in its state would lose counts between batches.
 pub struct StateOverlay {
     connector: String,
     store: Arc<dyn Store>,
-    /// Writes not yet committed, by batch number, oldest first.
-    staged: Mutex<Vec<(u64, StateWrites)>>,
+    /// Writes not yet committed, by stager and number, oldest first.
+    staged: Mutex<Vec<(Stager, u64, StateWrites)>>,
 }
 
 impl std::fmt::Debug for StateOverlay {
@@ -134,24 +144,29 @@ impl StateOverlay {
         }
     }
 
-    fn staged(&self) -> std::sync::MutexGuard<'_, Vec<(u64, StateWrites)>> {
+    fn staged(&self) -> std::sync::MutexGuard<'_, Vec<(Stager, u64, StateWrites)>> {
         self.staged.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stages the writes of a delivery handled in batch `batch`.
-    fn stage(&self, batch: u64, writes: &StateWrites) {
+    /// Stages the writes of a call made for `stager`'s batch or page
+    /// `number`, until it commits.
+    pub fn stage(&self, stager: Stager, number: u64, writes: &StateWrites) {
+        if writes.is_empty() {
+            return;
+        }
         let mut staged = self.staged();
         match staged.last_mut() {
-            Some((last, existing)) if *last == batch => {
+            Some((by, last, existing)) if *by == stager && *last == number => {
                 existing.extend(writes.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            _ => staged.push((batch, writes.clone())),
+            _ => staged.push((stager, number, writes.clone())),
         }
     }
 
-    /// Forgets the writes of batches up to `batch`: committed, or given up.
-    fn forget_through(&self, batch: u64) {
-        self.staged().retain(|(b, _)| *b > batch);
+    /// Forgets `stager`'s writes up to `number`: committed, or given up.
+    pub fn forget_through(&self, stager: Stager, number: u64) {
+        self.staged()
+            .retain(|(by, n, _)| *by != stager || *n > number);
     }
 }
 
@@ -161,7 +176,7 @@ impl StateRead for StateOverlay {
             .staged()
             .iter()
             .rev()
-            .find_map(|(_, writes)| writes.get(key))
+            .find_map(|(_, _, writes)| writes.get(key))
         {
             return Ok(value.clone());
         }
@@ -249,7 +264,7 @@ impl Worker {
                     if committed.is_err() {
                         // The batch just handled read state that did not
                         // commit: it is taken again from the store.
-                        self.state.forget_through(number);
+                        self.state.forget_through(Stager::Inbox, number);
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                             _ = shutdown.changed() => {}
@@ -288,7 +303,7 @@ impl Worker {
                 },
                 Err(error) => {
                     tracing::error!(connector, error = %error, "inbox pass failed");
-                    self.state.forget_through(number);
+                    self.state.forget_through(Stager::Inbox, number);
                     Duration::from_secs(1)
                 }
             };
@@ -387,7 +402,7 @@ impl Worker {
             .map(|c| (c.inbox_id, c.topic.clone()))
             .collect();
         let results = self.store.complete(batch.completions).await;
-        self.state.forget_through(number);
+        self.state.forget_through(Stager::Inbox, number);
         let connector = self.plugin.name();
         let results = results.inspect_err(|error| {
             tracing::error!(connector, error = %error, "committing a batch failed");
@@ -457,7 +472,7 @@ impl Worker {
                 );
             }
         };
-        self.state.stage(batch, &output.state);
+        self.state.stage(Stager::Inbox, batch, &output.state);
         Handled::Complete(Completion {
             inbox_id: item.id,
             topic: d.topic.clone(),

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PollConfig;
 use crate::core::program::Program;
+use crate::inbox::{Stager, StateOverlay};
 use crate::lease::Leases;
 use crate::runtime::convert;
 use crate::runtime::wit::latest::exports::loyalty::connector::source::PollRequest;
@@ -120,18 +121,22 @@ impl std::fmt::Display for PageError {
     }
 }
 
-/// Fetches the page after `cursor` (or from `since`) and commits it to
-/// `stream`.
-pub async fn poll_page(
-    plugin: &Plugin,
-    store: &Arc<dyn Store>,
-    program: &Arc<Program>,
-    stream: PollStream,
-    request: PollRequest,
-    lease: Option<LeaseClaim>,
-) -> Result<PageDone, PageError> {
+/// A page fetched and mapped by the connector, not yet committed.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The build that fetched it (the page commits under its hash).
+    plugin: Plugin,
+    events: Vec<crate::core::event::Event>,
+    state: crate::runtime::StateWrites,
+    cursor: Option<String>,
+    more: bool,
+}
+
+/// Asks the connector for the page after `request.cursor` (or from
+/// `since`) and checks what it returns.
+pub async fn fetch_page(plugin: &Plugin, request: &PollRequest) -> Result<Fetched, PageError> {
     let plugin = plugin.pinned();
-    let output = match plugin.poll(&request).await {
+    let output = match plugin.poll(request).await {
         Ok(output) => output,
         Err(error) => return Err(classify(&error)),
     };
@@ -147,17 +152,36 @@ pub async fn poll_page(
             "the connector announced more pages without a cursor to fetch them with".to_owned(),
         ));
     }
-    let count = events.len();
+    Ok(Fetched {
+        plugin,
+        events,
+        state: output.state,
+        cursor: page.next_cursor,
+        more: page.more,
+    })
+}
+
+/// Commits a fetched page to `stream`: its events, state writes and
+/// cursor in one transaction (under `lease` when given).
+pub async fn commit_page(
+    store: &Arc<dyn Store>,
+    program: &Arc<Program>,
+    stream: PollStream,
+    page: Fetched,
+    lease: Option<LeaseClaim>,
+) -> Result<PageDone, PageError> {
+    let count = page.events.len();
+    let more = page.more;
     let result = store
         .commit_page(PageCompletion {
-            connector: plugin.name().to_owned(),
+            connector: page.plugin.name().to_owned(),
             stream,
-            events,
-            state: output.state,
-            cursor: page.next_cursor,
-            finished: !page.more,
+            events: page.events,
+            state: page.state,
+            cursor: page.cursor,
+            finished: !more,
             program: program.clone(),
-            plugin_sha256: plugin.wasm_sha256(),
+            plugin_sha256: page.plugin.wasm_sha256(),
             lease,
         })
         .await
@@ -168,8 +192,22 @@ pub async fn poll_page(
     Ok(PageDone {
         events: count,
         result,
-        more: page.more,
+        more,
     })
+}
+
+/// Fetches the page after `cursor` (or from `since`) and commits it to
+/// `stream`.
+pub async fn poll_page(
+    plugin: &Plugin,
+    store: &Arc<dyn Store>,
+    program: &Arc<Program>,
+    stream: PollStream,
+    request: PollRequest,
+    lease: Option<LeaseClaim>,
+) -> Result<PageDone, PageError> {
+    let page = fetch_page(plugin, &request).await?;
+    commit_page(store, program, stream, page, lease).await
 }
 
 fn classify(error: &CallError) -> PageError {
@@ -202,6 +240,9 @@ pub struct Poller {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Polls only while this instance holds `poll:NAME`.
     pub leases: Arc<Leases>,
+    /// The connector's state as its calls see it (shared with its inbox
+    /// worker).
+    pub state: Arc<StateOverlay>,
 }
 
 impl std::fmt::Debug for Poller {
@@ -353,62 +394,86 @@ impl Poller {
 
     /// Fetches pages until the connector has no more, while this instance
     /// holds `lease` (renewed before every page).
+    ///
+    /// Fetching a page overlaps committing the page before it: the
+    /// connector sees that page's state writes through the overlay, and
+    /// should the commit fail, the page fetched meanwhile is dropped and
+    /// fetched again from the committed cursor.
     async fn sync(&self, shutdown: &mut watch::Receiver<bool>, lease: &str) -> Ended {
         let connector = self.plugin.name();
         let mut transient = 0;
         let mut rate_limited = 0;
+        let mut number = 0;
+        // The page fetched and not yet committed, with its number.
+        let mut fetched: Option<(u64, Fetched)> = None;
         loop {
             if *shutdown.borrow() {
+                self.state.forget_through(Stager::Poll, number);
                 return Ended::Shutdown;
             }
             match self.leases.hold(lease).await {
                 Ok(None) => {}
-                Ok(Some(other)) => return Ended::LeaseLost(other.holder),
-                Err(e) => return Ended::Failed(format!("renewing the polling lease failed: {e}")),
+                Ok(Some(other)) => {
+                    self.state.forget_through(Stager::Poll, number);
+                    return Ended::LeaseLost(other.holder);
+                }
+                Err(e) => {
+                    self.state.forget_through(Stager::Poll, number);
+                    return Ended::Failed(format!("renewing the polling lease failed: {e}"));
+                }
             }
-            let position = match self.store.poll_position(connector, PollStream::Sync).await {
-                Ok(position) => position,
-                Err(e) => return Ended::Failed(format!("reading the cursor failed: {e}")),
+            number += 1;
+            let (committed, next) = match fetched.take() {
+                None => {
+                    let position = match self.store.poll_position(connector, PollStream::Sync).await
+                    {
+                        Ok(position) => position,
+                        Err(e) => return Ended::Failed(format!("reading the cursor failed: {e}")),
+                    };
+                    (None, Some(self.fetch(number, position.cursor).await))
+                }
+                Some((page_number, page)) if page.more => {
+                    let cursor = page.cursor.clone();
+                    let (committed, next) = tokio::join!(
+                        self.commit(page_number, page, lease),
+                        self.fetch(number, cursor)
+                    );
+                    (Some(committed), Some(next))
+                }
+                Some((page_number, page)) => {
+                    (Some(self.commit(page_number, page, lease).await), None)
+                }
             };
-            let request = PollRequest {
-                cursor: position.cursor,
-                page_size: self.config.page_size,
-                since: None,
-            };
-            let wait = match poll_page(
-                &self.plugin,
-                &self.store,
-                &self.program,
-                PollStream::Sync,
-                request,
-                Some(self.leases.claim(lease)),
-            )
-            .await
-            {
-                Ok(done) => {
+            let failure = match committed {
+                Some(Ok(done)) => {
                     transient = 0;
                     rate_limited = 0;
-                    self.metrics
-                        .events_applied(connector, done.result.applied.changed);
-                    tracing::info!(
-                        connector,
-                        events = done.events,
-                        changed = done.result.applied.changed,
-                        unchanged = done.result.applied.unchanged,
-                        entries = done.result.applied.entries,
-                        refused = done.result.refused.len(),
-                        more = done.more,
-                        "poll page committed"
-                    );
-                    for error in &done.result.refused {
-                        tracing::warn!(connector, error = %error, "dead letter: the core refused a polled event");
-                    }
+                    self.report(&done);
                     if !done.more {
                         return Ended::Completed;
                     }
-                    continue;
+                    None
                 }
-                Err(PageError::RateLimited(delay, message)) => {
+                Some(Err(error)) => {
+                    // The page fetched meanwhile read state that did not
+                    // commit: it is fetched again.
+                    self.state.forget_through(Stager::Poll, number);
+                    Some(error)
+                }
+                None => None,
+            };
+            let failure = failure.or_else(|| match next? {
+                Ok(page) => {
+                    fetched = Some((number, page));
+                    None
+                }
+                Err(error) => Some(error),
+            });
+            let Some(error) = failure else {
+                continue;
+            };
+            let wait = match error {
+                PageError::RateLimited(delay, message) => {
                     rate_limited += 1;
                     if rate_limited > RATE_LIMITS_MAX {
                         return Ended::Failed(format!(
@@ -423,7 +488,7 @@ impl Poller {
                     );
                     delay
                 }
-                Err(PageError::Transient(message)) => {
+                PageError::Transient(message) => {
                     transient += 1;
                     if transient > TRANSIENT_ATTEMPTS_MAX {
                         return Ended::Failed(message);
@@ -432,13 +497,61 @@ impl Poller {
                     tracing::warn!(connector, attempt = transient, delay_ms = delay.as_millis(), error = %message, "poll failed; retrying");
                     delay
                 }
-                Err(PageError::Failed(message)) => return Ended::Failed(message),
-                Err(PageError::LeaseLost(holder)) => return Ended::LeaseLost(holder),
+                PageError::Failed(message) => return Ended::Failed(message),
+                PageError::LeaseLost(holder) => return Ended::LeaseLost(holder),
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return Ended::Shutdown,
             }
+        }
+    }
+
+    /// Fetches page `number` after `cursor`; its state writes are staged
+    /// until it commits.
+    async fn fetch(&self, number: u64, cursor: Option<String>) -> Result<Fetched, PageError> {
+        let request = PollRequest {
+            cursor,
+            page_size: self.config.page_size,
+            since: None,
+        };
+        let page = fetch_page(&self.plugin, &request).await?;
+        self.state.stage(Stager::Poll, number, &page.state);
+        Ok(page)
+    }
+
+    /// Commits page `number` under `lease`; its staged state is then
+    /// forgotten.
+    async fn commit(&self, number: u64, page: Fetched, lease: &str) -> Result<PageDone, PageError> {
+        let done = commit_page(
+            &self.store,
+            &self.program,
+            PollStream::Sync,
+            page,
+            Some(self.leases.claim(lease)),
+        )
+        .await;
+        self.state.forget_through(Stager::Poll, number);
+        done
+    }
+
+    /// Counts and logs a committed page.
+    fn report(&self, done: &PageDone) {
+        let connector = self.plugin.name();
+        self.metrics
+            .events_applied(connector, done.result.applied.changed);
+        tracing::info!(
+            connector,
+            events = done.events,
+            changed = done.result.applied.changed,
+            unchanged = done.result.applied.unchanged,
+            entries = done.result.applied.entries,
+            refused = done.result.refused.len(),
+            more = done.more,
+            "poll page committed"
+        );
+        for error in &done.result.refused {
+            tracing::warn!(connector, error = %error, "dead letter: the core refused a polled event");
         }
     }
 }

@@ -732,35 +732,57 @@ async fn on_postgres(sizes: &Sizes, dirs: &Path) -> OnPostgres {
     OnPostgres { one, two, poll }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let sizes = sizes();
-    let mut report = Report::new("ingest");
-    report.setup("companies", sizes.companies);
-    report.setup("saturation webhooks", sizes.saturation);
-    report.setup("senders", SENDERS);
-    report.setup(
-        "offered load",
-        format!(
-            "{}/s for {} s",
-            sizes.offered_per_second, sizes.offered_seconds
-        ),
-    );
-    report.setup("polled orders", sizes.poll_orders);
-    // Build everything before timing anything.
-    official_plugin("shopify");
-    loyalty_e2e::loyaltyd_binary();
+/// Which parts of the bench run: `LOYALTY_BENCH_PARTS`, a comma-separated
+/// list of `webhooks`, `poll` and `postgres` (all by default; `postgres`
+/// also needs a server).
+struct Parts {
+    webhooks: bool,
+    poll: bool,
+    postgres: bool,
+}
 
+fn parts() -> Parts {
+    let Ok(list) = std::env::var("LOYALTY_BENCH_PARTS") else {
+        return Parts {
+            webhooks: true,
+            poll: true,
+            postgres: true,
+        };
+    };
+    let mut parts = Parts {
+        webhooks: false,
+        poll: false,
+        postgres: false,
+    };
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "webhooks" => parts.webhooks = true,
+            "poll" => parts.poll = true,
+            "postgres" => parts.postgres = true,
+            other => {
+                panic!("LOYALTY_BENCH_PARTS lists `webhooks`, `poll` and `postgres`, not `{other}`")
+            }
+        }
+    }
+    parts
+}
+
+/// The SQLite webhook runs: saturated (batched and unbatched), offered
+/// load, memory.
+struct Webhooks {
+    baseline: Saturation,
+    saturation: Saturation,
+    offered: Offered,
+    idle: f64,
+    loaded: f64,
+    peak: f64,
+}
+
+async fn webhooks(sizes: &Sizes, dirs: &Path) -> Webhooks {
     let bench = Bench::start(sizes.companies).await;
-
-    let dirs = tempfile::Builder::new()
-        .prefix("loyaltyd-bench-")
-        .tempdir()
-        .unwrap();
-
     // Baseline: one commit per delivery.
     let unbatched = bench
-        .daemon(&dirs.path().join("unbatched"), "inbox_batch_max = 1")
+        .daemon(&dirs.join("unbatched"), "inbox_batch_max = 1")
         .await;
     let warm = bench.orders(bench.companies.len());
     let mut expected: i64 = warm.iter().map(points).sum();
@@ -772,7 +794,7 @@ async fn main() {
     assert_eq!(Watcher::sqlite(&unbatched).ledger_points(), expected);
     drop(unbatched);
 
-    let daemon = bench.daemon(&dirs.path().join("batched"), "").await;
+    let daemon = bench.daemon(&dirs.join("batched"), "").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle, _) = rss_mib(daemon.pid()).unwrap();
     // Every company read once, as a running shop's would be.
@@ -795,30 +817,34 @@ async fn main() {
         expected,
         "the ledger holds other points than the orders earn"
     );
-    drop(daemon);
+    Webhooks {
+        baseline,
+        saturation,
+        offered,
+        idle,
+        loaded,
+        peak,
+    }
+}
 
+/// Orders/s polled into SQLite, by page size.
+async fn polls(sizes: &Sizes, dirs: &Path) -> Vec<(usize, f64)> {
     let mut polled = Vec::new();
     for page_size in [100, 250] {
         // A shop of its own: the daemon's first sync finds it empty.
         let bench = Bench::start(sizes.companies).await;
-        let dir = dirs.path().join(format!("poll-{page_size}"));
+        let dir = dirs.join(format!("poll-{page_size}"));
         let (daemon, token) = poll_daemon(&bench, &dir, page_size, None).await;
         let orders = bench.orders(sizes.poll_orders);
         println!("poll: {} orders in pages of {page_size}", orders.len());
         let rate = poll(&bench, &daemon, &token, &orders).await;
         polled.push((page_size, rate));
     }
+    polled
+}
 
-    let on_postgres = match std::env::var(SERVER) {
-        Ok(_) => Some(on_postgres(&sizes, dirs.path()).await),
-        Err(_) => {
-            println!(
-                "PostgreSQL: skipped ({SERVER} is not set; `tests/run --bench ingest` sets it)"
-            );
-            None
-        }
-    };
-
+fn report_webhooks(report: &mut Report, w: &Webhooks) {
+    let (saturation, baseline, offered) = (&w.saturation, &w.baseline, &w.offered);
     report
         .figure(
             "webhooks stored, saturated",
@@ -877,62 +903,137 @@ async fn main() {
             "ms",
         )
         .target(Target::AtMost(250.0));
-    let (_, per_100) = polled[0];
-    let (_, polled_250) = polled[1];
-    for (page_size, rate) in polled {
-        report
-            .figure(&format!("poll, pages of {page_size}"), rate, "orders/s")
-            .against("pages of 100", per_100)
-            .target(Target::AtLeast(100_000.0));
-    }
-    if let Some(pg) = on_postgres {
-        report
-            .figure(
-                "PostgreSQL: webhooks stored, saturated",
-                pg.one.stored_per_second,
-                "webhooks/s",
-            )
-            .against("SQLite", saturation.stored_per_second);
-        report
-            .figure(
-                "PostgreSQL: webhooks applied, saturated",
-                pg.one.applied_per_second,
-                "webhooks/s",
-            )
-            .against("SQLite", saturation.applied_per_second);
-        report
-            .figure(
-                "PostgreSQL: answer p99, saturated",
-                ms(pg.one.answer.p99),
-                "ms",
-            )
-            .against("SQLite", ms(saturation.answer.p99));
-        report
-            .figure(
-                "PostgreSQL, 2 daemons: webhooks stored, saturated",
-                pg.two.stored_per_second,
-                "webhooks/s",
-            )
-            .against("1 daemon", pg.one.stored_per_second);
-        report
-            .figure(
-                "PostgreSQL, 2 daemons: webhooks applied, saturated",
-                pg.two.applied_per_second,
-                "webhooks/s",
-            )
-            .against("1 daemon", pg.one.applied_per_second);
-        report
-            .figure("PostgreSQL: poll, pages of 250", pg.poll, "orders/s")
-            .against("SQLite", polled_250);
-    }
     report
-        .figure("RSS idle", idle, "MiB")
+        .figure("RSS idle", w.idle, "MiB")
         .target(Target::AtMost(150.0));
     report
-        .figure("RSS after load", loaded, "MiB")
-        .against("idle", idle);
+        .figure("RSS after load", w.loaded, "MiB")
+        .against("idle", w.idle);
     report
-        .figure("RSS peak under load", peak, "MiB")
-        .against("idle", idle);
+        .figure("RSS peak under load", w.peak, "MiB")
+        .against("idle", w.idle);
+}
+
+fn report_postgres(
+    report: &mut Report,
+    pg: &OnPostgres,
+    sqlite: Option<&Saturation>,
+    sqlite_poll: Option<f64>,
+) {
+    let with = |figure: &mut loyalty_e2e::bench::Figure, baseline: Option<f64>| {
+        if let Some(baseline) = baseline {
+            figure.against("SQLite", baseline);
+        }
+    };
+    with(
+        report.figure(
+            "PostgreSQL: webhooks stored, saturated",
+            pg.one.stored_per_second,
+            "webhooks/s",
+        ),
+        sqlite.map(|s| s.stored_per_second),
+    );
+    with(
+        report.figure(
+            "PostgreSQL: webhooks applied, saturated",
+            pg.one.applied_per_second,
+            "webhooks/s",
+        ),
+        sqlite.map(|s| s.applied_per_second),
+    );
+    with(
+        report.figure(
+            "PostgreSQL: answer p99, saturated",
+            ms(pg.one.answer.p99),
+            "ms",
+        ),
+        sqlite.map(|s| ms(s.answer.p99)),
+    );
+    report
+        .figure(
+            "PostgreSQL, 2 daemons: webhooks stored, saturated",
+            pg.two.stored_per_second,
+            "webhooks/s",
+        )
+        .against("1 daemon", pg.one.stored_per_second);
+    report
+        .figure(
+            "PostgreSQL, 2 daemons: webhooks applied, saturated",
+            pg.two.applied_per_second,
+            "webhooks/s",
+        )
+        .against("1 daemon", pg.one.applied_per_second);
+    with(
+        report.figure("PostgreSQL: poll, pages of 250", pg.poll, "orders/s"),
+        sqlite_poll,
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes = sizes();
+    let parts = parts();
+    let mut report = Report::new("ingest");
+    report.setup("companies", sizes.companies);
+    report.setup("saturation webhooks", sizes.saturation);
+    report.setup("senders", SENDERS);
+    report.setup(
+        "offered load",
+        format!(
+            "{}/s for {} s",
+            sizes.offered_per_second, sizes.offered_seconds
+        ),
+    );
+    report.setup("polled orders", sizes.poll_orders);
+    // Build everything before timing anything.
+    official_plugin("shopify");
+    loyalty_e2e::loyaltyd_binary();
+
+    let dirs = tempfile::Builder::new()
+        .prefix("loyaltyd-bench-")
+        .tempdir()
+        .unwrap();
+
+    let webhooks = if parts.webhooks {
+        Some(webhooks(&sizes, dirs.path()).await)
+    } else {
+        None
+    };
+    let polled = if parts.poll {
+        polls(&sizes, dirs.path()).await
+    } else {
+        Vec::new()
+    };
+    let on_postgres = match std::env::var(SERVER) {
+        Ok(_) if parts.postgres => Some(on_postgres(&sizes, dirs.path()).await),
+        Ok(_) => None,
+        Err(_) => {
+            println!(
+                "PostgreSQL: skipped ({SERVER} is not set; `tests/run --bench ingest` sets it)"
+            );
+            None
+        }
+    };
+
+    if let Some(w) = &webhooks {
+        report_webhooks(&mut report, w);
+    }
+    if let Some(&(_, per_100)) = polled.first() {
+        for &(page_size, rate) in &polled {
+            report
+                .figure(&format!("poll, pages of {page_size}"), rate, "orders/s")
+                .against("pages of 100", per_100)
+                .target(Target::AtLeast(100_000.0));
+        }
+    }
+    if let Some(pg) = &on_postgres {
+        let sqlite_poll = polled.iter().find(|(size, _)| *size == 250).map(|p| p.1);
+        report_postgres(
+            &mut report,
+            pg,
+            webhooks.as_ref().map(|w| &w.saturation),
+            sqlite_poll,
+        );
+    }
     report.publish().unwrap();
 }

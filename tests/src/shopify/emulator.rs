@@ -262,6 +262,10 @@ struct Data {
     orders: BTreeMap<u64, Value>,
     /// Live `page_info` tokens.
     pages: HashMap<String, listing::Page>,
+    /// Sorted lists by filter, until a customer or an order changes.
+    listings: HashMap<(listing::Resource, listing::Filter), Arc<Vec<(listing::Key, u64)>>>,
+    /// Bodies as sent, until a customer or an order changes.
+    serialized: HashMap<(listing::Resource, u64), Arc<str>>,
     requests: Vec<RecordedRequest>,
     failures: Vec<(RequestMatch, Failure)>,
     holds: Vec<(RequestMatch, Gate)>,
@@ -278,6 +282,16 @@ impl Data {
     fn new_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Customers and orders, to change: the sorted lists are computed again.
+    fn records_mut(&mut self, resource: listing::Resource) -> &mut BTreeMap<u64, Value> {
+        self.listings.clear();
+        self.serialized.clear();
+        match resource {
+            listing::Resource::Customers => &mut self.customers,
+            listing::Resource::Orders => &mut self.orders,
+        }
     }
 }
 
@@ -317,6 +331,8 @@ impl ShopifyEmulator {
                 customers: BTreeMap::new(),
                 orders: BTreeMap::new(),
                 pages: HashMap::new(),
+                listings: HashMap::new(),
+                serialized: HashMap::new(),
                 requests: Vec::new(),
                 failures: Vec::new(),
                 holds: Vec::new(),
@@ -379,7 +395,10 @@ impl ShopifyEmulator {
     /// a numeric `id`.
     pub fn put_customer_json(&self, body: Value) {
         if let Some(id) = body["id"].as_u64() {
-            self.shop.data().customers.insert(id, body);
+            self.shop
+                .data()
+                .records_mut(listing::Resource::Customers)
+                .insert(id, body);
         }
     }
 
@@ -391,7 +410,10 @@ impl ShopifyEmulator {
     /// Adds or replaces the order `id` with any JSON body, well-formed or
     /// not.
     pub fn put_order_json(&self, id: u64, body: Value) {
-        self.shop.data().orders.insert(id, body);
+        self.shop
+            .data()
+            .records_mut(listing::Resource::Orders)
+            .insert(id, body);
     }
 
     /// Every request received so far, in arrival order.

@@ -8,6 +8,7 @@
 //! token, or a token with filters, is refused with 400 like Shopify.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use super::{Data, answer};
 
 /// The lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Resource {
     Customers,
     Orders,
@@ -33,7 +34,7 @@ impl Resource {
 }
 
 /// `status` of the orders list; Shopify's default is `open`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Status {
     Open,
     Closed,
@@ -42,11 +43,11 @@ enum Status {
 }
 
 /// Sort position: `(updated_at ms or 0, id)`.
-type Key = (i64, u64);
+pub(super) type Key = (i64, u64);
 
 /// What the first page asked for.
-#[derive(Debug, Clone)]
-struct Filter {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct Filter {
     updated_at_min: Option<i64>,
     status: Status,
     by_updated_at: bool,
@@ -214,44 +215,32 @@ pub(super) fn list(
         },
     };
 
-    let records = match resource {
-        Resource::Customers => &data.customers,
-        Resource::Orders => &data.orders,
-    };
     let filter = &page.filter;
-    // Bodies are borrowed until the page is chosen: a large shop's listing
-    // copies one page, not the whole shop, per request.
-    let mut all: Vec<(Key, &Value)> = records
-        .iter()
-        .filter(|(_, body)| filter.admits(resource, body))
-        .map(|(id, body)| (filter.key(*id, body), body))
-        .collect();
-    all.sort_by_key(|(key, _)| *key);
-    if filter.descending {
-        all.reverse();
-    }
-    let selected: Vec<&(Key, &Value)> = match page.position {
-        Position::Start => all.iter().take(limit).collect(),
-        Position::After(than) => all
-            .iter()
-            .filter(|(key, _)| filter.after(*key, than))
-            .take(limit)
-            .collect(),
+    let listed = listing(data, resource, filter);
+    let (from, to) = match page.position {
+        Position::Start => (0, limit.min(listed.len())),
+        Position::After(than) => {
+            let from = listed.partition_point(|(key, _)| !filter.after(*key, than));
+            (from, (from + limit).min(listed.len()))
+        }
         Position::Before(than) => {
-            let before: Vec<&(Key, &Value)> = all
-                .iter()
-                .filter(|(key, _)| filter.after(than, *key))
-                .collect();
-            before[before.len().saturating_sub(limit)..].to_vec()
+            let to = listed.partition_point(|(key, _)| filter.after(than, *key));
+            (to.saturating_sub(limit), to)
         }
     };
+    let selected = &listed[from..to];
     let first = selected.first().map(|(key, _)| *key);
     let last = selected.last().map(|(key, _)| *key);
-    let has_next = last.is_some_and(|last| all.iter().any(|(key, _)| filter.after(*key, last)));
-    let has_previous = !matches!(page.position, Position::Start)
-        && first.is_some_and(|first| all.iter().any(|(key, _)| filter.after(first, *key)));
-
-    let bodies: Vec<Value> = selected.iter().map(|(_, body)| (*body).clone()).collect();
+    let has_next = to < listed.len();
+    let has_previous = !matches!(page.position, Position::Start) && from > 0;
+    let mut body = format!("{{\"{}\":[", resource.name());
+    for (n, (_, id)) in selected.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&serialized(data, resource, *id));
+    }
+    body.push_str("]}");
 
     let mut links = Vec::new();
     let mut link = |position: Position, rel: &str| {
@@ -273,14 +262,60 @@ pub(super) fn list(
     if let (true, Some(last)) = (has_next, last) {
         link(Position::After(last), "next");
     }
-    let body = json!({ resource.name(): bodies });
-    let mut response = axum::Json(body).into_response();
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
     if let Ok(value) = links.join(", ").parse()
         && !links.is_empty()
     {
         response.headers_mut().insert("link", value);
     }
     response
+}
+
+/// The ids the filter admits, in the list's order, with their sort keys:
+/// computed once and kept until a record of the shop changes, so that
+/// paging through a large shop costs each page its own records only.
+fn listing(data: &mut Data, resource: Resource, filter: &Filter) -> Arc<Vec<(Key, u64)>> {
+    if let Some(listed) = data.listings.get(&(resource, *filter)) {
+        return listed.clone();
+    }
+    let records = match resource {
+        Resource::Customers => &data.customers,
+        Resource::Orders => &data.orders,
+    };
+    let mut listed: Vec<(Key, u64)> = records
+        .iter()
+        .filter(|(_, body)| filter.admits(resource, body))
+        .map(|(id, body)| (filter.key(*id, body), *id))
+        .collect();
+    listed.sort_unstable_by_key(|(key, _)| *key);
+    if filter.descending {
+        listed.reverse();
+    }
+    let listed = Arc::new(listed);
+    data.listings.insert((resource, *filter), listed.clone());
+    listed
+}
+
+/// A record's JSON as sent: serialized once and kept until a record of
+/// the shop changes.
+fn serialized(data: &mut Data, resource: Resource, id: u64) -> Arc<str> {
+    if let Some(text) = data.serialized.get(&(resource, id)) {
+        return text.clone();
+    }
+    let records = match resource {
+        Resource::Customers => &data.customers,
+        Resource::Orders => &data.orders,
+    };
+    let text: Arc<str> = records
+        .get(&id)
+        .map_or_else(|| "null".to_owned(), Value::to_string)
+        .into();
+    data.serialized.insert((resource, id), text.clone());
+    text
 }
 
 /// Stores a page under a fresh opaque token.
@@ -350,6 +385,76 @@ pub(super) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shopify::ShopifyEmulator;
+    use crate::shopify::samples::API_VERSION;
+
+    const TOKEN: &str = "shpat_listing";
+
+    /// The ids of one page and its `previous` and `next` links.
+    async fn page(url: &str) -> (Vec<u64>, Option<String>, Option<String>) {
+        let answer = reqwest::Client::new()
+            .get(url)
+            .header("X-Shopify-Access-Token", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{url}");
+        let link = |rel: &str| {
+            answer
+                .headers()
+                .get("link")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| {
+                    l.split(", ")
+                        .find(|part| part.ends_with(&format!("rel=\"{rel}\"")))
+                        .map(|part| part[1..part.find('>').unwrap()].to_owned())
+                })
+        };
+        let (previous, next) = (link("previous"), link("next"));
+        let body: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        let ids = body["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_u64().unwrap())
+            .collect();
+        (ids, previous, next)
+    }
+
+    #[tokio::test]
+    async fn pages_go_both_ways_and_see_changes_made_between_listings() {
+        let shop = ShopifyEmulator::start(TOKEN).await.unwrap();
+        shop.lift_call_limit();
+        for id in [5, 1, 4, 2, 3] {
+            shop.put_order_json(
+                id,
+                json!({ "id": id, "updated_at": "2026-03-01T00:00:00Z" }),
+            );
+        }
+        let first = format!(
+            "{}/admin/api/{API_VERSION}/orders.json?limit=2",
+            shop.base_url()
+        );
+        let (ids, previous, next) = page(&first).await;
+        assert_eq!((ids, previous), (vec![1, 2], None));
+        let (ids, _, next) = page(&next.unwrap()).await;
+        assert_eq!(ids, vec![3, 4]);
+        let (ids, previous, next) = page(&next.unwrap()).await;
+        assert_eq!((ids, next), (vec![5], None));
+        let (ids, previous, _) = page(&previous.unwrap()).await;
+        assert_eq!(ids, vec![3, 4]);
+        let (ids, previous, _) = page(&previous.unwrap()).await;
+        assert_eq!((ids, previous), (vec![1, 2], None));
+
+        shop.put_order_json(0, json!({ "id": 0, "closed_at": null }));
+        shop.put_order_json(6, json!({ "id": 6, "closed_at": "2026-03-02T00:00:00Z" }));
+        let (ids, _, _) = page(&first).await;
+        assert_eq!(ids, vec![0, 1], "an order added since is listed");
+        let (ids, _, _) = page(&format!("{first}&status=closed")).await;
+        assert_eq!(ids, vec![6]);
+        let (ids, _, _) = page(&format!("{first}&order=id+desc")).await;
+        assert_eq!(ids, vec![5, 4]);
+    }
 
     #[test]
     fn timestamps_with_offsets_are_utc() {
