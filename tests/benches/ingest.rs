@@ -273,11 +273,15 @@ enum Watcher {
     Postgres(String),
 }
 
-/// Processed deliveries after an inbox id, newest last.
+/// Processed deliveries after an inbox id, newest last. Through the
+/// `(status, id)` index: a scan of the pending rows would read their
+/// bodies to reach their status, taking a good part of a core from the
+/// daemon it measures.
 const PROCESSED_AFTER: &str = "SELECT id, delivery_id, status FROM inbox
-     WHERE id > $1 AND status != 'pending' ORDER BY id";
+     WHERE status IN ('done', 'dead') AND id > $1 ORDER BY id";
 /// The newest processed inbox id.
-const LAST_PROCESSED: &str = "SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status != 'pending'";
+const LAST_PROCESSED: &str =
+    "SELECT COALESCE(MAX(id), 0) FROM inbox WHERE status IN ('done', 'dead')";
 /// Every ledger point.
 const LEDGER_POINTS: &str = "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM ledger";
 
