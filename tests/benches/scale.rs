@@ -37,6 +37,9 @@
 //! K = 2,000, a few minutes on two cores.
 //! `LOYALTY_BENCH_SCALE=medium`: N = 200,000, M = 4,000,000, K = 20,000,
 //! a quarter of an hour and about 3 GB of disk.
+//! `LOYALTY_BENCH_SCALE=wide`: N = 1,000,000, M = 5,000,000, K = 20,000:
+//! the full run's accounts (what balance reads and segment refreshes grow
+//! with) at a tenth of its entries, about half an hour and 5 GB.
 //! `LOYALTY_BENCH_SCALE=full`: N = 1,000,000, M = 50,000,000, K = 100,000
 //! (hours and about 40 GB of disk); read series then stop at their time
 //! budget.
@@ -142,6 +145,16 @@ impl Scale {
                 throughput_for: Duration::from_secs(30),
                 patience: Duration::from_secs(6 * 3600),
             },
+            Ok("wide") => Self {
+                name: "wide",
+                accounts: 1_000_000,
+                purchases: 5_000_000,
+                members: 20_000,
+                reads: 3_000,
+                read_budget: Duration::from_secs(120),
+                throughput_for: Duration::from_secs(10),
+                patience: Duration::from_secs(3 * 3600),
+            },
             Ok("medium") => Self {
                 name: "medium",
                 accounts: 200_000,
@@ -164,7 +177,7 @@ impl Scale {
             },
             Ok(other) => {
                 panic!(
-                    "LOYALTY_BENCH_SCALE is `small` (default), `medium` or `full`, not `{other}`"
+                    "LOYALTY_BENCH_SCALE is `small` (default), `medium`, `wide` or `full`, not `{other}`"
                 )
             }
         }
