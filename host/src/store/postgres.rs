@@ -29,6 +29,7 @@ const MIGRATION_LOCK: i64 = 0x006c_6f79_616c_7479;
 const MIGRATIONS: &[&str] = &[
     include_str!("postgres/schema.sql"),
     include_str!("postgres/leases.sql"),
+    include_str!("postgres/spend_index.sql"),
 ];
 
 /// PostgreSQL as a [`Backend`].

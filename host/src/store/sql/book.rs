@@ -14,25 +14,59 @@ use crate::store::StoreError;
 use crate::store::apply::{
     AccountKeys, AccountState, Book, EngagementRow, NewCommission, ReferralState,
 };
-use crate::store::db::{Db, Money, Row};
+use crate::store::db::{Db, Money, Param};
 
-/// What a purchase counts for, as [`spend_row`] reads it: the record is
-/// only read where the `qualifying` column is not filled yet.
-pub(crate) const SPEND_COLUMNS: &str =
-    "placed_at, qualifying, CASE WHEN qualifying IS NULL THEN record END";
+/// Hands `each` the account and spend item of every purchase matching
+/// `filter` (a condition on `purchases`, binding `params`), in no
+/// particular order.
+///
+/// `placed_at` and `qualifying` are read from that index alone. Only rows
+/// written before the `qualifying` column existed need their record
+/// parsed; they are read by a second query, run only when the first met
+/// one, and handed over after the others.
+pub(crate) fn read_spend(
+    conn: &dyn Db,
+    filter: &str,
+    params: &[&dyn Param],
+    each: &mut dyn FnMut(AccountId, SpendItem) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut unfilled = false;
+    conn.query(
+        &format!("SELECT account_id, placed_at, qualifying FROM purchases WHERE {filter}"),
+        params,
+        &mut |row| {
+            let account: AccountId = row.get(0)?;
+            match (row.get::<Option<i64>>(1)?, row.get::<Option<Decimal>>(2)?) {
+                (Some(placed_at), Some(amount)) => each(account, SpendItem { placed_at, amount })?,
+                (None, Some(_)) => {}
+                (_, None) => unfilled = true,
+            }
+            Ok(true)
+        },
+    )?;
+    if !unfilled {
+        return Ok(());
+    }
+    conn.query(
+        &format!(
+            "SELECT account_id, placed_at, record FROM purchases
+             WHERE {filter} AND qualifying IS NULL"
+        ),
+        params,
+        &mut |row| {
+            let account: AccountId = row.get(0)?;
+            let item = spend_item((row.get(1)?, None, row.get(2)?))
+                .map_err(|e| StoreError::Corrupt(format!("purchase of account {account}: {e}")))?;
+            if let Some(item) = item {
+                each(account, item)?;
+            }
+            Ok(true)
+        },
+    )
+}
 
 /// A purchase's `placed_at`, `qualifying` and (only without it) record.
 pub(crate) type SpendRow = (Option<i64>, Option<Decimal>, Option<String>);
-
-/// Reads [`SPEND_COLUMNS`] from `row`, from column 0.
-pub(crate) fn spend_row(row: &dyn Row) -> Result<SpendRow, StoreError> {
-    spend_row_at(row, 0)
-}
-
-/// Reads [`SPEND_COLUMNS`] from `row`, from column `at`.
-pub(crate) fn spend_row_at(row: &dyn Row, at: usize) -> Result<SpendRow, StoreError> {
-    Ok((row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
-}
 
 /// What a purchase counts for: `None` for one not placed yet (only its
 /// refunds are known).
@@ -364,20 +398,16 @@ impl Book for SqlBook<'_> {
         since: i64,
     ) -> Result<Vec<SpendItem>, StoreError> {
         let mut items = Vec::new();
-        self.conn.query(
-            &format!(
-                "SELECT {SPEND_COLUMNS} FROM purchases WHERE account_id = ?1 AND placed_at > ?2 ORDER BY placed_at"
-            ),
+        read_spend(
+            self.conn,
+            "account_id = ?1 AND placed_at > ?2",
             &[&account, &since],
-            &mut |row| {
-                if let Some(item) = spend_item(spend_row(row)?).map_err(|e| {
-                    StoreError::Corrupt(format!("purchase of account {account}: {e}"))
-                })? {
-                    items.push(item);
-                }
-                Ok(true)
+            &mut |_, item| {
+                items.push(item);
+                Ok(())
             },
         )?;
+        items.sort_by_key(|item| item.placed_at);
         Ok(items)
     }
 
@@ -792,17 +822,81 @@ mod tests {
         assert!(spend_item((Some(1_000), None, None)).is_err());
     }
 
+    /// An in-memory `purchases` table with the columns spend is read from:
+    /// `(account, placed_at, qualifying, record)` rows.
+    fn purchases(rows: &[(i64, Option<i64>, Option<&str>, &str)]) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE purchases (account_id INTEGER, placed_at INTEGER, record TEXT NOT NULL, qualifying TEXT);
+             CREATE INDEX purchases_account ON purchases (account_id, placed_at, qualifying);",
+        )
+        .unwrap();
+        for (account, placed_at, qualifying, record) in rows {
+            conn.execute(
+                "INSERT INTO purchases (account_id, placed_at, qualifying, record) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![account, placed_at, qualifying, record],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn spend_is_read_from_the_index_and_records_only_where_the_column_is_empty() {
+        let mut record = PurchaseRecord::new("erp", "SO-1");
+        record.status = Some(PurchaseStatus::Paid);
+        record.placed_at = Some(500);
+        record.net_amount = Some(Money {
+            amount: Decimal::new(10_000, 2),
+            currency: "USD".to_owned(),
+        });
+        record.rate = Some(Decimal::new(9, 1));
+        let json = serde_json::to_string(&record).unwrap();
+        // "unread" is no record: reading it would fail.
+        let conn = purchases(&[
+            (2, Some(1_500), Some("7.50"), "unread"),
+            (1, Some(2_000), Some("25.00"), "unread"),
+            (1, Some(500), None, &json),
+            (2, None, Some("0"), "unread"),
+        ]);
+        let db: &dyn Db = &conn;
+        let mut read = Vec::new();
+        read_spend(db, "account_id IS NOT NULL", &[], &mut |account, item| {
+            read.push((account, item.placed_at, item.amount));
+            Ok(())
+        })
+        .unwrap();
+        read.sort();
+        assert_eq!(
+            read,
+            [
+                (1, 500, Decimal::new(9_000, 2)),
+                (1, 2_000, Decimal::new(2_500, 2)),
+                (2, 1_500, Decimal::new(750, 2)),
+            ]
+        );
+        let mut book = SqlBook::new(db, 0);
+        assert_eq!(
+            book.spend_items(1, 0).unwrap(),
+            [
+                SpendItem {
+                    placed_at: 500,
+                    amount: Decimal::new(9_000, 2)
+                },
+                SpendItem {
+                    placed_at: 2_000,
+                    amount: Decimal::new(2_500, 2)
+                },
+            ]
+        );
+        assert_eq!(book.spend_items(1, 500).unwrap().len(), 1);
+    }
+
     #[test]
     fn a_qualifying_amount_that_is_not_a_number_is_corrupt() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let conn = purchases(&[(1, Some(1_000), Some("twelve"), "{}")]);
         let db: &dyn Db = &conn;
-        let read = db.one(
-            &format!(
-                "SELECT {SPEND_COLUMNS} FROM (SELECT 1000 AS placed_at, 'twelve' AS qualifying, NULL AS record)"
-            ),
-            &[],
-            spend_row,
-        );
+        let read = read_spend(db, "account_id = ?1", &[&1_i64], &mut |_, _| Ok(()));
         assert!(matches!(read, Err(StoreError::Corrupt(_))));
     }
 }

@@ -13,7 +13,7 @@ use crate::core::scoring::NpsResponse;
 use crate::core::segments::{ContactProfile, Profile};
 use crate::store::StoreError;
 use crate::store::db::Db;
-use crate::store::sql::book::{SPEND_COLUMNS, spend_item, spend_row_at};
+use crate::store::sql::book::read_spend;
 
 /// Annual revenue in the program currency, when its currency has a rate.
 fn annual_revenue(
@@ -87,23 +87,14 @@ pub(crate) fn records(conn: &dyn Db, program: &Program) -> Result<Vec<AccountRec
             Ok(true)
         },
     )?;
-    conn.query(
-        &format!("SELECT account_id, {SPEND_COLUMNS} FROM purchases WHERE account_id IS NOT NULL"),
-        &[],
-        &mut |row| {
-            let id: i64 = row.get(0)?;
-            let spend = spend_row_at(row, 1)?;
-            let Some(account) = accounts.get_mut(&id) else {
-                return Ok(true);
-            };
-            let item = spend_item(spend)
-                .map_err(|e| StoreError::Corrupt(format!("purchase of account {id}: {e}")))?;
-            if let Some(item) = item.filter(|item| item.amount > Decimal::ZERO) {
-                account.profile.purchases.push(item);
-            }
-            Ok(true)
-        },
-    )?;
+    read_spend(conn, "account_id IS NOT NULL", &[], &mut |id, item| {
+        if let Some(account) = accounts.get_mut(&id)
+            && item.amount > Decimal::ZERO
+        {
+            account.profile.purchases.push(item);
+        }
+        Ok(())
+    })?;
     conn.query(
         "SELECT id, account_id, email, first_name, last_name, role FROM contacts
          WHERE account_id IS NOT NULL ORDER BY id",
