@@ -422,9 +422,9 @@ async fn the_poll_lease_moves_to_the_survivor_when_its_holder_dies() {
     );
     // The other daemon names the holder once it has tried the lease (at
     // its start, then every heartbeat).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut followed = other.daemon.admin().sync_status(SOURCE).await.unwrap();
-    while followed.polled_by.is_none() && std::time::Instant::now() < deadline {
+    while followed.polled_by.is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         followed = other.daemon.admin().sync_status(SOURCE).await.unwrap();
     }

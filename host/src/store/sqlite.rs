@@ -10,6 +10,7 @@ mod schema;
 use std::path::Path;
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 use crate::store::db::sqlite_error;
 use crate::store::sql::{Backend, SqlStore};
@@ -94,6 +95,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoints (one per operation of a batch, one per polled event) copy
+    // the pages they change into a sub-journal: kept in memory, not written
+    // to a temporary file page by page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // One plan per statement, whatever its parameters: otherwise every
+    // cached statement whose parameter meets an indexed column is prepared
+    // again each time it is used (the cache clears its bindings on return,
+    // which marks such a statement expired).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
@@ -132,5 +142,32 @@ impl SqlStore<Sqlite> {
             })
             .map_err(|e| StoreError::Database(format!("cannot open a read connection: {e}")))?;
         Self::start(writer, readers, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    #[test]
+    fn cached_statements_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("t.db")).unwrap();
+        configure(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE ledger (id INTEGER PRIMARY KEY, account_id INTEGER, hash TEXT);
+             CREATE INDEX ledger_account ON ledger (account_id, id);",
+        )
+        .unwrap();
+        let sql = "SELECT hash FROM ledger WHERE account_id = ?1 ORDER BY id DESC LIMIT 1";
+        for account in 0..50_i64 {
+            let mut statement = conn.prepare_cached(sql).unwrap();
+            let rows = statement.query_map([account], |_| Ok(())).unwrap().count();
+            assert_eq!(rows, 0);
+        }
+        let statement = conn.prepare_cached(sql).unwrap();
+        assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
     }
 }

@@ -263,8 +263,8 @@ struct Data {
     /// Live `page_info` tokens.
     pages: HashMap<String, listing::Page>,
     /// Sorted lists by filter, until a customer or an order changes.
-    listings: HashMap<(listing::Resource, listing::Filter), Arc<Vec<(listing::Key, u64)>>>,
-    /// Bodies as sent, until a customer or an order changes.
+    listings: HashMap<(listing::Resource, listing::Filter), listing::Listed>,
+    /// Bodies as sent, by record.
     serialized: HashMap<(listing::Resource, u64), Arc<str>>,
     requests: Vec<RecordedRequest>,
     failures: Vec<(RequestMatch, Failure)>,
@@ -284,14 +284,29 @@ impl Data {
         self.next_id
     }
 
-    /// Customers and orders, to change: the sorted lists are computed again.
-    fn records_mut(&mut self, resource: listing::Resource) -> &mut BTreeMap<u64, Value> {
+    /// Adds or replaces a customer or an order, serialized at once as the
+    /// lists will send it; the sorted lists are computed again.
+    fn put_record(&mut self, resource: listing::Resource, id: u64, body: Value) {
         self.listings.clear();
-        self.serialized.clear();
+        self.serialized
+            .insert((resource, id), body.to_string().into());
         match resource {
             listing::Resource::Customers => &mut self.customers,
             listing::Resource::Orders => &mut self.orders,
         }
+        .insert(id, body);
+    }
+
+    /// A customer or an order, to change: it is serialized again and the
+    /// sorted lists are computed again.
+    fn record_mut(&mut self, resource: listing::Resource, id: u64) -> Option<&mut Value> {
+        self.listings.clear();
+        self.serialized.remove(&(resource, id));
+        match resource {
+            listing::Resource::Customers => &mut self.customers,
+            listing::Resource::Orders => &mut self.orders,
+        }
+        .get_mut(&id)
     }
 }
 
@@ -397,8 +412,7 @@ impl ShopifyEmulator {
         if let Some(id) = body["id"].as_u64() {
             self.shop
                 .data()
-                .records_mut(listing::Resource::Customers)
-                .insert(id, body);
+                .put_record(listing::Resource::Customers, id, body);
         }
     }
 
@@ -412,8 +426,7 @@ impl ShopifyEmulator {
     pub fn put_order_json(&self, id: u64, body: Value) {
         self.shop
             .data()
-            .records_mut(listing::Resource::Orders)
-            .insert(id, body);
+            .put_record(listing::Resource::Orders, id, body);
     }
 
     /// Every request received so far, in arrival order.

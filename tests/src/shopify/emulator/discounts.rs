@@ -49,10 +49,11 @@ pub(super) fn customer(data: &Data, id: &str) -> Response {
 /// `PUT customers/{id}.json`: the emulator applies `tags` (a comma string,
 /// replacing the customer's tags) and bumps `updated_at` as Shopify does.
 pub(super) fn update_customer(data: &mut Data, id: &str, body: &[u8]) -> Response {
-    let Some(customer) = id.parse::<u64>().ok().and_then(|id| {
-        data.records_mut(super::listing::Resource::Customers)
-            .get_mut(&id)
-    }) else {
+    let Some(customer) = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| data.record_mut(super::listing::Resource::Customers, id))
+    else {
         return not_found();
     };
     let Ok(update) = serde_json::from_slice::<Value>(body) else {

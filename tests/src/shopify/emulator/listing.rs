@@ -45,6 +45,9 @@ enum Status {
 /// Sort position: `(updated_at ms or 0, id)`.
 pub(super) type Key = (i64, u64);
 
+/// The ids a filter admits, in the list's order, with their sort keys.
+pub(super) type Listed = Arc<Vec<(Key, u64)>>;
+
 /// What the first page asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Filter {
@@ -278,7 +281,7 @@ pub(super) fn list(
 /// The ids the filter admits, in the list's order, with their sort keys:
 /// computed once and kept until a record of the shop changes, so that
 /// paging through a large shop costs each page its own records only.
-fn listing(data: &mut Data, resource: Resource, filter: &Filter) -> Arc<Vec<(Key, u64)>> {
+fn listing(data: &mut Data, resource: Resource, filter: &Filter) -> Listed {
     if let Some(listed) = data.listings.get(&(resource, *filter)) {
         return listed.clone();
     }
@@ -300,8 +303,7 @@ fn listing(data: &mut Data, resource: Resource, filter: &Filter) -> Arc<Vec<(Key
     listed
 }
 
-/// A record's JSON as sent: serialized once and kept until a record of
-/// the shop changes.
+/// A record's JSON as sent: serialized once and kept until it changes.
 fn serialized(data: &mut Data, resource: Resource, id: u64) -> Arc<str> {
     if let Some(text) = data.serialized.get(&(resource, id)) {
         return text.clone();
