@@ -581,7 +581,14 @@ async fn a_daemon_killed_between_two_pages_resumes_from_the_committed_cursor() {
         .await
         .expect("the second page of deals was never asked for");
 
-    let held = hub.daemon.admin().sync_status(SOURCE).await.unwrap();
+    let held = hub
+        .daemon
+        .admin()
+        .sync_committed(SOURCE, |s| {
+            s.cursor.is_some() && cursor(s)["stage"] == "deals" && cursor(s)["after"] == "2"
+        })
+        .await
+        .unwrap();
     let committed = cursor(&held);
     assert_eq!(committed["stage"], "deals");
     assert_eq!(committed["after"], "2");

@@ -530,6 +530,14 @@ async fn a_daemon_killed_between_two_pages_resumes_from_the_committed_cursor() {
     .await;
     let gate = held.unwrap();
     gate.arrived().await;
+    // The first page commits while the second is fetched.
+    org.daemon
+        .admin()
+        .sync_committed(SOURCE, |s| {
+            s.cursor.as_deref().is_some_and(|c| c.contains(KELLER))
+        })
+        .await
+        .unwrap();
     org.daemon.kill().unwrap();
     gate.release();
 

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use loyalty_e2e::daemon::admin::SyncStatus;
 use loyalty_e2e::daemon::{Daemon, ProgramRules, Setup, Snapshot, random_token};
 use loyalty_e2e::sap::emulator::PRICING_SERVICE;
 use loyalty_e2e::sap::{
@@ -363,7 +364,18 @@ async fn a_daemon_killed_between_pages_resumes_from_the_committed_cursor() {
         .await
         .expect("the second page of orders is asked for");
 
-    let status = sap.daemon.admin().sync_status("sap").await.unwrap();
+    let at_orders = |s: &SyncStatus| {
+        s.cursor
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Value>(c).ok())
+            .is_some_and(|c| c["stage"] == "orders" && c["orders"]["since_ms"] == T0 + HOUR)
+    };
+    let status = sap
+        .daemon
+        .admin()
+        .sync_committed("sap", at_orders)
+        .await
+        .unwrap();
     let cursor: Value = serde_json::from_str(status.cursor.as_deref().unwrap()).unwrap();
     assert_eq!(cursor["stage"], "orders");
     assert_eq!(cursor["orders"]["since_ms"], T0 + HOUR, "{cursor}");

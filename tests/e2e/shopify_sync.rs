@@ -527,15 +527,11 @@ async fn a_daemon_killed_between_pages_resumes_from_the_committed_cursor() {
     let before_held = emulator.requests_to("customers.json").len()
         + emulator.requests_to("orders.json").len()
         - 1;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while daemon.admin().sync_status(SOURCE).await.unwrap().pages < before_held as u64 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pages before the held one did not commit\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    daemon
+        .admin()
+        .sync_committed(SOURCE, |s| s.pages >= before_held as u64)
+        .await
+        .unwrap();
     let before_kill = emulator.requests().len();
 
     daemon.kill().unwrap();

@@ -399,6 +399,29 @@ impl AdminClient {
             .await
     }
 
+    /// Waits until `connector`'s committed poll position satisfies `done`,
+    /// for up to 30 s; returns the status then. The poller fetches a page
+    /// while the one before it commits, so a test that holds a page at the
+    /// vendor waits here for the pages before it.
+    pub async fn sync_committed(
+        &self,
+        connector: &str,
+        done: impl Fn(&SyncStatus) -> bool,
+    ) -> anyhow::Result<SyncStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let status = self.sync_status(connector).await?;
+            if done(&status) {
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{connector} did not commit the position awaited: {status:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Starts a sync of `connector` now (`POST /api/v1/connectors/{name}/sync`)
     /// and waits until it has run to the end or failed; returns the status
     /// then. A sync that fails is retried by the daemon with backoff; this
