@@ -14,14 +14,21 @@ use crate::types::Error;
 /// assert!(err.message().contains("`id`"), "{err}");
 /// ```
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            Error::InvalidInput(format!("JSON body: {inner}"))
-        } else {
-            Error::InvalidInput(format!("JSON field `{path}`: {inner}"))
+    // Tracking the path costs on every field, so a body is parsed plainly
+    // first and only a bad one again, to name where it went wrong.
+    serde_json::from_slice(body).map_err(|plain| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => Error::InvalidInput(format!("JSON body: {plain}")),
+            Err(err) => {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                if path == "." {
+                    Error::InvalidInput(format!("JSON body: {inner}"))
+                } else {
+                    Error::InvalidInput(format!("JSON field `{path}`: {inner}"))
+                }
+            }
         }
     })
 }
