@@ -448,13 +448,16 @@ impl AdminClient {
         }
     }
 
-    /// The sync status once no sync is running (the one the daemon starts
-    /// with, say), so that the next sync asked for is a new one.
+    /// The sync status once the poller waits for its next sync (the one
+    /// the daemon starts with has run, say), so that the next sync asked
+    /// for is a new one and the only one. Before its first sync and just
+    /// after each, a poller that is not running has no `next_at` yet: a request
+    /// then would be taken after that sync, as a second one.
     pub async fn idle_sync_status(&self, connector: &str) -> anyhow::Result<SyncStatus> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let status = self.sync_status(connector).await?;
-            if !status.running {
+            if !status.running && (status.next_at.is_some() || status.polled_by.is_some()) {
                 return Ok(status);
             }
             anyhow::ensure!(
