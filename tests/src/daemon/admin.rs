@@ -408,18 +408,8 @@ impl AdminClient {
         connector: &str,
         done: impl Fn(&SyncStatus) -> bool,
     ) -> anyhow::Result<SyncStatus> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let status = self.sync_status(connector).await?;
-            if done(&status) {
-                return Ok(status);
-            }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "{connector} did not commit the position awaited: {status:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        self.sync_status_until(connector, 30, "commit the position awaited", done)
+            .await
     }
 
     /// Starts a sync of `connector` now (`POST /api/v1/connectors/{name}/sync`)
@@ -434,37 +424,44 @@ impl AdminClient {
                 &serde_json::json!({}),
             )
             .await?;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let now = self.sync_status(connector).await?;
-            if now.completed > before.completed || now.failures > before.failures {
-                return Ok(now);
-            }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "the sync of `{connector}` did not finish within 60 s: {now:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        self.sync_status_until(connector, 60, "finish the sync", |now| {
+            now.completed > before.completed || now.failures > before.failures
+        })
+        .await
     }
 
     /// The sync status once the poller waits for its next sync (the one
     /// the daemon starts with has run, say), so that the next sync asked
     /// for is a new one and the only one. Before its first sync and just
-    /// after each, a poller that is not running has no `next_at` yet: a request
-    /// then would be taken after that sync, as a second one.
+    /// after each, a poller that is not running has no `next_at` yet: a
+    /// request then would be taken after that sync, as a second one.
     pub async fn idle_sync_status(&self, connector: &str) -> anyhow::Result<SyncStatus> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        self.sync_status_until(connector, 60, "wait for its next sync", |status| {
+            !status.running && (status.next_at.is_some() || status.polled_by.is_some())
+        })
+        .await
+    }
+
+    /// Reads `connector`'s sync status until `done` holds, for up to
+    /// `seconds`; the error says the connector did not `what`.
+    async fn sync_status_until(
+        &self,
+        connector: &str,
+        seconds: u64,
+        what: &str,
+        done: impl Fn(&SyncStatus) -> bool,
+    ) -> anyhow::Result<SyncStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
         loop {
             let status = self.sync_status(connector).await?;
-            if !status.running && (status.next_at.is_some() || status.polled_by.is_some()) {
+            if done(&status) {
                 return Ok(status);
             }
             anyhow::ensure!(
                 std::time::Instant::now() < deadline,
-                "the sync of `{connector}` kept running for 60 s: {status:?}"
+                "{connector} did not {what} within {seconds} s: {status:?}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
