@@ -18,7 +18,7 @@ use crate::runtime::convert;
 use crate::runtime::wit::latest::loyalty::connector::types::{
     Error as GuestError, Header, WebhookRequest,
 };
-use crate::runtime::{CallError, Plugin, StateRead, StateWrites};
+use crate::runtime::{CallError, Plugin, StateRead, StateWrites, WebhookSession};
 use crate::store::{Completion, CompletionResult, PendingCount, Store, StoredDelivery};
 
 /// Attempts after which a delivery that keeps failing transiently becomes a
@@ -347,9 +347,11 @@ impl Worker {
             return Ok(batch);
         }
         batch.outcome = Pass::Busy;
+        // One instance serves the batch's calls (see `WebhookSession`).
+        let mut calls = self.plugin.webhook_session();
         for item in items {
             batch.last_id = item.id;
-            match self.handle(number, &item).await {
+            match self.handle(&mut calls, number, &item).await {
                 Handled::Complete(completion) => batch.completions.push(completion),
                 Handled::Dead(error, plugin_sha256) => {
                     self.metrics
@@ -438,7 +440,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn handle(&self, batch: u64, item: &StoredDelivery) -> Handled {
+    async fn handle(
+        &self,
+        calls: &mut WebhookSession,
+        batch: u64,
+        item: &StoredDelivery,
+    ) -> Handled {
         let d = &item.delivery;
         let request = WebhookRequest {
             method: d.method.clone(),
@@ -453,11 +460,11 @@ impl Worker {
                 .collect(),
             body: d.body.clone(),
         };
-        let build = self.plugin.pinned();
-        let output = match build.handle_webhook(&request).await {
+        let output = match calls.handle_webhook(&request).await {
             Ok(output) => output,
-            Err(error) => return Self::failed(item, &error, build.wasm_sha256()),
+            Err(error) => return Self::failed(item, &error, calls.plugin().wasm_sha256()),
         };
+        let build = calls.plugin();
         let events = match output
             .value
             .iter()

@@ -31,6 +31,6 @@ pub use grants::{
     Credential, Declared, Grants, HostPattern, Injection, OAuth2, OAuth2Grant, Secret, Session,
 };
 pub use limits::Limits;
-pub use plugin::{CallObserver, Output, Plugin, PluginSpec};
+pub use plugin::{CallObserver, Output, Plugin, PluginSpec, WebhookSession};
 pub use recording::{RecordedExchange, Recording};
 pub use state::{MemoryState, StateRead, StateWrites};

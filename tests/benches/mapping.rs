@@ -4,7 +4,10 @@
 //! natively and called inside a `TestHost`, versus compiled to
 //! `wasm32-wasip2` and called through `loyaltyd::runtime::Runtime`, which
 //! instantiates a fresh component instance from the pooling allocator for
-//! every call, copies the request in and the events out.
+//! every call, copies the request in and the events out. The same wasm
+//! calls are also made on one instance per round through a
+//! `WebhookSession`, the way the inbox worker calls `handle-webhook` for a
+//! batch of deliveries.
 //!
 //! Method: two realistic order bodies built with `loyalty_e2e::shopify::rest`
 //! (one line; ten lines with a discount code, manual line discounts and an
@@ -37,6 +40,7 @@ use loyalty_sdk::testing::TestHost;
 use loyaltyd::runtime::wit::latest::loyalty::connector::types as wit;
 use loyaltyd::runtime::{
     FixedClock, Grants, Limits, MemoryState, Plugin, PluginSpec, Runtime, RuntimeOptions, Secret,
+    WebhookSession,
 };
 use shopify::Shopify;
 
@@ -344,6 +348,14 @@ fn native_events(host: &TestHost, case: &Case) -> Vec<loyalty_sdk::types::Event>
         .unwrap_or_else(|e| panic!("native mapping of the {} order failed: {e:?}", case.name))
 }
 
+async fn session_events(session: &mut WebhookSession, case: &Case) -> Vec<wit::Event> {
+    session
+        .handle_webhook(&case.wasm)
+        .await
+        .unwrap_or_else(|e| panic!("wasm mapping of the {} order failed: {e}", case.name))
+        .value
+}
+
 async fn wasm_events(plugin: &Plugin, case: &Case) -> Vec<wit::Event> {
     plugin
         .handle_webhook(&case.wasm)
@@ -409,6 +421,8 @@ fn time_native<R>(calls: u32, mut call: impl FnMut() -> R) -> f64 {
 struct Rounds {
     native: Vec<f64>,
     wasm: Vec<f64>,
+    /// Wasm calls on one instance, the way the inbox worker makes them.
+    session: Vec<f64>,
 }
 
 fn main() {
@@ -471,6 +485,14 @@ fn main() {
                     }
                     rounds
                         .wasm
+                        .push(micros_per_call(started.elapsed(), per_round));
+                    let mut session = plugin.webhook_session();
+                    let started = Instant::now();
+                    for _ in 0..per_round {
+                        black_box(session_events(&mut session, case).await);
+                    }
+                    rounds
+                        .session
                         .push(micros_per_call(started.elapsed(), per_round));
                 }
                 describe_t
@@ -540,6 +562,7 @@ fn main() {
     ] {
         let native = median(rounds.native);
         let wasm = median(rounds.wasm);
+        let session = median(rounds.session);
         report.figure(
             &format!("{} order, native, per call", case.name),
             native,
@@ -548,6 +571,16 @@ fn main() {
         report
             .figure(&format!("{} order, wasm, per call", case.name), wasm, "µs")
             .against("native", native);
+        report
+            .figure(
+                &format!(
+                    "{} order, wasm, one instance per session, per call",
+                    case.name
+                ),
+                session,
+                "µs",
+            )
+            .against("a fresh instance per call", wasm);
         let events = events as f64;
         report.figure(
             &format!("{} order, native, per event", case.name),
@@ -561,16 +594,18 @@ fn main() {
                 "µs",
             )
             .against("native", native / events);
-        per_event.push((case.name, native / events, wasm / events));
+        per_event.push((case.name, native / events, wasm / events, session / events));
     }
-    for (name, native, wasm) in per_event {
-        let figure = report.figure(
-            &format!("wasm/native per event, {name} order"),
-            wasm / native,
-            "x",
-        );
-        if name == "large" {
-            figure.target(Target::AtMost(1.5));
+    for (name, native, wasm, session) in per_event {
+        for (how, per_event) in [("", wasm), (", one instance per session", session)] {
+            let figure = report.figure(
+                &format!("wasm/native per event, {name} order{how}"),
+                per_event / native,
+                "x",
+            );
+            if name == "large" {
+                figure.target(Target::AtMost(1.5));
+            }
         }
     }
 

@@ -24,7 +24,7 @@ use loyaltyd::runtime::wit::latest::loyalty::connector::types::{
 };
 use loyaltyd::runtime::{
     CallError, Credential, FixedClock, Grants, Injection, LimitExceeded, Limits, MemoryState,
-    OAuth2, OAuth2Grant, Plugin, PluginSpec, Runtime, RuntimeOptions, Secret,
+    OAuth2, OAuth2Grant, Plugin, PluginSpec, Runtime, RuntimeOptions, Secret, WebhookSession,
 };
 
 const WEBHOOK_SECRET: &[u8] = b"echo-signing-secret";
@@ -448,6 +448,131 @@ async fn a_panic_returns_its_message_and_the_next_call_gets_a_fresh_instance() {
         reported(&after.value),
         "0",
         "a trapped instance's memory must never be seen again"
+    );
+}
+
+/// What the hostile connector's `count` reports on the session's instance.
+async fn count(session: &mut WebhookSession) -> String {
+    let counted = session
+        .handle_webhook(&command(r#"{"do":"count"}"#))
+        .await
+        .unwrap();
+    reported(&counted.value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_session_reuses_its_instance_and_each_call_starts_with_whole_budgets() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits {
+            cpu_ms_max: 300,
+            state_bytes_max: 100,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    let mut session = plugin.webhook_session();
+    for expected in ["1", "2", "3"] {
+        assert_eq!(
+            count(&mut session).await,
+            expected,
+            "one instance serves the session"
+        );
+    }
+    // Two thirds of the CPU budget per call: together they would exceed it.
+    for n in 0..3 {
+        let spun = session
+            .handle_webhook(&command(r#"{"do":"spin","ms":200}"#))
+            .await;
+        assert!(spun.is_ok(), "call {n}: {spun:?}");
+    }
+    // Sixty bytes of state per call against a budget of a hundred; each
+    // call hands back only its own writes.
+    for key in ["a", "b"] {
+        let written = session
+            .handle_webhook(&command(&format!(
+                r#"{{"do":"write_state","key":"{key}","bytes":59}}"#
+            )))
+            .await
+            .unwrap();
+        assert_eq!(
+            written.state.keys().collect::<Vec<_>>(),
+            [key],
+            "{:?}",
+            written.state
+        );
+    }
+    assert_eq!(count(&mut session).await, "4");
+
+    // Outside a session every call gets a fresh instance.
+    for _ in 0..2 {
+        let counted = plugin
+            .handle_webhook(&command(r#"{"do":"count"}"#))
+            .await
+            .unwrap();
+        assert_eq!(reported(&counted.value), "1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_session_drops_its_instance_after_a_trap_a_limit_or_output() {
+    let runtime = runtime();
+    let plugin = load(
+        &runtime,
+        "hostile",
+        Limits {
+            memory_mib_max: 16,
+            ..Limits::default()
+        },
+        Grants::default(),
+        MemoryState::default(),
+    );
+    let mut session = plugin.webhook_session();
+    assert_eq!(count(&mut session).await, "1");
+
+    let poisoned = session
+        .handle_webhook(&command(r#"{"do":"poison"}"#))
+        .await
+        .unwrap_err();
+    assert!(matches!(poisoned, CallError::Trap { .. }), "{poisoned:?}");
+    let after = session
+        .handle_webhook(&command(r#"{"do":"read_poison"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        reported(&after.value),
+        "0",
+        "a trapped instance's memory must never be seen again"
+    );
+    assert_eq!(
+        count(&mut session).await,
+        "1",
+        "the call after a trap runs on a fresh instance"
+    );
+
+    let refused = session
+        .handle_webhook(&command(r#"{"do":"alloc","mib":64}"#))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, CallError::Limit { .. }), "{refused:?}");
+    assert_eq!(
+        count(&mut session).await,
+        "1",
+        "the call after a limit runs on a fresh instance"
+    );
+
+    let printed = session
+        .handle_webhook(&command(r#"{"do":"print","text":"hello"}"#))
+        .await
+        .unwrap();
+    assert_eq!(reported(&printed.value), "printed");
+    assert_eq!(
+        count(&mut session).await,
+        "1",
+        "the call after output runs on a fresh instance"
     );
 }
 

@@ -33,7 +33,9 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
-/// The store data of one call. Dropped with the instance when the call ends.
+/// The store data of an instance: what the connector shares, and the
+/// budgets and buffered writes of the call running now, which
+/// [`CallState::begin_call`] resets when the instance serves another call.
 pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -109,6 +111,16 @@ impl CallState {
             log_lines: 0,
             cpu_ticks: 0,
         }
+    }
+
+    /// Starts a call with its whole budgets and nothing written.
+    pub(crate) fn begin_call(&mut self) {
+        self.writes.clear();
+        self.written_bytes = 0;
+        self.http_requests = 0;
+        self.io_used = Duration::ZERO;
+        self.log_lines = 0;
+        self.cpu_ticks = 0;
     }
 
     pub(crate) fn write_log(&mut self, level: LogLevel, message: &str) {

@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -27,7 +27,7 @@ use crate::runtime::wit::latest::exports::loyalty::connector::sink::{
 };
 use crate::runtime::wit::latest::exports::loyalty::connector::source::{PollPage, PollRequest};
 use crate::runtime::wit::latest::loyalty::connector::types::{Delivery, Event, WebhookRequest};
-use crate::runtime::wit::{self, Bindings, Request, Response};
+use crate::runtime::wit::{self, Bindings, Bound, Request, Response};
 
 /// Bytes of guest stdout and stderr kept per call (a panic message, a few
 /// debug prints).
@@ -79,7 +79,7 @@ struct Inner {
     path: PathBuf,
     wasm_sha256: String,
     contract_version: String,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     breaker: Breaker,
     observer: Option<Arc<dyn CallObserver>>,
 }
@@ -185,8 +185,9 @@ impl Loader<'_> {
             path: spec.wasm.clone(),
             message: format!("cannot build the HTTP client: {e}"),
         })?;
-        let permits =
-            Semaphore::new(usize::try_from(spec.limits.instances_max.max(1)).unwrap_or(1));
+        let permits = Arc::new(Semaphore::new(
+            usize::try_from(spec.limits.instances_max.max(1)).unwrap_or(1),
+        ));
         let breaker = Breaker::new(
             spec.limits.breaker_failures,
             Duration::from_secs(spec.limits.breaker_open_seconds),
@@ -325,7 +326,7 @@ impl Plugin {
 
     /// Asks the connector to describe itself.
     pub async fn describe(&self) -> Result<PluginInfo, CallError> {
-        self.run(Request::Describe, |value, _| match value {
+        self.run(&mut None, Request::Describe, |value, _| match value {
             Response::Describe(info) => Ok(info),
             other => Err(self.mismatch(other)),
         })
@@ -335,12 +336,16 @@ impl Plugin {
     /// Checks a webhook's authenticity and names the delivery.
     pub async fn verify_webhook(&self, request: &WebhookRequest) -> Result<Delivery, CallError> {
         self.check_payload("verify-webhook", request.body.len())?;
-        self.run(Request::VerifyWebhook(request), |value, _| match value {
-            Response::VerifyWebhook(result) => {
-                result.map_err(|error| self.guest_error("verify-webhook", error))
-            }
-            other => Err(self.mismatch(other)),
-        })
+        self.run(
+            &mut None,
+            Request::VerifyWebhook(request),
+            |value, _| match value {
+                Response::VerifyWebhook(result) => {
+                    result.map_err(|error| self.guest_error("verify-webhook", error))
+                }
+                other => Err(self.mismatch(other)),
+            },
+        )
         .await
     }
 
@@ -349,8 +354,25 @@ impl Plugin {
         &self,
         request: &WebhookRequest,
     ) -> Result<Output<Vec<Event>>, CallError> {
+        self.handle_in(&mut None, request).await
+    }
+
+    /// Starts a session of calls on the build loaded now; see [`WebhookSession`].
+    pub fn webhook_session(&self) -> WebhookSession {
+        WebhookSession {
+            plugin: self.pinned(),
+            live: None,
+        }
+    }
+
+    async fn handle_in(
+        &self,
+        slot: &mut Option<Live>,
+        request: &WebhookRequest,
+    ) -> Result<Output<Vec<Event>>, CallError> {
         self.check_payload("handle-webhook", request.body.len())?;
         self.run(
+            slot,
             Request::HandleWebhook(request),
             |value, state| match value {
                 Response::HandleWebhook(result) => self.finish("handle-webhook", result, state),
@@ -362,10 +384,14 @@ impl Plugin {
 
     /// Fetches the next page of changes.
     pub async fn poll(&self, request: &PollRequest) -> Result<Output<PollPage>, CallError> {
-        self.run(Request::Poll(request), |value, state| match value {
-            Response::Poll(result) => self.finish("poll", result, state),
-            other => Err(self.mismatch(other)),
-        })
+        self.run(
+            &mut None,
+            Request::Poll(request),
+            |value, state| match value {
+                Response::Poll(result) => self.finish("poll", result, state),
+                other => Err(self.mismatch(other)),
+            },
+        )
         .await
     }
 
@@ -375,6 +401,7 @@ impl Plugin {
         delivery: &CampaignDelivery,
     ) -> Result<Output<CampaignReport>, CallError> {
         self.run(
+            &mut None,
             Request::PushCampaign(delivery),
             |value, state| match value {
                 Response::PushCampaign(result) => self.finish("push-campaign", result, state),
@@ -389,10 +416,14 @@ impl Plugin {
         &self,
         request: &RewardRequest,
     ) -> Result<Output<Fulfilment>, CallError> {
-        self.run(Request::FulfilReward(request), |value, state| match value {
-            Response::FulfilReward(result) => self.finish("fulfil-reward", result, state),
-            other => Err(self.mismatch(other)),
-        })
+        self.run(
+            &mut None,
+            Request::FulfilReward(request),
+            |value, state| match value {
+                Response::FulfilReward(result) => self.finish("fulfil-reward", result, state),
+                other => Err(self.mismatch(other)),
+            },
+        )
         .await
     }
 
@@ -402,6 +433,7 @@ impl Plugin {
         statement: &Statement,
     ) -> Result<Output<String>, CallError> {
         self.run(
+            &mut None,
             Request::DeliverStatement(statement),
             |value, state| match value {
                 Response::DeliverStatement(result) => {
@@ -414,10 +446,12 @@ impl Plugin {
     }
 
     /// Makes one call through the circuit breaker on the component loaded
-    /// now, turns its response into the operation's result with `finish`,
-    /// and tells the breaker and the observer how it ended.
+    /// now, on the instance kept in `slot` if there is one, turns its
+    /// response into the operation's result with `finish`, and tells the
+    /// breaker and the observer how it ended.
     async fn run<T>(
         &self,
+        slot: &mut Option<Live>,
         request: Request<'_>,
         finish: impl FnOnce(Response, StateWrites) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
@@ -432,7 +466,7 @@ impl Plugin {
                 failures: inner.breaker.failures(operation),
             }),
             Admission::Pass | Admission::Trial => match inner.declared(operation).await {
-                Ok(()) => match inner.call(request).await {
+                Ok(()) => match inner.call_in(slot, request).await {
                     Ok(out) => finish(out.value, out.state),
                     Err(error) => Err(error),
                 },
@@ -550,53 +584,39 @@ impl Inner {
         Ok(Declared::resolve(&info, &self.shared.grants.settings))
     }
 
-    /// Makes one call in a fresh instance. Waits for a free instance slot
-    /// first; the instance is dropped when the call ends, whatever happened.
+    /// Makes one call in a fresh instance.
     async fn call(&self, request: Request<'_>) -> Result<Output<Response>, CallError> {
-        let inner = self;
-        let shared = &inner.shared;
+        self.call_in(&mut None, request).await
+    }
+
+    /// Makes one call on the instance kept in `slot`, or on a new one (which
+    /// waits for a free instance slot first). The instance is put back in
+    /// `slot` only if the call succeeded and wrote nothing to stdout or
+    /// stderr; after a trap, a limit, a timeout or any output it is dropped.
+    async fn call_in(
+        &self,
+        slot: &mut Option<Live>,
+        request: Request<'_>,
+    ) -> Result<Output<Response>, CallError> {
+        let mut live = match slot.take() {
+            Some(live) => live,
+            None => self.live().await?,
+        };
+        let shared = &self.shared;
         let operation = request.operation();
-        let _permit = inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| CallError::Instantiate {
-                connector: shared.name.clone(),
-                message: "the runtime is shutting down".to_owned(),
-            })?;
-
-        let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(output.clone())
-            .stderr(output.clone())
-            .build();
-        let mut store = Store::new(&inner.engine, CallState::new(shared.clone(), wasi));
-        store.limiter(|state| &mut state.memory);
-        let budget_ms = shared.limits.cpu_ms_max;
-        let budget_ticks = budget_ms
-            .div_ceil(u64::try_from(EPOCH_TICK.as_millis()).unwrap_or(10))
-            .max(1);
-        // The callback runs once per epoch tick observed while guest code
-        // runs; time spent waiting in host calls (HTTP) shows up as at most
-        // one tick per wait, so the count approximates CPU time, not wall time.
-        store.epoch_deadline_callback(move |mut context| {
-            let state = context.data_mut();
-            state.cpu_ticks += 1;
-            if state.cpu_ticks > budget_ticks {
-                return Err(wasmtime::Error::new(LimitExceeded::Cpu { budget_ms }));
-            }
-            // Yield so that a busy guest does not hold the tokio worker.
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store.set_epoch_deadline(1);
-
+        live.store.data_mut().begin_call();
+        live.store.set_epoch_deadline(1);
         let timeout_ms = shared.limits.call_timeout_ms;
-        let result = tokio::time::timeout(
-            Duration::from_millis(timeout_ms),
-            inner.bindings.call(&mut store, request),
-        )
+        let Live { store, bound, .. } = &mut live;
+        let result = tokio::time::timeout(Duration::from_millis(timeout_ms), async {
+            let bound = match bound {
+                Some(bound) => bound,
+                None => bound.insert(self.bindings.instantiate(store).await?),
+            };
+            bound.call(store, request).await
+        })
         .await;
-        let captured = String::from_utf8_lossy(&output.contents()).into_owned();
+        let captured = String::from_utf8_lossy(&live.output.contents()).into_owned();
         let connector = shared.name.clone();
         match result {
             Err(_) => Err(CallError::Timeout {
@@ -605,7 +625,10 @@ impl Inner {
                 timeout_ms,
             }),
             Ok(Ok(value)) => {
-                if !captured.trim().is_empty() {
+                let state = std::mem::take(&mut live.store.data_mut().writes);
+                if captured.is_empty() {
+                    *slot = Some(live);
+                } else if !captured.trim().is_empty() {
                     tracing::debug!(
                         connector,
                         operation,
@@ -613,7 +636,6 @@ impl Inner {
                         "connector output"
                     );
                 }
-                let state = std::mem::take(&mut store.data_mut().writes);
                 Ok(Output { value, state })
             }
             Ok(Err(error)) => {
@@ -640,5 +662,100 @@ impl Inner {
                 })
             }
         }
+    }
+
+    /// A store for a new instance, holding one of the connector's instance
+    /// slots (waiting for one to be free). The component is instantiated in
+    /// it by the first call, under that call's timeout.
+    async fn live(&self) -> Result<Live, CallError> {
+        let shared = &self.shared;
+        let permit =
+            self.permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| CallError::Instantiate {
+                    connector: shared.name.clone(),
+                    message: "the runtime is shutting down".to_owned(),
+                })?;
+        let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        let mut store = Store::new(&self.engine, CallState::new(shared.clone(), wasi));
+        store.limiter(|state| &mut state.memory);
+        let budget_ms = shared.limits.cpu_ms_max;
+        let budget_ticks = budget_ms
+            .div_ceil(u64::try_from(EPOCH_TICK.as_millis()).unwrap_or(10))
+            .max(1);
+        // The callback runs once per epoch tick observed while guest code
+        // runs; time spent waiting in host calls (HTTP) shows up as at most
+        // one tick per wait, so the count approximates CPU time, not wall time.
+        store.epoch_deadline_callback(move |mut context| {
+            let state = context.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > budget_ticks {
+                return Err(wasmtime::Error::new(LimitExceeded::Cpu { budget_ms }));
+            }
+            // Yield so that a busy guest does not hold the tokio worker.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(Live {
+            store,
+            bound: None,
+            output,
+            _permit: permit,
+        })
+    }
+}
+
+/// An instance and the store it lives in, between two calls of a [`WebhookSession`].
+struct Live {
+    store: Store<CallState>,
+    bound: Option<Bound>,
+    output: MemoryOutputPipe,
+    /// Released after the store is dropped, so that the next caller let in
+    /// finds the pool slot free.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// `handle-webhook` calls of one build that share one instance, one call
+/// after the other: the inbox worker makes one per batch of a connector's
+/// deliveries, which were all verified and stored for that connector.
+/// Each call starts with its whole CPU budget, state budget and log lines,
+/// and with nothing written; the instance is dropped after any call that
+/// failed or wrote to stdout or stderr, and the next call gets a fresh one.
+/// A session holds one of the connector's `instances_max` slots from its
+/// first call until it is dropped. Calls from the HTTP edge
+/// (`verify-webhook`, which reads whatever anybody sends) and every other
+/// operation always run on a fresh instance.
+pub struct WebhookSession {
+    plugin: Plugin,
+    live: Option<Live>,
+}
+
+impl std::fmt::Debug for WebhookSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSession")
+            .field("plugin", &self.plugin)
+            .field("instance", &self.live.is_some())
+            .finish()
+    }
+}
+
+impl WebhookSession {
+    /// The build the session calls.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// Normalizes a stored webhook into events, like
+    /// [`Plugin::handle_webhook`], on the session's instance.
+    pub async fn handle_webhook(
+        &mut self,
+        request: &WebhookRequest,
+    ) -> Result<Output<Vec<Event>>, CallError> {
+        self.plugin.handle_in(&mut self.live, request).await
     }
 }

@@ -95,15 +95,34 @@ impl Bindings {
         }
     }
 
-    /// Instantiates the component in `store` and makes one call.
+    /// Instantiates the component in `store`.
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut Store<CallState>,
+    ) -> wasmtime::Result<Bound> {
+        Ok(match self {
+            Self::V0_2_0(pre) => Bound::V0_2_0(pre.instantiate_async(store).await?),
+            Self::V0_1_0(pre) => Bound::V0_1_0(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// An instance of a connector, bound to the store it lives in.
+pub(crate) enum Bound {
+    V0_2_0(since_v0_2_0::Connector),
+    V0_1_0(since_v0_1_0::Connector),
+}
+
+impl Bound {
+    /// Makes one call on the instance.
     pub(crate) async fn call(
         &self,
         store: &mut Store<CallState>,
         request: Request<'_>,
     ) -> wasmtime::Result<Response> {
         match self {
-            Self::V0_2_0(pre) => since_v0_2_0::call(pre, store, request).await,
-            Self::V0_1_0(pre) => since_v0_1_0::call(pre, store, request).await,
+            Self::V0_2_0(connector) => since_v0_2_0::invoke(connector, store, request).await,
+            Self::V0_1_0(connector) => since_v0_1_0::invoke(connector, store, request).await,
         }
     }
 }

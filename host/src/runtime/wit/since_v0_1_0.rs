@@ -40,12 +40,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
     )
 }
 
-pub(crate) async fn call(
-    pre: &ConnectorPre<CallState>,
+/// Makes one call on an instance of the component.
+pub(crate) async fn invoke(
+    connector: &Connector,
     store: &mut Store<CallState>,
     request: Request<'_>,
 ) -> wasmtime::Result<Response> {
-    let connector = pre.instantiate_async(&mut *store).await?;
     Ok(match request {
         Request::Describe => Response::Describe(plugin_info(
             connector

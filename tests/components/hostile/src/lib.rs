@@ -11,6 +11,9 @@ struct Hostile;
 /// Survives only as long as the instance: a fresh instance starts at zero.
 static POISON: AtomicU64 = AtomicU64::new(0);
 
+/// The calls this instance has served, counted by `count`.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
 #[derive(serde::Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case")]
 enum Command {
@@ -33,6 +36,22 @@ enum Command {
     },
     Poison,
     ReadPoison,
+    /// Reports how many `count` calls this instance has served, this one
+    /// included.
+    Count,
+    /// Keeps the CPU busy for `ms` milliseconds, then reports.
+    Spin {
+        ms: u64,
+    },
+    /// Writes `bytes` bytes of state under `key`.
+    WriteState {
+        key: String,
+        bytes: usize,
+    },
+    /// Prints `text` to stdout and succeeds.
+    Print {
+        text: String,
+    },
 }
 
 fn report(name: String) -> Vec<Event> {
@@ -139,6 +158,24 @@ impl Connector for Hostile {
                 panic!("poisoned the instance");
             }
             Command::ReadPoison => Ok(report(POISON.load(Ordering::SeqCst).to_string())),
+            Command::Count => Ok(report(
+                (CALLS.fetch_add(1, Ordering::SeqCst) + 1).to_string(),
+            )),
+            Command::Spin { ms } => {
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_millis(ms) {
+                    std::hint::spin_loop();
+                }
+                Ok(report(format!("spun {ms} ms")))
+            }
+            Command::WriteState { key, bytes } => {
+                host::state_set(&key, Some(&vec![b's'; bytes]));
+                Ok(report(format!("wrote {bytes}")))
+            }
+            Command::Print { text } => {
+                println!("{text}");
+                Ok(report("printed".to_owned()))
+            }
         }
     }
 }
