@@ -8,9 +8,11 @@ use crate::types::{
 /// A connector. Implement the operations your vendor supports; the others
 /// answer [`Error::Unsupported`], which the host reports to the operator.
 ///
-/// The functions take no `self`: a fresh component instance serves every call,
-/// so nothing survives between calls except what is stored with
-/// [`crate::host::state_set`].
+/// The functions take no `self`, and a connector keeps nothing in statics
+/// from one call to the next: the host may make several `handle_webhook`
+/// calls one after the other on one component instance (the deliveries of
+/// one inbox batch) and makes every other call on a fresh one. What must
+/// survive a call is stored with [`crate::host::state_set`].
 pub trait Connector {
     /// Names the connector and declares the hosts, credentials, secrets and
     /// settings it needs.
