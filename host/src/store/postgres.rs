@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/schema.sql"),
     include_str!("postgres/leases.sql"),
     include_str!("postgres/spend_index.sql"),
+    include_str!("postgres/inbox_bodies.sql"),
 ];
 
 /// PostgreSQL as a [`Backend`].

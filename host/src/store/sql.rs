@@ -420,8 +420,8 @@ fn append(conn: &dyn Db, d: &NewDelivery) -> Result<Appended, StoreError> {
     let headers =
         serde_json::to_string(&d.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let inserted: Option<i64> = conn.row(
-        "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO inbox (connector, delivery_id, topic, method, url, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id",
         &[
             &d.connector,
@@ -429,14 +429,18 @@ fn append(conn: &dyn Db, d: &NewDelivery) -> Result<Appended, StoreError> {
             &d.topic,
             &d.method,
             &d.url,
-            &headers,
-            &d.body,
             &d.received_at,
         ],
         |row| row.get(0),
     )?;
     match inserted {
-        Some(id) => Ok(Appended::Stored(id)),
+        Some(id) => {
+            conn.execute(
+                "INSERT INTO inbox_bodies (inbox_id, headers, body) VALUES (?1, ?2, ?3)",
+                &[&id, &headers, &d.body],
+            )?;
+            Ok(Appended::Stored(id))
+        }
         None => conn
             .one(
                 "SELECT id FROM inbox WHERE connector = ?1 AND delivery_id = ?2",

@@ -651,12 +651,17 @@ fn store(conn: &Connection, program: &Program, url: &str, row: Row) -> anyhow::R
         } => {
             // Appended as `pending`, then marked `done` by the same
             // request's apply.
+            let id: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO inbox (connector, delivery_id, topic, method, url, received_at,
+                         status, processed_at)
+                     VALUES (?1, ?2, 'api/events', 'POST', ?3, ?4, 'done', ?4) RETURNING id",
+                )?
+                .query_row(params![SOURCE, delivery_id, url, at], |row| row.get(0))?;
             conn.prepare_cached(
-                "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at,
-                     status, processed_at)
-                 VALUES (?1, ?2, 'api/events', 'POST', ?3, '[]', ?4, ?5, 'done', ?5)",
+                "INSERT INTO inbox_bodies (inbox_id, headers, body) VALUES (?1, '[]', ?2)",
             )?
-            .execute(params![SOURCE, delivery_id, url, body, at])?;
+            .execute(params![id, body])?;
         }
         Row::Account {
             id,

@@ -120,8 +120,8 @@ fn refused(
     let digest = hex::encode(Sha256::digest(event.as_bytes()));
     let delivery_id = format!("poll:{}", &digest[..32]);
     let inbox_id: i64 = conn.one(
-            "INSERT INTO inbox (connector, delivery_id, topic, method, url, headers, body, received_at, status, attempts, last_error, processed_at)
-             VALUES (?1, ?2, 'poll', 'POLL', ?3, '[]', ?4, ?5, 'dead', 1, ?6, ?5)
+            "INSERT INTO inbox (connector, delivery_id, topic, method, url, received_at, status, attempts, last_error, processed_at)
+             VALUES (?1, ?2, 'poll', 'POLL', ?3, ?4, 'dead', 1, ?5, ?4)
              ON CONFLICT (connector, delivery_id) DO UPDATE SET last_error = excluded.last_error,
                  processed_at = excluded.processed_at
              RETURNING id",
@@ -129,12 +129,18 @@ fn refused(
                 &page.connector,
                 &delivery_id,
                 &format!("poll:{}", page.stream.as_str()),
-                &event.as_bytes(),
                 &now,
                 &error,
             ],
             |row| row.get(0),
         )?;
+    // The same event refused again has the same body (its id is the
+    // event's digest).
+    conn.execute(
+        "INSERT INTO inbox_bodies (inbox_id, headers, body) VALUES (?1, '[]', ?2)
+         ON CONFLICT (inbox_id) DO NOTHING",
+        &[&inbox_id, &event.as_bytes()],
+    )?;
     conn.execute(
         "INSERT INTO dead_letters (inbox_id, error, plugin_sha256, failed_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (inbox_id) DO UPDATE SET error = excluded.error,

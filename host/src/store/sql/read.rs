@@ -31,15 +31,22 @@ fn delivery_from(row: &dyn Row, offset: usize) -> Result<NewDelivery, StoreError
     })
 }
 
+/// The columns [`delivery_from`] reads, from `inbox i` joined with
+/// `inbox_bodies b`.
 const DELIVERY_COLUMNS: &str =
-    "connector, delivery_id, topic, method, url, headers, body, received_at";
+    "i.connector, i.delivery_id, i.topic, i.method, i.url, b.headers, b.body, i.received_at";
+
+/// Inbox rows `i` with their headers and bodies `b`.
+const WITH_BODIES: &str = "inbox i JOIN inbox_bodies b ON b.inbox_id = i.id";
 
 pub(crate) fn delivery(
     conn: &dyn Db,
     id: i64,
 ) -> Result<Option<(StoredDelivery, InboxStatus)>, StoreError> {
     let row = conn.row(
-        &format!("SELECT id, attempts, status, {DELIVERY_COLUMNS} FROM inbox WHERE id = ?1"),
+        &format!(
+            "SELECT i.id, i.attempts, i.status, {DELIVERY_COLUMNS} FROM {WITH_BODIES} WHERE i.id = ?1"
+        ),
         &[&id],
         |row| {
             Ok((
@@ -96,7 +103,8 @@ pub(crate) fn pending(
 ) -> Result<Vec<StoredDelivery>, StoreError> {
     conn.rows(
         &format!(
-            "SELECT id, attempts, {DELIVERY_COLUMNS} FROM inbox WHERE connector = ?1 AND status = 'pending' AND id > ?3 ORDER BY id LIMIT ?2"
+            "SELECT i.id, i.attempts, {DELIVERY_COLUMNS} FROM {WITH_BODIES}
+             WHERE i.connector = ?1 AND i.status = 'pending' AND i.id > ?3 ORDER BY i.id LIMIT ?2"
         ),
         &[
             &connector,
@@ -167,6 +175,7 @@ pub(crate) fn dead_letters(
     let sql = format!(
         "SELECT d.inbox_id, d.error, d.plugin_sha256, d.failed_at, {DELIVERY_COLUMNS}
          FROM dead_letters d JOIN inbox i ON i.id = d.inbox_id
+             JOIN inbox_bodies b ON b.inbox_id = i.id
          WHERE i.status = 'dead' {filter} ORDER BY d.inbox_id"
     );
     let dead_letter = |row: &dyn Row| {

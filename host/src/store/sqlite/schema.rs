@@ -526,6 +526,19 @@ CREATE TABLE scheduled_runs (
 DROP INDEX purchases_account;
 CREATE INDEX purchases_account ON purchases (account_id, placed_at, qualifying);
 "#,
+    r#"
+-- A delivery's headers and body, written once. Kept apart from its inbox
+-- row, which changes as the delivery is handled: marking a row done then
+-- rewrites a few bytes, not the body with its overflow pages.
+CREATE TABLE inbox_bodies (
+    inbox_id INTEGER PRIMARY KEY REFERENCES inbox (id),
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+INSERT INTO inbox_bodies (inbox_id, headers, body) SELECT id, headers, body FROM inbox;
+ALTER TABLE inbox DROP COLUMN headers;
+ALTER TABLE inbox DROP COLUMN body;
+"#,
 ];
 
 /// Brings the schema up to date.
@@ -615,5 +628,60 @@ mod tests {
             .is_err()
         );
         assert_eq!(balances(&conn), [(1, 0), (2, 15), (3, 7)]);
+    }
+
+    #[test]
+    fn deliveries_keep_their_headers_and_bodies_when_these_move_to_their_own_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let bodies_migration = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("CREATE TABLE inbox_bodies"))
+            .unwrap();
+        for sql in &MIGRATIONS[..bodies_migration] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(bodies_migration).unwrap(),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO inbox (id, connector, delivery_id, topic, method, url, headers, body,
+                                received_at, status, processed_at)
+             VALUES (7, 'shopify', 'd-7', 'orders/paid', 'POST', '/webhooks/shopify',
+                     '[[\"x-shopify-topic\",\"orders/paid\"]]', ?1, 5, 'done', 6)",
+            [b"{\"id\":7}".as_slice()],
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+        let moved: (String, Vec<u8>, String) = conn
+            .query_row(
+                "SELECT b.headers, b.body, i.status FROM inbox i
+                 JOIN inbox_bodies b ON b.inbox_id = i.id WHERE i.id = 7",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            moved,
+            (
+                r#"[["x-shopify-topic","orders/paid"]]"#.to_owned(),
+                br#"{"id":7}"#.to_vec(),
+                "done".to_owned()
+            )
+        );
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('inbox')")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !columns.iter().any(|c| c == "body" || c == "headers"),
+            "{columns:?}"
+        );
     }
 }
