@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
 /// The tables the stream writes, the columns compared and their order.
-const TABLES: [(&str, &str, &str); 11] = [
+const TABLES: [(&str, &str, &str); 12] = [
     (
         "accounts",
         "id, name, domain, tax_id, industry, employees, country, tax_key, domain_key, tags, membership, merged_into, annual_revenue, annual_revenue_currency",
@@ -57,9 +57,10 @@ const TABLES: [(&str, &str, &str); 11] = [
     ),
     (
         "inbox",
-        "id, connector, delivery_id, topic, method, url, headers, body, status, attempts, last_error",
+        "id, connector, delivery_id, topic, method, url, status, attempts, last_error",
         "id",
     ),
+    ("inbox_bodies", "inbox_id, headers, body", "inbox_id"),
     ("program_versions", "version", "version"),
 ];
 
